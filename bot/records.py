@@ -1,0 +1,193 @@
+"""Records that cross stage boundaries.
+
+Each record names the stage that makes it and the stages that read it. All
+datetimes are timezone-aware UTC. No ORM row, dict or httpx object crosses a
+boundary: stages speak in these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """A feed as configured (feeds.toml or OPML). Made by config; read by poll and store."""
+
+    name: str
+    url: str
+    tags: tuple[str, ...] = ()
+    full_text: bool = False
+    interval_seconds: int | None = None  # None: the configured default
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedToFetch:
+    """A feed as the database knows it. Made by store; read by fetch."""
+
+    feed_id: int
+    name: str
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None  # of the last body parsed; skip parsing when equal
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What fetch got for one feed. Made by fetch; read by parse, poll and store.
+
+    Exactly one outcome holds: ``error`` is set, or ``not_modified`` is true, or
+    ``body`` holds the bytes to parse.
+    """
+
+    feed_id: int
+    url: str  # the URL asked for
+    final_url: str | None = None  # after redirects
+    permanent_url: str | None = None  # set when every redirect was permanent (301/308)
+    status: int | None = None
+    body: bytes | None = None
+    content_type: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    content_hash: str | None = None
+    not_modified: bool = False  # 304, or the same content hash as last time
+    error: str | None = None  # one line, shown in status and the poll summary
+    retry_after_seconds: float | None = None  # Retry-After on 429/503
+    max_age_seconds: float | None = None  # Cache-Control: max-age
+    gone: bool = False  # 410: the publisher removed the feed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedItem:
+    """One feed entry, normalised. Made by parse; read by fulltext, store and flag."""
+
+    key: str  # stable identity within its feed
+    url: str | None
+    title: str
+    teaser: str  # plain text
+    content: str  # plain text; "" when the feed carries only a teaser
+    published: datetime | None
+    updated: datetime | None
+    guid: str | None = None
+    language: str | None = None  # declared by the feed, if any
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed body. Made by parse; read by poll and store."""
+
+    title: str | None
+    language: str | None
+    ttl_seconds: int | None  # RSS <ttl>
+    items: tuple[ParsedItem, ...]
+    warning: str | None = None  # feedparser's bozo exception, when it still got entries
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleText:
+    """The main text of a release's page. Made by fulltext; read by store and flag."""
+
+    url: str
+    text: str | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """An item as stored, with the text that flag and summarize work on.
+
+    Made by store (on insert or change, and for reflag); read by flag, summarize and
+    deliver.
+    """
+
+    item_id: int
+    feed_id: int
+    feed_name: str
+    key: str
+    url: str | None
+    title: str
+    teaser: str
+    content: str
+    full_text: str | None
+    published: datetime | None
+    first_seen: datetime
+    language: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlagMatch:
+    """Why an item carries a flag. Made by flag.match; read by store, summarize and deliver."""
+
+    flag: str  # "icc", "reprisal" or user-defined
+    phrase: str  # the text that matched, as written in the release
+    sentence: str  # the sentence around it, shown in Slack as the reason
+    field: str = "content"  # title, teaser, content or full_text
+
+
+@dataclass(frozen=True, slots=True)
+class AlertToSend:
+    """A pending outbox row with what the message needs. Made by store; read by deliver."""
+
+    alert_id: int
+    channel: str
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    published: datetime | None
+    summary: str | None
+    matches: tuple[FlagMatch, ...]
+    attempts: int = 0
+    outcome_unknown: bool = False  # a previous post may have reached Slack
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """The result of one post. Made by deliver; read by store."""
+
+    alert_id: int
+    sent: bool
+    slack_ts: str | None = None
+    error: str | None = None
+    permanent: bool = False  # a failure retrying cannot fix (invalid_auth, channel_not_found…)
+    retry_after_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class FeedReport:
+    """One feed's line in the pass summary. Made by poll."""
+
+    name: str
+    status: str  # "ok", "not_modified", "failed", "skipped"
+    new_items: int = 0
+    updated_items: int = 0
+    flagged: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class PassSummary:
+    """What one pass did. Made by poll; printed by the CLI, stored for status."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
+    feeds: int = 0
+    fetched: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    new_items: int = 0
+    updated_items: int = 0
+    flagged: int = 0
+    alerts_sent: int = 0
+    alerts_pending: int = 0
+    alerts_failed: int = 0
+    alerts_held_back: int = 0  # old flagged releases not alerted on a first pass
+    reports: list[FeedReport] = field(default_factory=list)
