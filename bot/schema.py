@@ -76,6 +76,8 @@ class Feed(Base):
     title: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str | None] = mapped_column(String(20))
     enabled: Mapped[bool] = mapped_column(default=True)
+    full_text: Mapped[bool] = mapped_column(default=False)
+    channel: Mapped[str | None] = mapped_column(String(200))
     # HTTP cache validators (RFC 9110 §8.8) and the hash of the last parsed body.
     etag: Mapped[str | None] = mapped_column(Text)
     last_modified: Mapped[str | None] = mapped_column(Text)
@@ -127,7 +129,7 @@ class Item(Base):
     full_text: Mapped[str | None] = mapped_column(Text)
     full_text_error: Mapped[str | None] = mapped_column(Text)
     full_text_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # Derived: comma-free list of flag names, kept in step with flag_matches.
+    # Derived from flag_matches (the flag names), so queries filter without a join.
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
     feed: Mapped[Feed] = relationship(back_populates="items")

@@ -1,0 +1,180 @@
+"""The one way pressbot makes HTTP requests: httpx, guarded.
+
+Feed URLs and, worse, item links come from third parties, so every hop of a request
+is checked: only http/https, and (unless private networks are allowed) the host's
+*resolved* addresses must be public — no loopback, private, link-local (cloud
+metadata at 169.254.169.254), multicast or reserved ranges. Redirects are followed
+here hop by hop so that each hop is checked and permanent moves are noticed.
+Bodies are streamed and cut at ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from bot import USER_AGENT
+from bot.errors import FetchError
+
+PERMANENT_REDIRECTS = frozenset({301, 308})
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A response body read within the limits."""
+
+    final_url: str
+    status: int
+    headers: Mapping[str, str]  # lower-cased names
+    body: bytes
+    permanent_url: str | None = None  # set when every redirect on the way was permanent
+
+
+@dataclass
+class HostLimiter:
+    """At most ``per_host`` requests in flight to one host (politeness, RFC 9110 §9.2.1)."""
+
+    per_host: int
+    _semaphores: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    def for_url(self, url: str) -> asyncio.Semaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        if host not in self._semaphores:
+            self._semaphores[host] = asyncio.Semaphore(self.per_host)
+        return self._semaphores[host]
+
+
+def make_client(*, timeout: float, connect_timeout: float, concurrency: int) -> httpx.AsyncClient:
+    """One client per pass (httpx docs: share a client; don't make one per request)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=None),
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
+        follow_redirects=False,
+        http2=False,
+    )
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_url(url: str, *, allow_private: bool) -> None:
+    """Raise FetchError unless ``url`` is http(s) and (if required) resolves to public addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(url, f"refused: {parts.scheme or 'no'} scheme (only http and https)")
+    host = parts.hostname
+    if not host:
+        raise FetchError(url, "refused: no host in URL")
+    if allow_private:
+        return
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
+        )
+    except socket.gaierror as exc:
+        raise FetchError(url, f"DNS lookup failed for {host}: {exc.strerror}") from exc
+    for info in infos:
+        address = str(info[4][0])
+        if not _is_public(address):
+            raise FetchError(url, f"refused: {host} resolves to non-public address {address}")
+
+
+async def _read_limited(response: httpx.Response, url: str, max_bytes: int) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(url, f"body too large: {int(declared)} bytes (limit {max_bytes})")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise FetchError(url, f"body too large: over {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def describe_error(exc: httpx.HTTPError) -> str:
+    """One line for an httpx failure, naming what happened (httpx's own class names)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timeout ({type(exc).__name__})"
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    if "CERTIFICATE_VERIFY_FAILED" in detail or "SSL" in detail:
+        return f"TLS error: {detail}"
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+async def get_page(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    allow_private: bool,
+    max_redirects: int = 5,
+    host_limiter: HostLimiter | None = None,
+    headers: Mapping[str, str] | None = None,
+    deadline_seconds: float = 60.0,
+) -> Page:
+    """GET ``url``, following redirects hop by hop; raise FetchError on any failure.
+
+    Non-2xx final statuses are returned as a Page, not raised: the caller decides
+    what 304, 404, 410 or 429 mean for it. ``deadline_seconds`` bounds the whole
+    exchange: httpx's read timeout alone never fires on a server that trickles.
+    """
+    try:
+        async with asyncio.timeout(deadline_seconds):
+            return await _follow(client, url, max_bytes, allow_private, max_redirects, host_limiter, headers)
+    except TimeoutError:
+        raise FetchError(url, f"timeout: no complete answer within {deadline_seconds:g}s") from None
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    url: str,
+    max_bytes: int,
+    allow_private: bool,
+    max_redirects: int,
+    host_limiter: HostLimiter | None,
+    headers: Mapping[str, str] | None,
+) -> Page:
+    current = url
+    all_permanent = True
+    for _hop in range(max_redirects + 1):
+        await check_url(current, allow_private=allow_private)
+        limiter = host_limiter.for_url(current) if host_limiter else None
+        try:
+            if limiter:
+                await limiter.acquire()
+            try:
+                async with client.stream("GET", current, headers=dict(headers or {})) as response:
+                    if response.status_code in REDIRECTS and "location" in response.headers:
+                        all_permanent &= response.status_code in PERMANENT_REDIRECTS
+                        current = urljoin(current, response.headers["location"])
+                        continue
+                    body = b"" if response.status_code == 304 else await _read_limited(
+                        response, current, max_bytes
+                    )
+                    return Page(
+                        final_url=current,
+                        status=response.status_code,
+                        headers={k.lower(): v for k, v in response.headers.items()},
+                        body=body,
+                        permanent_url=current if current != url and all_permanent else None,
+                    )
+            finally:
+                if limiter:
+                    limiter.release()
+        except httpx.HTTPError as exc:
+            raise FetchError(current, describe_error(exc)) from exc
+    raise FetchError(url, f"too many redirects (more than {max_redirects})")

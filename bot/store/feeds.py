@@ -1,0 +1,109 @@
+"""Feeds in the database: configured sources, cache validators and health."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.records import FeedSource, FeedToFetch, FetchResult, ParsedFeed
+from bot.schema import Feed
+
+
+def sync_feeds(session: Session, sources: Sequence[FeedSource]) -> None:
+    """Make the feeds table match the configuration; feeds no longer configured are disabled.
+
+    A feed whose configured URL changed starts afresh (new validators); a URL changed by
+    a permanent redirect is kept while the configuration still names the old one.
+    """
+    existing = {feed.name: feed for feed in session.scalars(select(Feed))}
+    for source in sources:
+        feed = existing.pop(source.name, None)
+        if feed is None:
+            session.add(
+                Feed(
+                    name=source.name,
+                    url=source.url,
+                    configured_url=source.url,
+                    tags=list(source.tags),
+                    full_text=source.full_text,
+                    channel=source.channel,
+                    interval_seconds=source.interval_seconds,
+                    consecutive_failures=0,
+                )
+            )
+            continue
+        if feed.configured_url != source.url:
+            feed.url = feed.configured_url = source.url
+            feed.etag = feed.last_modified = feed.content_hash = None
+        if feed.disabled_reason == "removed from configuration":
+            feed.enabled, feed.disabled_reason = True, None
+        feed.tags = list(source.tags)
+        feed.full_text = source.full_text
+        feed.channel = source.channel
+        feed.interval_seconds = source.interval_seconds
+    for feed in existing.values():
+        if feed.enabled:
+            feed.enabled, feed.disabled_reason = False, "removed from configuration"
+
+
+def _to_fetch(feed: Feed) -> FeedToFetch:
+    return FeedToFetch(
+        feed_id=feed.id,
+        name=feed.name,
+        url=feed.url,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        content_hash=feed.content_hash,
+    )
+
+
+def feeds_to_fetch(session: Session, ids: Sequence[int] | None = None) -> list[FeedToFetch]:
+    """Enabled feeds (or the given ones), in name order."""
+    query = select(Feed).where(Feed.enabled.is_(True)).order_by(Feed.name)
+    if ids is not None:
+        query = query.where(Feed.id.in_(ids))
+    return [_to_fetch(feed) for feed in session.scalars(query)]
+
+
+def record_success(
+    session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime
+) -> Feed:
+    """A 2xx or 304: store the validators, clear the failure streak."""
+    feed = session.get_one(Feed, result.feed_id)
+    if result.permanent_url:
+        feed.url = result.permanent_url
+    if not result.not_modified or result.content_hash:
+        feed.etag = result.etag
+        feed.last_modified = result.last_modified
+    if result.content_hash:
+        feed.content_hash = result.content_hash
+    if parsed is not None:
+        feed.title = parsed.title or feed.title
+        feed.language = parsed.language or feed.language
+    feed.last_checked_at = feed.last_success_at = now
+    feed.last_status = result.status
+    feed.consecutive_failures = 0
+    feed.failing_since = None
+    feed.last_error = None
+    if feed.first_polled_at is None:
+        feed.first_polled_at = now
+    return feed
+
+
+def record_failure(session: Session, feed_id: int, error: str, status: int | None, now: datetime) -> Feed:
+    """A failed fetch or parse: keep the validators, extend the failure streak."""
+    feed = session.get_one(Feed, feed_id)
+    feed.last_checked_at = feed.last_error_at = now
+    feed.last_status = status
+    feed.last_error = error
+    feed.consecutive_failures = (feed.consecutive_failures or 0) + 1
+    if feed.failing_since is None:
+        feed.failing_since = now
+    return feed
+
+
+def feed_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Feed.id, Feed.name)).tuples().all())

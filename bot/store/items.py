@@ -1,0 +1,188 @@
+"""Items: idempotent upsert, full-text bookkeeping, flag matches and the alerts they create."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.records import ArticleText, FlagMatch, ParsedItem, StoredItem
+from bot.schema import Alert, Feed, FlagMatchRow, Item
+
+
+def item_hash(item: ParsedItem) -> str:
+    """What counts as a change: the text and links a reader sees, not feed noise."""
+    parts = (item.url or "", item.title, item.teaser, item.content, item.published.isoformat() if item.published else "")
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class UpsertResult:
+    new: list[StoredItem] = field(default_factory=list)
+    updated: list[StoredItem] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def to_stored(row: Item, feed_name: str) -> StoredItem:
+    return StoredItem(
+        item_id=row.id,
+        feed_id=row.feed_id,
+        feed_name=feed_name,
+        key=row.key,
+        url=row.url,
+        title=row.title,
+        teaser=row.teaser,
+        content=row.content,
+        full_text=row.full_text,
+        published=row.published_at,
+        first_seen=row.first_seen_at,
+        language=row.language,
+        summary=row.summary,
+    )
+
+
+def existing_hashes(session: Session, feed_id: int, keys: Iterable[str]) -> dict[str, str]:
+    keys = list(keys)
+    found: dict[str, str] = {}
+    for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+        chunk = keys[start : start + 500]
+        rows = session.execute(
+            select(Item.key, Item.content_hash).where(Item.feed_id == feed_id, Item.key.in_(chunk))
+        )
+        found.update(rows.tuples())
+    return found
+
+
+def keys_wanting_full_text(session: Session, feed_id: int, max_attempts: int) -> set[str]:
+    """Stored items whose page fetch failed and may be tried again."""
+    rows = session.scalars(
+        select(Item.key).where(
+            Item.feed_id == feed_id,
+            Item.full_text.is_(None),
+            Item.full_text_error.is_not(None),
+            Item.full_text_attempts < max_attempts,
+        )
+    )
+    return set(rows)
+
+
+def _apply(row: Item, item: ParsedItem, digest: str, now: datetime) -> None:
+    row.guid, row.url, row.title = item.guid, item.url, item.title
+    row.teaser, row.content, row.content_hash = item.teaser, item.content, digest
+    row.published_at, row.updated_at = item.published, item.updated
+    row.changed_at = now
+
+
+def _apply_article(row: Item, article: ArticleText | None) -> bool:
+    if article is None:
+        return False
+    row.full_text_attempts = (row.full_text_attempts or 0) + 1
+    if article.text:
+        row.full_text, row.full_text_error = article.text, None
+    else:
+        row.full_text_error = article.error or "no main text found"
+    return bool(article.text)
+
+
+def upsert_items(
+    session: Session,
+    feed: Feed,
+    items: Sequence[ParsedItem],
+    articles: Mapping[str, ArticleText],
+    now: datetime,
+) -> UpsertResult:
+    """Insert new items, update changed ones; an unchanged item is not written."""
+    result = UpsertResult()
+    hashes = {item.key: item_hash(item) for item in items}
+    known = existing_hashes(session, feed.id, hashes)
+    changed_keys = [item.key for item in items if item.key in known and known[item.key] != hashes[item.key]]
+    retry_keys = [key for key in articles if key in known and key not in changed_keys]
+    rows = {}
+    if changed_keys or retry_keys:
+        query = select(Item).where(Item.feed_id == feed.id, Item.key.in_(changed_keys + retry_keys))
+        rows = {row.key: row for row in session.scalars(query)}
+    for item in items:
+        article = articles.get(item.key)
+        if item.key not in known:
+            row = Item(feed_id=feed.id, key=item.key, first_seen_at=now, language=item.language, flags=[])
+            _apply(row, item, hashes[item.key], now)
+            _apply_article(row, article)
+            session.add(row)
+            session.flush()
+            result.new.append(to_stored(row, feed.name))
+        elif item.key in rows:
+            row = rows[item.key]
+            text_changed = item.key in changed_keys
+            if text_changed:
+                _apply(row, item, hashes[item.key], now)
+            if _apply_article(row, article) or text_changed:
+                result.updated.append(to_stored(row, feed.name))
+            else:
+                result.unchanged += 1
+        else:
+            result.unchanged += 1
+    return result
+
+
+def set_summary(session: Session, item_id: int, summary: str | None, language: str | None) -> None:
+    row = session.get_one(Item, item_id)
+    row.summary = summary
+    if language:
+        row.language = language
+
+
+def record_flags(
+    session: Session,
+    item: StoredItem,
+    matches: Sequence[FlagMatch],
+    channels: Iterable[str],
+    *,
+    hold: bool,
+    now: datetime,
+) -> int:
+    """Replace the item's matches and create one alert per channel not alerted before.
+
+    Runs in the caller's transaction with the matches, so a flag is never recorded
+    without its alert (the outbox pattern). ``hold`` marks alerts that must not be sent
+    (an old release seen on a feed's first pass). Returns the number of alerts created.
+    """
+    row = session.get_one(Item, item.item_id)
+    session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item.item_id))
+    for match in matches:
+        session.add(
+            FlagMatchRow(
+                item_id=item.item_id, flag=match.flag, phrase=match.phrase, sentence=match.sentence, field=match.field
+            )
+        )
+    row.flags = sorted({match.flag for match in matches})
+    if not matches:
+        # No longer flagged (rules or text changed): what was not yet sent is withdrawn.
+        session.execute(delete(Alert).where(Alert.item_id == item.item_id, Alert.status == "pending"))
+        return 0
+    already = set(session.scalars(select(Alert.channel).where(Alert.item_id == item.item_id)))
+    created = 0
+    for channel in sorted(set(channels) - already):
+        session.add(
+            Alert(item_id=item.item_id, channel=channel, status="held" if hold else "pending", created_at=now)
+        )
+        created += 1
+    return created
+
+
+def stored_items(session: Session, ids: Sequence[int] | None = None, batch: int = 500) -> Iterable[StoredItem]:
+    """Every stored item (or the given ones), streamed in id order, for reflag."""
+    last_id = 0
+    while True:
+        query = select(Item, Feed.name).join(Feed).where(Item.id > last_id).order_by(Item.id).limit(batch)
+        if ids is not None:
+            query = query.where(Item.id.in_(ids))
+        rows = session.execute(query).tuples().all()
+        if not rows:
+            return
+        for row, feed_name in rows:
+            yield to_stored(row, feed_name)
+        last_id = rows[-1][0].id
