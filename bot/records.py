@@ -159,6 +159,29 @@ class DeliveryOutcome:
     error: str | None = None
     permanent: bool = False  # a failure retrying cannot fix (invalid_auth, channel_not_found…)
     retry_after_seconds: float | None = None
+    # The request may have reached Slack (timeout, dropped connection, 5xx): the next
+    # attempt must look for the message in the channel's history before posting again.
+    maybe_posted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    """What one delivery run did. Made by poll.deliver_alerts; read by poll and the CLI."""
+
+    sent: int = 0
+    pending: int = 0  # still pending after the run (transient failures, not yet due, no token)
+    failed: int = 0  # marked failed in this run
+    printed: int = 0  # shown on the terminal because no Slack token is configured
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """What one delivery run did. Made by poll.deliver_alerts; read by the CLI and scheduler."""
+
+    sent: int = 0
+    pending: int = 0
+    failed: int = 0
+    printed: int = 0
 
 
 @dataclass(slots=True)
