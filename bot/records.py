@@ -147,6 +147,7 @@ class AlertToSend:
     matches: tuple[FlagMatch, ...]
     attempts: int = 0
     outcome_unknown: bool = False  # a previous post may have reached Slack
+    posting_started_at: datetime | None = None  # of that post: where to start reading history
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,16 +165,6 @@ class DeliveryOutcome:
     maybe_posted: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryStats:
-    """What one delivery run did. Made by poll.deliver_alerts; read by poll and the CLI."""
-
-    sent: int = 0
-    pending: int = 0  # still pending after the run (transient failures, not yet due, no token)
-    failed: int = 0  # marked failed in this run
-    printed: int = 0  # shown on the terminal because no Slack token is configured
-
-
 @dataclass(slots=True)
 class DeliveryStats:
     """What one delivery run did. Made by poll.deliver_alerts; read by the CLI and scheduler."""
@@ -182,6 +173,25 @@ class DeliveryStats:
     pending: int = 0
     failed: int = 0
     printed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One alert as ``pressbot alerts list`` shows it. Made by store; read by the CLI."""
+
+    alert_id: int
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    channel: str
+    status: str  # pending, sent, failed or held
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_error: str | None
+    slack_ts: str | None
+    sent_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -193,6 +203,7 @@ class FeedReport:
     new_items: int = 0
     updated_items: int = 0
     flagged: int = 0
+    held: int = 0  # alerts held back: old releases on the feed's first pass
     error: str | None = None
 
 
