@@ -108,6 +108,9 @@ class Item(Base):
     __table_args__ = (
         UniqueConstraint("feed_id", "key"),
         Index("ix_items_published_at", "published_at"),
+        # One release seen through several feeds is found by its key or link.
+        Index("ix_items_key", "key"),
+        Index("ix_items_url", "url"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

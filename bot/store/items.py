@@ -164,6 +164,7 @@ def record_flags(
         session.execute(delete(Alert).where(Alert.item_id == item.item_id, Alert.status == "pending"))
         return 0
     already = set(session.scalars(select(Alert.channel).where(Alert.item_id == item.item_id)))
+    already |= _channels_alerted_elsewhere(session, item)
     created = 0
     for channel in sorted(set(channels) - already):
         session.add(
@@ -171,6 +172,23 @@ def record_flags(
         )
         created += 1
     return created
+
+
+def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
+    """Channels that already have this release through another feed.
+
+    UN News publishes one story in its "all" feed and in topic feeds; the stable key
+    (story id) or the same link shows it is one release, and one alert is enough.
+    """
+    same_release = Item.key == item.key
+    if item.url:
+        same_release = same_release | (Item.url == item.url)
+    query = (
+        select(Alert.channel)
+        .join(Item, Alert.item_id == Item.id)
+        .where(Item.id != item.item_id, same_release, Alert.status != "held")
+    )
+    return set(session.scalars(query))
 
 
 def stored_items(session: Session, ids: Sequence[int] | None = None, batch: int = 500) -> Iterable[StoredItem]:

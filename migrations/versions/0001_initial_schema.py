@@ -94,6 +94,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("items", schema=None) as batch_op:
         batch_op.create_index("ix_items_published_at", ["published_at"], unique=False)
+        batch_op.create_index("ix_items_key", ["key"], unique=False)
+        batch_op.create_index("ix_items_url", ["url"], unique=False)
 
     op.create_table(
         "alerts",
@@ -151,6 +153,8 @@ def downgrade() -> None:
 
     op.drop_table("alerts")
     with op.batch_alter_table("items", schema=None) as batch_op:
+        batch_op.drop_index("ix_items_url")
+        batch_op.drop_index("ix_items_key")
         batch_op.drop_index("ix_items_published_at")
 
     op.drop_table("items")

@@ -1,0 +1,143 @@
+"""The ``pressbot`` command line (also ``python -m bot``).
+
+Commands live in the modules of this package and are imported only when run, so
+``pressbot query`` never loads the fetching, parsing or Slack stack. Errors are
+reported here only: configuration and usage errors give one line and exit 2,
+anything unexpected exits 1 with the traceback logged.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from bot.config import Settings
+
+log = logging.getLogger("bot")
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "poll": ("bot.cli.poll:poll", "One pass: fetch every feed, store, flag, deliver alerts."),
+    "run": ("bot.cli.run:run", "The long-running scheduler (the Procfile's worker)."),
+    "status": ("bot.cli.run:status", "Feed health, pending/failed alerts, the last pass."),
+    "query": ("bot.cli.query:query", "Search stored items."),
+    "feeds": ("bot.cli.feeds:feeds", "List, check, import and export feeds."),
+    "db": ("bot.cli.db:db", "Database maintenance (migrations)."),
+    "flags": ("bot.cli.flags:flags", "Test the flag rules on a labeled file."),
+    "reflag": ("bot.cli.flags:reflag", "Re-evaluate stored items after the rules change."),
+    "alerts": ("bot.cli.alerts:alerts", "The Slack outbox: list, retry."),
+    "slack": ("bot.cli.alerts:slack", "Slack checks."),
+    "prune": ("bot.cli.query:prune", "Delete old items (flagged ones kept unless --all)."),
+}
+
+
+class ConfigClickError(click.ClickException):
+    """A configuration or usage problem: one line on stderr, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"pressbot: error: {self.format_message()}", err=True)
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built yet
+                return None
+            raise
+        command: click.Command = getattr(module, attr)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help from the table above: listing commands must not import them all.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def configure_logging(verbose: int, log_json: bool = False) -> None:
+    level = logging.WARNING - 10 * min(verbose, 2)
+    handler = logging.StreamHandler(sys.stderr)
+    if log_json:
+        from bot.logs import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pressbot")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """pressbot: watch NGO and UN press feeds, flag reprisals and ICC news, alert Slack."""
+    configure_logging(verbose)
+
+
+def load_settings() -> Settings:
+    from bot.config import load
+    from bot.errors import ConfigError
+
+    try:
+        return load()
+    except ConfigError as exc:
+        raise ConfigClickError(str(exc)) from exc
+
+
+def open_db(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
+    """Engine + session factory for a command; migrations applied first unless told not to."""
+    from bot.errors import StoreError
+    from bot.store import make_engine, make_session_factory, upgrade
+
+    try:
+        engine = make_engine(settings.database_url)
+        if migrate:
+            upgrade(engine)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return make_session_factory(engine)
+
+
+def main() -> None:
+    from bot.errors import ConfigError, PressbotError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
+        click.echo(f"pressbot: error: {exc}", err=True)
+        sys.exit(2)
+    except PressbotError as exc:
+        click.echo(f"pressbot: error: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception:
+        log.exception("unexpected error")
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,83 @@
+"""``pressbot poll``: one pass over every enabled feed."""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from typing import TYPE_CHECKING
+
+import click
+
+from bot.cli import load_settings, open_db
+
+if TYPE_CHECKING:
+    from bot.records import FetchResult, PassSummary
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Fetch, store and flag, but post nothing and leave alerts as they are.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pass summary as one JSON object.")
+def poll(dry_run: bool, as_json: bool) -> None:
+    """One pass: fetch every enabled feed, store new releases, flag them, deliver alerts."""
+    from bot.poll import run_pass, summary_json
+
+    settings = load_settings()
+    session_factory = open_db(settings)
+    with ExitStack() as stack:
+        on_fetched = None
+        if sys.stderr.isatty() and not as_json:
+            on_fetched = stack.enter_context(_progress(len(settings.feeds)))
+        # Alerts printed without a token go to stdout; with --json they would break
+        # the JSON document, so they go to stderr then.
+        echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
+        summary = run_pass(settings, session_factory, dry_run=dry_run, on_fetched=on_fetched, echo=echo)
+    if as_json:
+        click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
+    else:
+        click.echo(format_summary(summary))
+
+
+class _progress:
+    """A progress bar on stderr while feeds are fetched (only on a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self._progress = Progress(console=Console(stderr=True), transient=True)
+        self._task = self._progress.add_task("fetching feeds", total=total)
+
+    def __enter__(self) -> _progress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, result: FetchResult) -> None:
+        self._progress.advance(self._task)
+
+
+def format_summary(summary: PassSummary) -> str:
+    lines = []
+    width = max((len(report.name) for report in summary.reports), default=4)
+    for report in summary.reports:
+        if report.status == "failed":
+            detail = f"FAILED  {report.error}"
+        elif report.status == "not_modified":
+            detail = "not modified"
+        else:
+            detail = f"ok      {report.new_items} new, {report.updated_items} updated, {report.flagged} flagged"
+        lines.append(f"{report.name:<{width}}  {detail}")
+    lines.append("")
+    lines.append(
+        f"{summary.feeds} feeds: {summary.fetched} fetched, {summary.not_modified} not modified, "
+        f"{summary.failed} failed; {summary.new_items} new items, {summary.updated_items} updated, "
+        f"{summary.flagged} flagged"
+    )
+    alerts = f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending, {summary.alerts_failed} failed"
+    if summary.alerts_held_back:
+        alerts += f", {summary.alerts_held_back} older flagged releases held back (first pass)"
+    lines.append(alerts)
+    return "\n".join(lines)

@@ -1,0 +1,310 @@
+"""One pass: fetch → parse → full text → store → flag → summarize, then deliver.
+
+This module alone calls several stages; ``pressbot poll`` runs one pass and the
+scheduler runs the same code for the feeds that are due. Each feed's items are
+stored, flagged and given their alerts in one transaction of their own, so one
+feed's failure loses nothing of the others'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import fetch, flag, fulltext, parse, summarize
+from bot.config import Settings, parse_duration
+from bot.errors import ParseError
+from bot.http import HostLimiter, make_client
+from bot.records import (
+    ArticleText,
+    DeliveryStats,
+    FeedReport,
+    FeedToFetch,
+    FetchResult,
+    ParsedFeed,
+    PassSummary,
+    StoredItem,
+)
+from bot.schema import Feed, PassRecord
+from bot.store import feeds as feed_store
+from bot.store import items as item_store
+
+log = logging.getLogger(__name__)
+
+# Below this many bodies, starting worker processes costs more than it saves.
+_PARALLEL_PARSE_MIN = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWork:
+    """A fetched and parsed feed waiting to be stored."""
+
+    result: FetchResult
+    parsed: ParsedFeed | None
+    error: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def fetch_limits(settings: Settings) -> fetch.FetchLimits:
+    poll = settings.poll
+    timeout = parse_duration(poll.timeout)
+    return fetch.FetchLimits(
+        max_bytes=poll.max_bytes,
+        max_redirects=poll.max_redirects,
+        concurrency=poll.concurrency,
+        per_host=poll.per_host,
+        deadline_seconds=timeout * 3,
+        allow_private=settings.allow_private_networks,
+    )
+
+
+def _client(settings: Settings) -> Any:
+    return make_client(
+        timeout=parse_duration(settings.poll.timeout),
+        connect_timeout=parse_duration(settings.poll.connect_timeout),
+        concurrency=settings.poll.concurrency,
+    )
+
+
+async def _fetch_all(
+    settings: Settings, feeds: Sequence[FeedToFetch], on_result: Callable[[FetchResult], None] | None
+) -> list[FetchResult]:
+    async with _client(settings) as client:
+        return await fetch.fetch_feeds(client, feeds, fetch_limits(settings), on_result)
+
+
+def _parse_one(result: FetchResult) -> FeedWork:
+    if result.error or result.body is None:
+        return FeedWork(result, None, result.error)
+    try:
+        parsed = parse.parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+    except ParseError as exc:
+        return FeedWork(result, None, str(exc))
+    return FeedWork(result, parsed)
+
+
+def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
+    """Parse every body; in worker processes when there are enough (parsing is the CPU cost)."""
+    bodies = sum(1 for result in results if result.body is not None)
+    if workers <= 0:
+        workers = max(1, (os.cpu_count() or 1))
+    if bodies < _PARALLEL_PARSE_MIN or workers == 1:
+        return [_parse_one(result) for result in results]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(_parse_one, results, chunksize=4))
+
+
+def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
+    """New or changed items that need their page fetched, plus earlier failures to retry."""
+    assert work.parsed is not None
+    config = settings.fulltext
+    known = item_store.existing_hashes(session, feed.id, (item.key for item in work.parsed.items))
+    retry = item_store.keys_wanting_full_text(session, feed.id, config.max_attempts)
+    wanted = []
+    for item in work.parsed.items:
+        fresh = known.get(item.key) != item_store.item_hash(item)
+        if (fresh or item.key in retry) and fulltext.needs_full_text(
+            item, feed_full_text=feed.full_text, teaser_chars=config.teaser_chars
+        ):
+            wanted.append(item)
+    return wanted
+
+
+def route_channels(feed: Feed, flags: Iterable[str], settings: Settings) -> set[str]:
+    """Feed channel, else each flag's channel, else the default channel."""
+    if feed.channel:
+        return {feed.channel}
+    rules = settings.flag_rules
+    return {rules.channel_for(name) or settings.slack.channel for name in flags}
+
+
+def should_hold(item: StoredItem, *, first_pass: bool, now: datetime, window: timedelta) -> bool:
+    """On a feed's first pass only recent releases are alerted: no backlog flood."""
+    if not first_pass:
+        return False
+    published = item.published or item.first_seen
+    return item.published is None or published < now - window
+
+
+def flag_and_summarize(
+    session: Session,
+    feed: Feed,
+    items: Iterable[StoredItem],
+    settings: Settings,
+    *,
+    first_pass: bool,
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Flag, summarise and queue alerts for ``items``; returns (flagged, alerts, held)."""
+    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    flagged = alerts = held = 0
+    for item in items:
+        text = item.full_text or item.content or item.teaser
+        language = fulltext.detect_language(f"{item.title}\n{text}", item.language)
+        item_store.set_summary(
+            session, item.item_id, summarize.summarize(text, title=item.title, language=language), language
+        )
+        matches = flag.match_flags(
+            settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
+        )
+        names = {match.flag for match in matches}
+        hold = should_hold(item, first_pass=first_pass, now=now, window=window)
+        created = item_store.record_flags(
+            session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
+        )
+        flagged += bool(matches)
+        alerts += created if not hold else 0
+        held += created if hold else 0
+    return flagged, alerts, held
+
+
+def store_feed(
+    session_factory: sessionmaker[Session],
+    work: FeedWork,
+    articles: dict[str, ArticleText],
+    settings: Settings,
+    now: datetime,
+) -> FeedReport:
+    """Store one feed's outcome in its own transaction."""
+    result = work.result
+    with session_factory.begin() as session:
+        feed = session.get_one(Feed, result.feed_id)
+        if work.error is not None:
+            feed_store.record_failure(session, feed.id, work.error, result.status, now)
+            return FeedReport(name=feed.name, status="failed", error=work.error)
+        first_pass = feed.first_polled_at is None
+        if work.parsed is None:
+            feed_store.record_success(session, result, None, now)
+            return FeedReport(name=feed.name, status="not_modified")
+        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        flagged, _alerts, held = flag_and_summarize(
+            session, feed, [*upserted.new, *upserted.updated], settings, first_pass=first_pass, now=now
+        )
+        feed_store.record_success(session, result, work.parsed, now)
+        return FeedReport(
+            name=feed.name,
+            status="ok",
+            new_items=len(upserted.new),
+            updated_items=len(upserted.updated),
+            flagged=flagged,
+            held=held,
+        )
+
+
+def deliver_alerts(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    *,
+    now: datetime,
+    dry_run: bool,
+    echo: Callable[[str], None],
+    worker: str,
+) -> DeliveryStats:
+    """Post pending alerts (or print them without a token). Owned by the Slack issue."""
+    raise NotImplementedError
+
+
+def _summarize_pass(summary: PassSummary, report: FeedReport) -> None:
+    summary.reports.append(report)
+    if report.status == "failed":
+        summary.failed += 1
+    elif report.status == "not_modified":
+        summary.not_modified += 1
+    else:
+        summary.fetched += 1
+    summary.new_items += report.new_items
+    summary.updated_items += report.updated_items
+    summary.flagged += report.flagged
+    summary.alerts_held_back += report.held
+
+
+def run_pass(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    dry_run: bool = False,
+    feed_ids: Sequence[int] | None = None,
+    on_fetched: Callable[[FetchResult], None] | None = None,
+    echo: Callable[[str], None] = print,
+    worker: str = "poll",
+    clock: Callable[[], datetime] = utcnow,
+) -> PassSummary:
+    """One pass over the enabled feeds (or ``feed_ids``), then alert delivery."""
+    summary = PassSummary(started_at=clock())
+    with session_factory.begin() as session:
+        if feed_ids is None:
+            feed_store.sync_feeds(session, settings.feeds)
+        feeds = feed_store.feeds_to_fetch(session, feed_ids)
+    summary.feeds = len(feeds)
+    results = asyncio.run(_fetch_all(settings, feeds, on_fetched))
+    works = parse_all(results, settings.poll.parse_workers)
+    articles = _gather_articles(session_factory, works, settings)
+    now = clock()
+    for work in works:
+        report = store_feed(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
+        _summarize_pass(summary, report)
+    stats = deliver_alerts(session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=worker)
+    summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
+    summary.finished_at = clock()
+    with session_factory.begin() as session:
+        session.add(PassRecord(started_at=summary.started_at, finished_at=summary.finished_at,
+                               worker=worker, summary=summary_json(summary)))
+    return summary
+
+
+def _gather_articles(
+    session_factory: sessionmaker[Session], works: Sequence[FeedWork], settings: Settings
+) -> dict[int, dict[str, ArticleText]]:
+    if not settings.fulltext.enabled:
+        return {}
+    wanted: dict[int, list[Any]] = {}
+    with session_factory() as session:
+        for work in works:
+            if work.parsed is not None:
+                feed = session.get_one(Feed, work.result.feed_id)
+                wanted[feed.id] = _wanting_full_text(session, feed, work, settings)
+    wanted = {feed_id: items for feed_id, items in wanted.items() if items}
+    return asyncio.run(_fetch_articles(settings, wanted)) if wanted else {}
+
+
+async def _fetch_articles(
+    settings: Settings, wanted: dict[int, list[Any]]
+) -> dict[int, dict[str, ArticleText]]:
+    """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
+    config = settings.fulltext
+    host_limiter = HostLimiter(settings.poll.per_host)
+    async with _client(settings) as client:
+        results = await asyncio.gather(
+            *(
+                fulltext.fetch_articles(
+                    client,
+                    items,
+                    max_bytes=config.max_bytes,
+                    allow_private=settings.allow_private_networks,
+                    concurrency=config.concurrency,
+                    host_limiter=host_limiter,
+                )
+                for items in wanted.values()
+            )
+        )
+    return dict(zip(wanted, results, strict=True))
+
+
+def summary_json(summary: PassSummary) -> dict[str, Any]:
+    """The `pressbot poll --json` object (DESIGN.md fields first)."""
+    data = asdict(summary)
+    data["started_at"] = summary.started_at.isoformat()
+    data["finished_at"] = summary.finished_at.isoformat() if summary.finished_at else None
+    data["feeds_report"] = data.pop("reports")
+    return data
