@@ -28,6 +28,7 @@ WHITESPACE = re.compile(r"\s+")
 MARKDOWN_LINK = re.compile(r"!?\[([^\]]*)\]\([^)\s]*\)")
 AUTOLINK = re.compile(r"<(?:https?|mailto):[^>\s]+>")
 FOOTNOTE_MARK = re.compile(r"\[\d{1,3}\]")
+# Headings, bylines, labels and buttons do not end like a sentence.
 TERMINAL = re.compile(r"[.!?…][\"'’”»)\]]*$")
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 SOCIAL_HANDLE = re.compile(r"(?:^|\s)@\w{2,}")
@@ -120,11 +121,15 @@ def summarize(text: str, *, title: str = "", language: str | None = None, max_ch
     is cut at a word boundary and ends with "…"; a first sentence longer than
     ``max_chars`` is cut the same way.
     """
-    sentences = _lede_sentences(text, title, _segmenter(_pysbd_language(language)))
-    return " ".join(_fit(sentences, max_chars))
+    segmenter = _segmenter(_pysbd_language(language))
+    chosen = _fit(_lede_sentences(text, title, segmenter, prose_only=True), max_chars)
+    if not chosen:
+        # A teaser cut off mid-sentence by its feed has no paragraph that ends like one.
+        chosen = _fit(_lede_sentences(text, title, segmenter, prose_only=False), max_chars)
+    return " ".join(chosen)
 
 
-def _lede_sentences(text: str, title: str, segmenter: pysbd.Segmenter) -> Iterator[str]:
+def _lede_sentences(text: str, title: str, segmenter: pysbd.Segmenter, *, prose_only: bool) -> Iterator[str]:
     paragraphs = [_drop_title(paragraph, title) for paragraph in _paragraphs(_strip_markup(text))]
     repeated = {key for key, count in Counter(map(_key, paragraphs)).items() if count > 1}
     seen = False
@@ -133,7 +138,9 @@ def _lede_sentences(text: str, title: str, segmenter: pysbd.Segmenter) -> Iterat
             if seen:
                 return
             continue
-        if _key(paragraph) in repeated or not _is_prose(paragraph) or _same_text(paragraph, title):
+        if _key(paragraph) in repeated or _same_text(paragraph, title) or DATE_LINE.match(paragraph):
+            continue
+        if prose_only and not TERMINAL.search(paragraph):
             continue
         for sentence in _sentences(paragraph, segmenter):
             if _is_tail(sentence) and seen:
@@ -194,11 +201,6 @@ def _paragraphs(text: str) -> list[str]:
 
 def _key(text: str) -> str:
     return "".join(char for char in text.casefold() if char.isalnum())
-
-
-def _is_prose(paragraph: str) -> bool:
-    """Headings, bylines, labels and date lines do not end like a sentence."""
-    return bool(TERMINAL.search(paragraph)) and not DATE_LINE.match(paragraph)
 
 
 def _is_tail(text: str) -> bool:

@@ -1,0 +1,253 @@
+"""Full text: fetch a release's page and keep only its main text.
+
+Many UN and NGO feeds carry a teaser only, and the word that matters is often in
+paragraph four, so items are completed from their page. Item links come from third
+parties: pages are fetched through ``bot.http.get_page`` (resolved-address check on
+every hop, size cap, deadline). A failure is data (``ArticleText.error``), never an
+exception, so the pass stores and flags the item on what it has meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from email.message import Message
+
+import httpx
+import trafilatura
+from langdetect import DetectorFactory, LangDetectException, detect_langs
+from lxml import etree
+from trafilatura.settings import Document
+
+from bot.errors import FetchError
+from bot.http import HostLimiter, get_page
+from bot.records import ArticleText, ParsedItem
+
+logger = logging.getLogger(__name__)
+
+# langdetect is randomised; a fixed seed makes the same text always get the same language.
+DetectorFactory.seed = 0
+
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", ""})
+# The HTML standard prescans 1024 bytes for <meta charset>, but CMS pages often put
+# long comments and scripts first (miniflux's iso-8859-1-meta-after-1024 case).
+META_SCAN_BYTES = 65_536
+META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
+BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+# Below this, langdetect guesses more than it detects (its own docs: short text is unreliable).
+MIN_DETECT_CHARS = 40
+MIN_DETECT_PROBABILITY = 0.80
+WHITESPACE = re.compile(r"\s+")
+# trafilatura discards site chrome by English class names (share, related, newsletter…);
+# French and Spanish CMS themes name theirs in their own language.
+CHROME_TOKENS = (
+    "partage", "compartir", "lire-aussi", "a-lire", "articles-lies", "relacionad", "infolettre",
+    "lettre-info", "boletin", "suscrip", "abonnement", "pied-de-page", "pie-de-pagina", "fil-ariane",
+    "miga-de-pan", "mas-leido", "barra-lateral",
+)  # fmt: skip
+PRUNE_XPATH = [f"//*[contains(@class, '{token}') or contains(@id, '{token}')]" for token in CHROME_TOKENS]
+
+
+def needs_full_text(item: ParsedItem, *, feed_full_text: bool, teaser_chars: int) -> bool:
+    """Whether the item's page should be fetched.
+
+    Yes when the feed is configured ``full_text = true``, or when the feed's content is
+    empty or shorter than ``teaser_chars`` characters of text (a teaser; 0 turns
+    this rule off). Never without a link.
+    """
+    if not item.url:
+        return False
+    if feed_full_text:
+        return True
+    return len(WHITESPACE.sub(" ", item.content).strip()) < teaser_chars
+
+
+async def fetch_articles(
+    client: httpx.AsyncClient,
+    items: Sequence[ParsedItem],
+    *,
+    max_bytes: int,
+    allow_private: bool,
+    concurrency: int,
+    host_limiter: HostLimiter | None = None,
+    max_redirects: int = 5,
+    deadline_seconds: float = 60.0,
+) -> dict[str, ArticleText]:
+    """Fetch and extract each item's page, ``concurrency`` at a time; keyed by ``item.key``.
+
+    Items without a link are left out. Every other item gets an ``ArticleText``:
+    ``text`` on success, ``error`` (one line) on any failure.
+    """
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: ParsedItem, url: str) -> tuple[str, ArticleText]:
+        async with gate:
+            article = await fetch_article(
+                client,
+                url,
+                max_bytes=max_bytes,
+                allow_private=allow_private,
+                host_limiter=host_limiter,
+                max_redirects=max_redirects,
+                deadline_seconds=deadline_seconds,
+            )
+        return item.key, article
+
+    jobs = [one(item, item.url) for item in items if item.url]
+    return dict(await asyncio.gather(*jobs))
+
+
+async def fetch_article(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    allow_private: bool,
+    host_limiter: HostLimiter | None = None,
+    max_redirects: int = 5,
+    deadline_seconds: float = 60.0,
+) -> ArticleText:
+    """One page → its main text, or the reason there is none."""
+    try:
+        page = await get_page(
+            client,
+            url,
+            max_bytes=max_bytes,
+            allow_private=allow_private,
+            max_redirects=max_redirects,
+            host_limiter=host_limiter,
+            headers={"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"},
+            deadline_seconds=deadline_seconds,
+        )
+    except FetchError as exc:
+        logger.info("article %s: %s", url, exc)
+        return ArticleText(url=url, text=None, error=str(exc))
+    if not 200 <= page.status < 300:
+        return ArticleText(url=url, text=None, error=f"HTTP {page.status}")
+    media_type, charset = _content_type(page.headers.get("content-type", ""))
+    if media_type not in HTML_TYPES:
+        return ArticleText(url=url, text=None, error=f"not an HTML page ({media_type})")
+    # trafilatura is CPU-bound (lxml + heuristics): keep the event loop serving other fetches.
+    text = await asyncio.to_thread(extract_text, page.body, page.final_url, charset=charset)
+    if not text:
+        return ArticleText(url=url, text=None, error="no article text found on the page")
+    return ArticleText(url=url, text=text)
+
+
+def _content_type(header: str) -> tuple[str, str | None]:
+    """'text/html; charset=ISO-8859-1' → ('text/html', 'ISO-8859-1')."""
+    if not header.strip():
+        return "", None
+    message = Message()
+    message["content-type"] = header
+    charset = message.get_param("charset")
+    return message.get_content_type(), charset if isinstance(charset, str) else None
+
+
+def extract_text(html: bytes, url: str | None = None, *, charset: str | None = None) -> str | None:
+    """The main text of an article page: paragraphs separated by blank lines, or None.
+
+    ``charset`` is the one the HTTP Content-Type named, if any. Navigation, cookie
+    banners, share buttons, footers and comments are left out (trafilatura).
+    """
+    try:
+        document = trafilatura.bare_extraction(
+            decode_html(html, charset),
+            url=url,
+            include_comments=False,
+            include_images=False,
+            include_links=False,
+            with_metadata=False,
+            prune_xpath=PRUNE_XPATH,
+        )
+    except (ValueError, etree.LxmlError) as exc:
+        logger.info("article %s: extraction failed: %s", url, exc)
+        return None
+    if not isinstance(document, Document) or document.body is None:
+        return None
+    text = "\n\n".join(_paragraphs(document.body))
+    return text or None
+
+
+def decode_html(html: bytes, charset: str | None = None) -> str | bytes:
+    """Bytes → text: BOM, valid UTF-8, then the declared charset (HTTP, then <meta>).
+
+    Valid UTF-8 wins over a declaration because servers and templates often declare
+    ISO-8859-1 for UTF-8 bytes, while latin-1 text is practically never valid UTF-8.
+    With nothing declared, the bytes are left to trafilatura's detector.
+    """
+    for bom, encoding in BOMS:
+        if html.startswith(bom):
+            return html.decode(encoding, errors="replace")
+    try:
+        return html.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    for declared in (charset, _meta_charset(html)):
+        known = _known_encoding(declared)
+        if known:
+            return html.decode(known, errors="replace")
+    return html
+
+
+def _meta_charset(html: bytes) -> str | None:
+    match = META_CHARSET.search(html, 0, META_SCAN_BYTES)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _known_encoding(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        encoding = codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+    # The HTML standard maps latin-1 labels to windows-1252 (its superset with curly quotes),
+    # and a UTF-16 label on bytes that are not UTF-16 to UTF-8.
+    if encoding in ("latin-1", "iso8859-1", "ascii"):
+        return "cp1252"
+    return None if encoding.startswith("utf-16") else encoding
+
+
+def _paragraphs(body: etree._Element) -> Iterator[str]:
+    """trafilatura's XML body → one string per paragraph, heading, list item or table row."""
+    for element in body:
+        if element.tag == "list":
+            parts = [_flat(item) for item in element.iter("item")]
+        elif element.tag == "table":
+            parts = [" | ".join(filter(None, map(_flat, row.iter("cell")))) for row in element.iter("row")]
+        else:
+            parts = [_flat(element)]
+        yield from (part for part in parts if part)
+
+
+def _flat(element: etree._Element) -> str:
+    return WHITESPACE.sub(" ", " ".join(element.itertext())).strip()
+
+
+def detect_language(text: str, declared: str | None = None) -> str | None:
+    """The text's language as a lower-case ISO 639-1 code ("en", "fr", "es"…).
+
+    langdetect when the text is long enough and the guess confident; otherwise the
+    language the feed declared ("en-US" → "en"), or None.
+    """
+    sample = WHITESPACE.sub(" ", text).strip()
+    if len(sample) >= MIN_DETECT_CHARS:
+        try:
+            best = detect_langs(sample)[0]
+        except LangDetectException:
+            best = None
+        if best is not None and best.prob >= MIN_DETECT_PROBABILITY:
+            return normalize_language(best.lang)
+    return normalize_language(declared)
+
+
+def normalize_language(code: str | None) -> str | None:
+    """'en-US', 'fr_FR', 'EN', 'zh-cn' → 'en', 'fr', 'en', 'zh'."""
+    if not code:
+        return None
+    primary = re.split(r"[-_]", code.strip(), maxsplit=1)[0].lower()
+    return primary if primary.isalpha() and 2 <= len(primary) <= 3 else None
