@@ -1,0 +1,554 @@
+"""Slack delivery: build the message (pure), post it, read Slack's answer.
+
+``build_message`` turns an ``AlertToSend`` into ``chat.postMessage`` arguments and
+escapes every piece of feed text as its last step, so a release can never ping a
+channel or disguise a link. ``post_alert`` and ``find_posted`` are the only I/O;
+they classify what Slack said into a ``DeliveryOutcome`` that store records.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from http.client import HTTPException
+from typing import Any
+from urllib.error import URLError
+from urllib.parse import quote, urlsplit
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+
+from bot.errors import DeliveryError
+from bot.records import AlertToSend, DeliveryOutcome, FlagMatch
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EVENT_TYPE",
+    "DeliveryRun",
+    "Pacer",
+    "build_message",
+    "escape_slack",
+    "find_posted",
+    "format_for_terminal",
+    "make_client",
+    "matches_for_channel",
+    "post_alert",
+    "post_test_message",
+    "route_channels",
+    "slack_link",
+]
+
+# Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
+SECTION_TEXT_MAX = 3000
+CONTEXT_TEXT_MAX = 3000
+MESSAGE_TEXT_MAX = 40_000
+BLOCKS_MAX = 50
+# Our own choices: a message that reads at a glance.
+TITLE_MAX = 300
+SUMMARY_MAX = 700
+SENTENCE_MAX = 400
+SENTENCES_PER_FLAG = 3
+FLAG_BLOCKS_MAX = BLOCKS_MAX - 3  # title, context and summary come first
+
+EVENT_TYPE = "pressbot_alert"
+ELLIPSIS = "…"
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# A link target must not end the <url|label> control sequence early (Slack formatting docs).
+_URL_UNSAFE = re.compile(r"[|<>\s\"]")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+
+# Errors no retry can fix until the operator acts, by what they concern.
+_TOKEN_ERRORS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "missing_scope",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "org_login_required",
+    }
+)
+_CHANNEL_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "restricted_action"})
+# Slack answered but could not finish: retry later. fatal_error may have half-succeeded.
+_TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+        "team_added_to_org",
+    }
+)
+
+
+def escape_slack(text: str) -> str:
+    """Escape &, < and > so feed text is shown as written, never as a Slack control sequence."""
+    return text.translate(_ESCAPES)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, marked with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - len(ELLIPSIS), 0)]
+    space = cut.rfind(" ")
+    if space > len(cut) // 2:  # a boundary reasonably close to the limit
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def escape_within(text: str, limit: int) -> str:
+    """Shorten, then escape, so that the escaped text fits ``limit`` (escapes lengthen it)."""
+    budget = limit
+    while True:
+        escaped = escape_slack(shorten(text, budget))
+        if len(escaped) <= limit or budget <= 1:
+            return escaped[:limit] if len(escaped) > limit else escaped
+        budget -= len(escaped) - limit
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL fit for a <url|label> link, or None when it is anything else."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    encoded = _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
+    return escape_slack(encoded)
+
+
+def slack_link(url: str | None, label: str, label_max: int = TITLE_MAX) -> str:
+    """``<url|label>`` with the label escaped; just the escaped label when the URL is unsafe."""
+    text = escape_within(label, label_max) or "(untitled)"
+    target = safe_url(url)
+    return f"<{target}|{text}>" if target else text
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: Slack would otherwise turn bare URLs, #names and some @mentions into links.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _date_line(published: datetime | None) -> str:
+    if published is None:
+        return "date unknown"
+    published = published.astimezone(UTC)
+    return f"{published.day} {published:%b %Y, %H:%M} UTC"
+
+
+def _sentence_with_phrase(match: FlagMatch, limit: int = SENTENCE_MAX) -> str:
+    """The sentence, centred on the phrase, with the phrase in bold; every part escaped."""
+    sentence = " ".join(match.sentence.split())
+    start = sentence.lower().find(match.phrase.lower()) if match.phrase else -1
+    if start < 0:
+        return escape_within(sentence or match.phrase, limit)
+    end = start + len(match.phrase)
+    phrase = escape_within(sentence[start:end], limit // 3)
+    room = max(limit - len(phrase) - 3, 0) // 2
+    rest = sentence[end:]
+    after = (" " if rest[:1].isspace() else "") + escape_within(rest, room)
+    return f"{_tail(sentence[:start], room)}*{phrase}*{after.rstrip()}"
+
+
+def _tail(text: str, limit: int) -> str:
+    """The end of ``text`` within ``limit`` escaped characters, cut at a word boundary."""
+    escaped = escape_slack(text)
+    budget = limit
+    while len(escaped) > limit and budget > 1:
+        cut = text[-(budget - 1) :]
+        space = cut.find(" ")
+        if 0 <= space < len(cut) // 2:
+            cut = cut[space + 1 :]
+        escaped = escape_slack(ELLIPSIS + cut)
+        budget -= max(len(escaped) - limit, 1)
+    return escaped if len(escaped) <= limit else ""
+
+
+def _flag_sections(matches: Iterable[FlagMatch]) -> list[dict[str, Any]]:
+    by_flag: dict[str, list[FlagMatch]] = {}
+    for match in matches:
+        by_flag.setdefault(match.flag, []).append(match)
+    blocks = []
+    for flag, flag_matches in list(by_flag.items())[:FLAG_BLOCKS_MAX]:
+        seen: set[str] = set()
+        lines = []
+        for match in flag_matches:
+            if match.sentence not in seen and len(lines) < SENTENCES_PER_FLAG:
+                seen.add(match.sentence)
+                lines.append(f"> {_sentence_with_phrase(match)}")
+        header = f":triangular_flag_on_post: *{escape_within(flag, 100)}*"
+        text = "\n".join([header, *lines])
+        blocks.append({"type": "section", "text": _mrkdwn(text[:SECTION_TEXT_MAX])})
+    return blocks
+
+
+def _fallback_text(alert: AlertToSend) -> str:
+    # Shown in notifications and where blocks cannot be rendered.
+    flags = ", ".join(sorted({match.flag for match in alert.matches}))
+    prefix = f"[{escape_within(flags, 200)}] " if flags else ""
+    title = escape_within(alert.title or "(untitled)", TITLE_MAX)
+    return f"{prefix}{title} — {escape_within(alert.feed_name, 200)}"
+
+
+def build_message(alert: AlertToSend) -> dict[str, Any]:
+    """``chat.postMessage`` arguments for an alert, within Slack's limits. Pure."""
+    title = slack_link(alert.url, alert.title)
+    context = f"{escape_within(alert.feed_name, 200)} · {_date_line(alert.published)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": _mrkdwn(f"*{title}*")},
+        {"type": "context", "elements": [_mrkdwn(context[:CONTEXT_TEXT_MAX])]},
+        *_flag_sections(alert.matches),
+    ]
+    if alert.summary and alert.summary.strip():
+        blocks.append({"type": "section", "text": _mrkdwn(escape_within(alert.summary, SUMMARY_MAX))})
+    return {
+        "channel": alert.channel,
+        "text": _fallback_text(alert)[:MESSAGE_TEXT_MAX],
+        "blocks": blocks[:BLOCKS_MAX],
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "link_names": False,
+        # Tags the message with its alert, so a post whose answer was lost can be found.
+        "metadata": {"event_type": EVENT_TYPE, "event_payload": {"alert_id": alert.alert_id}},
+    }
+
+
+def format_for_terminal(alert: AlertToSend) -> str:
+    """A readable plain-text alert, printed when no Slack token is configured."""
+    flags = ", ".join(sorted({match.flag for match in alert.matches})) or "no flags"
+    lines = [
+        f"[{flags}] {shorten(alert.title, TITLE_MAX)}  (alert {alert.alert_id} → {alert.channel})",
+        f"  {alert.feed_name} · {_date_line(alert.published)}",
+    ]
+    if alert.url:
+        lines.append(f"  {alert.url}")
+    for match in alert.matches[: SENTENCES_PER_FLAG * 3]:
+        lines.append(f"  {match.flag}: “{shorten(match.sentence, SENTENCE_MAX)}” ({match.phrase})")
+    if alert.summary:
+        lines.append(f"  {shorten(alert.summary, SUMMARY_MAX)}")
+    return "\n".join(lines)
+
+
+def route_channels(
+    feed_channel: str | None,
+    flag_names: Iterable[str],
+    channel_for_flag: Callable[[str], str | None],
+    default: str,
+) -> set[str]:
+    """Where a flagged release goes: the feed's channel, else each flag's, else the default."""
+    if feed_channel:
+        return {feed_channel}
+    return {channel_for_flag(flag) or default for flag in flag_names}
+
+
+def matches_for_channel(
+    alert: AlertToSend,
+    feed_channel: str | None,
+    channel_for_flag: Callable[[str], str | None],
+    default: str,
+) -> AlertToSend:
+    """The alert with only the matches of flags routed to its channel (all when none are)."""
+    if feed_channel:
+        return alert
+    kept = tuple(m for m in alert.matches if (channel_for_flag(m.flag) or default) == alert.channel)
+    return replace(alert, matches=kept) if kept else alert
+
+
+class _RateLimitRetry(RateLimitErrorRetryHandler):
+    """slack-sdk's 429 handler, with its wait going through an injectable ``sleep``.
+
+    Sleeps Retry-After plus up to a second of jitter, as the stock handler does.
+    """
+
+    def __init__(self, max_retry_count: int, sleep: Callable[[float], None]) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self._sleep = sleep
+
+    def prepare_for_next_attempt(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("rate-limit retry without a response")
+        state.next_attempt_requested = True
+        retry_after = _seconds(_header(response.headers, "retry-after"))
+        self._sleep((retry_after if retry_after is not None else 1.0) + random.random())
+        state.increment_current_attempt()
+
+
+def make_client(
+    token: str,
+    base_url: str,
+    *,
+    timeout: float = 15.0,
+    rate_limit_retries: int = 3,
+    connect_retry_interval: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WebClient:
+    """A WebClient that waits out 429s (Retry-After) and retries a refused connection once.
+
+    No retry on 5xx, resets or timeouts: chat.postMessage is not idempotent and Slack
+    may have posted before failing, so those are left to the next pass, which checks the
+    channel history first. urlopen wraps only failures while connecting or sending in
+    URLError; the server cannot have acted on those.
+    """
+    base_url = base_url if base_url.endswith("/") else base_url + "/"
+    handlers = [
+        _RateLimitRetry(rate_limit_retries, sleep),
+        ConnectionErrorRetryHandler(
+            max_retry_count=1,
+            interval_calculator=FixedValueRetryIntervalCalculator(connect_retry_interval),
+            error_types=[URLError],
+        ),
+    ]
+    return WebClient(token=token, base_url=base_url, timeout=int(max(timeout, 1)), retry_handlers=handlers)
+
+
+class Pacer:
+    """Spaces posts to one channel: Slack accepts about one message per second per channel."""
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._sleep = sleep
+        self._last: dict[str, float] = {}
+
+    def wait(self, channel: str) -> None:
+        last = self._last.get(channel)
+        if last is not None:
+            delay = last + self.interval - self._clock()
+            if delay > 0:
+                self._sleep(delay)
+        self._last[channel] = self._clock()
+
+
+def _seconds(value: Any) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if seconds >= 0 else None
+
+
+def _header(headers: Any, name: str) -> Any:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else value
+    return None
+
+
+def classify_api_error(alert_id: int, exc: SlackApiError) -> DeliveryOutcome:
+    """Slack's answer to a failed call as an outcome: transient, or permanent with its error."""
+    response = exc.response
+    status = getattr(response, "status_code", None) or 0
+    data = response.data if isinstance(getattr(response, "data", None), dict) else {}
+    error = str(data.get("error") or f"HTTP {status}")
+    if status == 429 or error == "ratelimited":
+        retry_after = _seconds(_header(response.headers, "retry-after"))
+        return DeliveryOutcome(alert_id, sent=False, error="ratelimited", retry_after_seconds=retry_after)
+    if status >= 500 or error in _TRANSIENT_ERRORS:
+        # A 5xx may come after the message was stored (fatal_error says so outright).
+        return DeliveryOutcome(alert_id, sent=False, error=error, maybe_posted=True)
+    return DeliveryOutcome(alert_id, sent=False, error=error, permanent=True)
+
+
+def error_scope(outcome: DeliveryOutcome) -> str:
+    """What a permanent failure concerns: "token" (every alert), "channel", or "message"."""
+    if outcome.error in _TOKEN_ERRORS:
+        return "token"
+    if outcome.error in _CHANNEL_ERRORS:
+        return "channel"
+    return "message"
+
+
+def _network_outcome(alert_id: int, exc: Exception) -> DeliveryOutcome:
+    # urlopen raises URLError only while connecting or sending: Slack never saw the
+    # request. A timeout or reset while waiting for the answer may come after the post.
+    unsent = isinstance(exc, URLError)
+    reason = exc.reason if isinstance(exc, URLError) else exc
+    error = f"network: {type(reason).__name__}: {reason}"[:500]
+    return DeliveryOutcome(alert_id, sent=False, error=error, maybe_posted=not unsent)
+
+
+def _post(client: WebClient, alert_id: int, message: dict[str, Any]) -> DeliveryOutcome:
+    try:
+        response = client.chat_postMessage(**message)
+    except SlackApiError as exc:
+        return classify_api_error(alert_id, exc)
+    except (OSError, HTTPException) as exc:  # URLError, TimeoutError, RemoteDisconnected…
+        return _network_outcome(alert_id, exc)
+    except SlackClientError as exc:  # e.g. a base URL urllib refuses: configuration
+        return DeliveryOutcome(alert_id, sent=False, error=str(exc)[:500], permanent=True)
+    return DeliveryOutcome(alert_id, sent=True, slack_ts=str(response["ts"]))
+
+
+def post_alert(client: WebClient, alert: AlertToSend) -> DeliveryOutcome:
+    """Post one alert; never raises for what Slack or the network did."""
+    return _post(client, alert.alert_id, build_message(alert))
+
+
+def post_test_message(client: WebClient, channel: str) -> str:
+    """Post ``pressbot slack test``'s message; its ts, or DeliveryError with Slack's exact error."""
+    text = "pressbot test message: Slack delivery works."
+    message = {"channel": channel, "text": text, "unfurl_links": False}
+    outcome = _post(client, 0, message)
+    if not outcome.sent:
+        raise DeliveryError(outcome.error or "unknown error", permanent=outcome.permanent)
+    return outcome.slack_ts or ""
+
+
+def _channel_id(client: WebClient, channel: str) -> str | None:
+    """conversations.history wants an id; chat.postMessage took a name."""
+    if _CHANNEL_ID.match(channel):
+        return channel
+    name = channel.lstrip("#")
+    pages = client.conversations_list(
+        types="public_channel,private_channel", exclude_archived=True, limit=1000
+    )
+    for page in pages:  # slack-sdk follows response_metadata.next_cursor
+        for found in page.get("channels", []):
+            if found.get("name") == name:
+                return str(found["id"])
+    return None
+
+
+def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime | None) -> str | None:
+    """The ts of the message already posted for ``alert_id`` since ``oldest``, if any.
+
+    Raises DeliveryError when the history cannot be read (scopes, network): then
+    nobody can tell whether posting again would post twice.
+    """
+    try:
+        channel_id = _channel_id(client, channel)
+        if channel_id is None:
+            return None  # no such channel: nothing can have been posted there
+        oldest_ts = f"{oldest.timestamp() - 60:.6f}" if oldest else None  # clock skew margin
+        pages = client.conversations_history(
+            channel=channel_id, oldest=oldest_ts, include_all_metadata=True, limit=200
+        )
+        for page in pages:
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("alert_id") == alert_id:
+                    return str(message["ts"])
+    except SlackApiError as exc:
+        outcome = classify_api_error(alert_id, exc)
+        message = f"cannot read {channel} history: {outcome.error}"
+        raise DeliveryError(message, permanent=outcome.permanent) from exc
+    except (OSError, HTTPException) as exc:
+        raise DeliveryError(f"cannot read {channel} history: {exc}", permanent=False) from exc
+    return None
+
+
+class DeliveryRun:
+    """One run of posting claimed alerts: the exactly-once steps in order, and when to stop.
+
+    The caller owns persistence, each call its own committed transaction: ``mark``
+    records that a post is about to start (False: the claim was lost to another worker),
+    ``record`` stores an outcome, ``release`` hands back alerts left untried. A run stops
+    asking Slack what cannot succeed now: after a token error every alert fails with it,
+    after a channel error that channel's do, after a 429 that channel waits for the next
+    pass, and after a network or server failure the whole run stops.
+    """
+
+    def __init__(self, client: WebClient, pacer: Pacer) -> None:
+        self.client = client
+        self.pacer = pacer
+        self.sent = 0
+        self.failed = 0
+        self.stopped = False
+        self._token_error: str | None = None
+        self._channel_errors: dict[str, str] = {}
+        self._paused: set[str] = set()
+
+    def deliver(
+        self,
+        alerts: Iterable[AlertToSend],
+        *,
+        mark: Callable[[int], bool],
+        record: Callable[[DeliveryOutcome], None],
+        release: Callable[[list[int]], None],
+    ) -> None:
+        untried = []
+        for alert in alerts:
+            if self.stopped or alert.channel in self._paused:
+                untried.append(alert.alert_id)
+                continue
+            outcome = self._known_failure(alert) or self._attempt(alert, mark)
+            if outcome is not None:
+                record(outcome)
+                self._note(alert, outcome)
+        if untried:
+            release(untried)
+
+    def _known_failure(self, alert: AlertToSend) -> DeliveryOutcome | None:
+        error = self._token_error or self._channel_errors.get(alert.channel)
+        return DeliveryOutcome(alert.alert_id, sent=False, error=error, permanent=True) if error else None
+
+    def _attempt(self, alert: AlertToSend, mark: Callable[[int], bool]) -> DeliveryOutcome | None:
+        if alert.outcome_unknown:
+            try:
+                ts = find_posted(self.client, alert.channel, alert.alert_id, alert.posting_started_at)
+            except DeliveryError as exc:
+                error = f"{exc}; check the channel, then `pressbot alerts retry {alert.alert_id}`"
+                return DeliveryOutcome(
+                    alert.alert_id, sent=False, error=error, permanent=exc.permanent, maybe_posted=True
+                )
+            if ts is not None:
+                log.info("alert %d was already posted to %s (ts %s)", alert.alert_id, alert.channel, ts)
+                return DeliveryOutcome(alert.alert_id, sent=True, slack_ts=ts)
+        self.pacer.wait(alert.channel)
+        if not mark(alert.alert_id):
+            return None
+        return post_alert(self.client, alert)
+
+    def _note(self, alert: AlertToSend, outcome: DeliveryOutcome) -> None:
+        if outcome.sent:
+            self.sent += 1
+        elif outcome.permanent:
+            self.failed += 1
+            log.warning("alert %d to %s failed: %s", alert.alert_id, alert.channel, outcome.error)
+            scope = error_scope(outcome)
+            if scope == "token":
+                self._token_error = outcome.error
+            elif scope == "channel":
+                self._channel_errors[alert.channel] = outcome.error or "channel error"
+        elif outcome.error == "ratelimited":
+            self._paused.add(alert.channel)
+        else:
+            log.warning("Slack unreachable, alerts stay pending: %s", outcome.error)
+            self.stopped = True

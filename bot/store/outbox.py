@@ -1,0 +1,254 @@
+"""The Slack outbox: claim pending alerts, record Slack's answer, retry failed ones.
+
+An alert row moves pending → sent | failed (``held`` rows are never sent). Exactly
+once rests on three writes, each committed by the caller before the next step:
+the claim (one worker owns the row), ``mark_posting`` (just before calling Slack)
+and ``record_outcome`` (Slack's ts or error). A row seen again with
+``posting_started_at`` set and no ts may already be in Slack, and deliver checks the
+channel history before posting it again.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.records import AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
+from bot.schema import Alert, Feed, FlagMatchRow, Item
+
+STATUSES = ("pending", "sent", "failed", "held")
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter for transient failures, at least Slack's Retry-After."""
+
+    base_seconds: float = 30.0
+    max_seconds: float = 3600.0
+    random: Callable[[], float] = field(default=random.random)
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        # "Equal jitter": spreads workers apart yet never retries sooner than half the step.
+        seconds = ceiling / 2 + self.random() * ceiling / 2
+        return max(seconds, retry_after or 0.0)
+
+
+def _due(now: datetime) -> object:
+    return and_(
+        Alert.status == "pending",
+        or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
+    )
+
+
+def _free(worker: str, now: datetime) -> object:
+    return or_(Alert.claimed_until.is_(None), Alert.claimed_until < now, Alert.claimed_by == worker)
+
+
+def claim_alerts(
+    session: Session,
+    *,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+    exclude: Collection[int] = (),
+) -> list[AlertToSend]:
+    """Claim up to ``limit`` due pending alerts for ``worker``; commit before posting.
+
+    PostgreSQL skips rows another transaction is claiming (FOR UPDATE SKIP LOCKED);
+    SQLite's BEGIN IMMEDIATE serialises writers, and the conditional UPDATE is the
+    lease either way: a claim by a worker that died expires at ``claimed_until``.
+    ``exclude``: alerts this run already handled or put back.
+    """
+    query = select(Alert.id).where(_due(now), _free(worker, now)).order_by(Alert.id).limit(limit)
+    if exclude:
+        query = query.where(Alert.id.not_in(list(exclude)))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    candidates = list(session.scalars(query))
+    if not candidates:
+        return []
+    claimed = session.scalars(
+        update(Alert)
+        .where(Alert.id.in_(candidates), _due(now), _free(worker, now))
+        .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+        .returning(Alert.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return alerts_to_send(session, sorted(claimed))
+
+
+def pending_alerts(session: Session, *, limit: int | None = None) -> list[AlertToSend]:
+    """Every pending alert, due or not, without claiming (printing, dry runs)."""
+    query = select(Alert.id).where(Alert.status == "pending").order_by(Alert.id).limit(limit)
+    return alerts_to_send(session, list(session.scalars(query)))
+
+
+def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertToSend]:
+    """The alerts with the item, feed and flag matches their message needs, in id order."""
+    if not alert_ids:
+        return []
+    rows = session.execute(
+        select(Alert, Item, Feed.name)
+        .join(Item, Alert.item_id == Item.id)
+        .join(Feed, Item.feed_id == Feed.id)
+        .where(Alert.id.in_(alert_ids))
+        .order_by(Alert.id)
+    ).all()
+    matches = _matches_by_item(session, {item.id for _, item, _ in rows})
+    return [
+        AlertToSend(
+            alert_id=alert.id,
+            channel=alert.channel,
+            item_id=item.id,
+            feed_name=feed_name,
+            title=item.title,
+            url=item.url,
+            published=item.published_at,
+            # Until summarize has run, the feed's own teaser is the best short text.
+            summary=item.summary or item.teaser or item.content or None,
+            matches=matches.get(item.id, ()),
+            attempts=alert.attempts,
+            outcome_unknown=alert.posting_started_at is not None and alert.slack_ts is None,
+            posting_started_at=alert.posting_started_at,
+        )
+        for alert, item, feed_name in rows
+    ]
+
+
+def _matches_by_item(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[FlagMatch, ...]]:
+    found: dict[int, list[FlagMatch]] = {}
+    query = select(FlagMatchRow).where(FlagMatchRow.item_id.in_(list(item_ids))).order_by(FlagMatchRow.id)
+    for row in session.scalars(query):
+        found.setdefault(row.item_id, []).append(
+            FlagMatch(flag=row.flag, phrase=row.phrase, sentence=row.sentence, field=row.field)
+        )
+    return {item_id: tuple(matches) for item_id, matches in found.items()}
+
+
+def mark_posting(
+    session: Session, alert_id: int, now: datetime, *, worker: str, lease_seconds: float
+) -> bool:
+    """Note that ``worker`` is about to post; False when the claim is no longer its own.
+
+    Committed before Slack is called, so a crash after Slack accepts the post leaves a
+    trace (``posting_started_at`` without a ts) that makes the next attempt look first.
+    """
+    result = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.status == "pending", Alert.claimed_by == worker)
+        .values(
+            posting_started_at=now,
+            attempts=Alert.attempts + 1,
+            claimed_until=now + timedelta(seconds=lease_seconds),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> str:
+    """Store Slack's answer for one alert and release its claim; returns the new status."""
+    alert = session.get(Alert, outcome.alert_id)
+    if alert is None or alert.status != "pending":
+        return alert.status if alert is not None else "gone"  # withdrawn or done meanwhile
+    alert.claimed_by = None
+    alert.claimed_until = None
+    if outcome.sent:
+        alert.status, alert.slack_ts, alert.sent_at = "sent", outcome.slack_ts, now
+        alert.last_error, alert.next_attempt_at = None, None
+        return alert.status
+    alert.last_error = outcome.error
+    if not outcome.maybe_posted:
+        alert.posting_started_at = None  # Slack answered: nothing was posted
+    if outcome.permanent:
+        alert.status, alert.next_attempt_at = "failed", None
+    else:
+        delay = backoff.delay(max(alert.attempts, 1), outcome.retry_after_seconds)
+        alert.next_attempt_at = now + timedelta(seconds=delay)
+    return alert.status
+
+
+def release_claims(
+    session: Session, alert_ids: Collection[int], *, not_before: datetime | None = None
+) -> None:
+    """Give back claimed alerts untried (the pass stopped); optionally not due before a time."""
+    if not alert_ids:
+        return
+    values: dict[str, object] = {"claimed_by": None, "claimed_until": None}
+    if not_before is not None:
+        values["next_attempt_at"] = not_before
+    session.execute(
+        update(Alert)
+        .where(Alert.id.in_(alert_ids), Alert.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
+    """Failed alerts (all, or the given ones) back to pending, due now; returns how many.
+
+    The operator has fixed the cause (token, channel, membership) and, for an alert
+    whose earlier post could not be checked, looked at the channel: it is posted anew.
+    """
+    query = update(Alert).where(Alert.status == "failed")
+    if ids is not None:
+        query = query.where(Alert.id.in_(ids))
+    result = session.execute(
+        query.values(
+            status="pending",
+            next_attempt_at=None,
+            posting_started_at=None,
+            claimed_by=None,
+            claimed_until=None,
+        ).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def list_alerts(
+    session: Session, statuses: Collection[str] | None = None, limit: int = 1000
+) -> list[OutboxEntry]:
+    """Alerts (newest first), optionally only those with the given statuses."""
+    query = (
+        select(Alert, Item.title, Item.url, Feed.name)
+        .join(Item, Alert.item_id == Item.id)
+        .join(Feed, Item.feed_id == Feed.id)
+        .order_by(Alert.id.desc())
+        .limit(limit)
+    )
+    if statuses:
+        query = query.where(Alert.status.in_(list(statuses)))
+    return [
+        OutboxEntry(
+            alert_id=alert.id,
+            item_id=alert.item_id,
+            feed_name=feed_name,
+            title=title,
+            url=url,
+            channel=alert.channel,
+            status=alert.status,
+            attempts=alert.attempts,
+            created_at=alert.created_at,
+            next_attempt_at=alert.next_attempt_at,
+            last_error=alert.last_error,
+            slack_ts=alert.slack_ts,
+            sent_at=alert.sent_at,
+        )
+        for alert, title, url, feed_name in session.execute(query)
+    ]
+
+
+def alert_counts(session: Session) -> dict[str, int]:
+    """How many alerts have each status; every status present, zero when none."""
+    counts = dict.fromkeys(STATUSES, 0)
+    for status, count in session.execute(select(Alert.status, func.count()).group_by(Alert.status)):
+        counts[status] = count
+    return counts
