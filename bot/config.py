@@ -180,7 +180,7 @@ def _feed_location(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     if len(loc) >= 2 and loc[0] == "feeds" and isinstance(loc[1], int):
         entry = data.get("feeds", [])[loc[1]]
         name = entry.get("name") if isinstance(entry, dict) else None
-        label = f'feeds[{loc[1] + 1}]' + (f' (name "{name}")' if name else "")
+        label = f"feeds[{loc[1] + 1}]" + (f' (name "{name}")' if name else "")
         return ".".join([label, *(str(part) for part in loc[2:])])
     return ".".join(str(part) for part in loc)
 
@@ -250,7 +250,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     from bot.flag import compile_rules
 
     flag_rules = compile_rules(config.flags, source=str(config_path))
-    feeds_path = Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
+    feeds_path = (
+        Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
+    )
     feeds = load_feeds(feeds_path, parse_duration(config.poll.interval))
     database_url = env.get("DATABASE_URL") or config.database_url or DEFAULT_DATABASE_URL
     slack = config.slack

@@ -162,8 +162,10 @@ async def _follow(
                         all_permanent &= response.status_code in PERMANENT_REDIRECTS
                         current = urljoin(current, response.headers["location"])
                         continue
-                    body = b"" if response.status_code == 304 else await _read_limited(
-                        response, current, max_bytes
+                    body = (
+                        b""
+                        if response.status_code == 304
+                        else await _read_limited(response, current, max_bytes)
                     )
                     return Page(
                         final_url=current,

@@ -30,10 +30,33 @@ from bot.records import ParsedFeed, ParsedItem
 _UN_NEWS_STORY = re.compile(r"news\.un\.org/.*?/story/\d{4}/\d{2}/(\d+)")
 # press.un.org publishes one meeting as a press release (/en/2026/sc16444.doc.htm) and
 # as a live blog (/en/blog/sc16444): the UN document symbol is the identity.
-_UN_PRESS_SYMBOL = re.compile(r"press\.un\.org/\w\w/(?:\d{4}/|blog/)([a-z]+\d+(?:-[a-z]+\d+)?)", re.IGNORECASE)
+_UN_PRESS_SYMBOL = re.compile(
+    r"press\.un\.org/\w\w/(?:\d{4}/|blog/)([a-z]+\d+(?:-[a-z]+\d+)?)", re.IGNORECASE
+)
 
-_BLOCK_TAGS = {"p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
-               "tr", "table", "section", "article", "pre", "hr", "figure", "figcaption"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "ul",
+    "ol",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "tr",
+    "table",
+    "section",
+    "article",
+    "pre",
+    "hr",
+    "figure",
+    "figcaption",
+}
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MAX_KEY = 500
@@ -119,7 +142,8 @@ def _item(entry: Mapping[str, Any], base_url: str, language: str | None) -> Pars
     title = html_to_text(entry.get("title", "") or "")
     teaser, content = _entry_text(entry)
     published = _to_utc(entry.get("published_parsed"))
-    updated = _to_utc(entry.get("updated_parsed"))
+    # dict.get: feedparser maps a missing updated_parsed to published_parsed, with a warning.
+    updated = _to_utc(dict.get(entry, "updated_parsed"))
     key = source_key(url) or source_key(guid) or guid or url or _hash_key(title, published or updated, teaser)
     return ParsedItem(
         key=key[:_MAX_KEY],
@@ -160,7 +184,9 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if content_type:
         headers["content-type"] = content_type
     try:
-        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+        parsed = feedparser.parse(
+            body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True
+        )
     except Exception as exc:  # feedparser's own bugs must not end a pass
         raise ParseError(url, f"feedparser failed: {type(exc).__name__}: {exc}") from exc
     bozo = parsed.get("bozo_exception")

@@ -88,7 +88,9 @@ def _parse_one(result: FetchResult) -> FeedWork:
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
     try:
-        parsed = parse.parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+        parsed = parse.parse_feed(
+            result.body, url=result.final_url or result.url, content_type=result.content_type
+        )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
     return FeedWork(result, parsed)
@@ -156,7 +158,11 @@ def flag_and_summarize(
             session, item.item_id, summarize.summarize(text, title=item.title, language=language), language
         )
         matches = flag.match_flags(
-            settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
+            settings.flag_rules,
+            title=item.title,
+            teaser=item.teaser,
+            content=item.content,
+            full_text=item.full_text,
         )
         names = {match.flag for match in matches}
         hold = should_hold(item, first_pass=first_pass, now=now, window=window)
@@ -210,9 +216,69 @@ def deliver_alerts(
     dry_run: bool,
     echo: Callable[[str], None],
     worker: str,
+    client: Any = None,
+    pacer: Any = None,
 ) -> DeliveryStats:
-    """Post pending alerts (or print them without a token). Owned by the Slack issue."""
-    raise NotImplementedError
+    """Post each due pending alert once; without a token (or on a dry run) print them instead.
+
+    Printing changes nothing: the alerts stay pending for a run with a token. Each
+    claim, ``mark_posting`` and outcome is its own committed transaction (see
+    bot.store.outbox). ``client`` and ``pacer`` default to a WebClient from the settings
+    and one post per second per channel.
+    """
+    import time
+
+    from bot import deliver
+    from bot.store import outbox
+
+    feed_channels = {feed.name: feed.channel for feed in settings.feeds}
+
+    def narrow(alert: Any) -> Any:  # only the flags routed to the alert's channel
+        channel_for = settings.flag_rules.channel_for
+        feed_channel = feed_channels.get(alert.feed_name)
+        return deliver.matches_for_channel(alert, feed_channel, channel_for, settings.slack.channel)
+
+    if dry_run or not settings.slack_token:
+        with session_factory() as session:
+            alerts = outbox.pending_alerts(session)
+        for alert in alerts:
+            echo(deliver.format_for_terminal(narrow(alert)))
+        return DeliveryStats(pending=len(alerts), printed=len(alerts))
+
+    started = time.monotonic()
+    lease = parse_duration(settings.scheduler.lease)
+    backoff = outbox.Backoff()
+
+    def clock() -> datetime:  # the pass's "now", moving on as this run takes time
+        return now + timedelta(seconds=time.monotonic() - started)
+
+    def mark(alert_id: int) -> bool:
+        with session_factory.begin() as session:
+            return outbox.mark_posting(session, alert_id, clock(), worker=worker, lease_seconds=lease)
+
+    def record(outcome: Any) -> None:
+        with session_factory.begin() as session:
+            outbox.record_outcome(session, outcome, now=clock(), backoff=backoff)
+
+    def release(alert_ids: list[int]) -> None:
+        with session_factory.begin() as session:
+            outbox.release_claims(session, alert_ids)
+
+    client = client or deliver.make_client(settings.slack_token, settings.slack_api_url)
+    run = deliver.DeliveryRun(client, pacer or deliver.Pacer())
+    handled: set[int] = set()
+    while not run.stopped:
+        with session_factory.begin() as session:
+            batch = outbox.claim_alerts(
+                session, worker=worker, now=clock(), lease_seconds=lease, limit=10, exclude=handled
+            )
+        if not batch:
+            break
+        handled.update(alert.alert_id for alert in batch)
+        run.deliver([narrow(alert) for alert in batch], mark=mark, record=record, release=release)
+    with session_factory() as session:
+        pending = outbox.alert_counts(session)["pending"]
+    return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)
 
 
 def _summarize_pass(summary: PassSummary, report: FeedReport) -> None:
@@ -255,11 +321,21 @@ def run_pass(
         report = store_feed(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
         _summarize_pass(summary, report)
     stats = deliver_alerts(session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=worker)
-    summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
+    summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = (
+        stats.sent,
+        stats.pending,
+        stats.failed,
+    )
     summary.finished_at = clock()
     with session_factory.begin() as session:
-        session.add(PassRecord(started_at=summary.started_at, finished_at=summary.finished_at,
-                               worker=worker, summary=summary_json(summary)))
+        session.add(
+            PassRecord(
+                started_at=summary.started_at,
+                finished_at=summary.finished_at,
+                worker=worker,
+                summary=summary_json(summary),
+            )
+        )
     return summary
 
 

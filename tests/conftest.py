@@ -52,7 +52,7 @@ def write_config(directory: Path, feeds: list[dict[str, Any]], extra: str = "") 
     config = directory / "pressbot.toml"
     config.write_text(
         'feeds = "feeds.toml"\n'
-        "[poll]\ntimeout = \"2s\"\nconnect_timeout = \"2s\"\nmax_bytes = 1_000_000\n"
+        '[poll]\ntimeout = "2s"\nconnect_timeout = "2s"\nmax_bytes = 1_000_000\n'
         f"{extra}\n{flags}\n",
         encoding="utf-8",
     )

@@ -104,7 +104,9 @@ class FeedServer:
                     headers["Content-Encoding"] = "gzip"
                 self._send(route.status, body, route.content_type, headers)
 
-            def _send(self, status: int, body: bytes, ctype: str | None, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self, status: int, body: bytes, ctype: str | None, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 if ctype:
                     self.send_header("Content-Type", ctype)

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True, help="Fetch, store and flag, but post nothing and leave alerts as they are.")
+@click.option(
+    "--dry-run", is_flag=True, help="Fetch, store and flag, but post nothing and leave alerts as they are."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the pass summary as one JSON object.")
 def poll(dry_run: bool, as_json: bool) -> None:
     """One pass: fetch every enabled feed, store new releases, flag them, deliver alerts."""
@@ -68,7 +70,9 @@ def format_summary(summary: PassSummary) -> str:
         elif report.status == "not_modified":
             detail = "not modified"
         else:
-            detail = f"ok      {report.new_items} new, {report.updated_items} updated, {report.flagged} flagged"
+            detail = (
+                f"ok      {report.new_items} new, {report.updated_items} updated, {report.flagged} flagged"
+            )
         lines.append(f"{report.name:<{width}}  {detail}")
     lines.append("")
     lines.append(

@@ -50,7 +50,9 @@ def make_engine(database_url: str) -> Engine:
             engine = create_engine(database_url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             event.listen(engine, "connect", _sqlite_pragmas)
             # pysqlite's own transaction handling must be off for BEGIN IMMEDIATE.
-            event.listen(engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None))
+            event.listen(
+                engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None)
+            )
             event.listen(engine, "begin", _sqlite_begin_immediate)
             return engine
         return create_engine(database_url, pool_pre_ping=True)

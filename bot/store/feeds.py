@@ -68,9 +68,7 @@ def feeds_to_fetch(session: Session, ids: Sequence[int] | None = None) -> list[F
     return [_to_fetch(feed) for feed in session.scalars(query)]
 
 
-def record_success(
-    session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime
-) -> Feed:
+def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime) -> Feed:
     """A 2xx or 304: store the validators, clear the failure streak."""
     feed = session.get_one(Feed, result.feed_id)
     if result.permanent_url:
@@ -106,4 +104,4 @@ def record_failure(session: Session, feed_id: int, error: str, status: int | Non
 
 
 def feed_names(session: Session) -> dict[int, str]:
-    return dict(session.execute(select(Feed.id, Feed.name)).tuples().all())
+    return {feed_id: name for feed_id, name in session.execute(select(Feed.id, Feed.name))}

@@ -16,7 +16,13 @@ from bot.schema import Alert, Feed, FlagMatchRow, Item
 
 def item_hash(item: ParsedItem) -> str:
     """What counts as a change: the text and links a reader sees, not feed noise."""
-    parts = (item.url or "", item.title, item.teaser, item.content, item.published.isoformat() if item.published else "")
+    parts = (
+        item.url or "",
+        item.title,
+        item.teaser,
+        item.content,
+        item.published.isoformat() if item.published else "",
+    )
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
@@ -53,7 +59,7 @@ def existing_hashes(session: Session, feed_id: int, keys: Iterable[str]) -> dict
         rows = session.execute(
             select(Item.key, Item.content_hash).where(Item.feed_id == feed_id, Item.key.in_(chunk))
         )
-        found.update(rows.tuples())
+        found.update((key, digest) for key, digest in rows)
     return found
 
 
@@ -155,7 +161,11 @@ def record_flags(
     for match in matches:
         session.add(
             FlagMatchRow(
-                item_id=item.item_id, flag=match.flag, phrase=match.phrase, sentence=match.sentence, field=match.field
+                item_id=item.item_id,
+                flag=match.flag,
+                phrase=match.phrase,
+                sentence=match.sentence,
+                field=match.field,
             )
         )
     row.flags = sorted({match.flag for match in matches})
@@ -191,14 +201,16 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     return set(session.scalars(query))
 
 
-def stored_items(session: Session, ids: Sequence[int] | None = None, batch: int = 500) -> Iterable[StoredItem]:
+def stored_items(
+    session: Session, ids: Sequence[int] | None = None, batch: int = 500
+) -> Iterable[StoredItem]:
     """Every stored item (or the given ones), streamed in id order, for reflag."""
     last_id = 0
     while True:
         query = select(Item, Feed.name).join(Feed).where(Item.id > last_id).order_by(Item.id).limit(batch)
         if ids is not None:
             query = query.where(Item.id.in_(ids))
-        rows = session.execute(query).tuples().all()
+        rows = session.execute(query).all()
         if not rows:
             return
         for row, feed_name in rows:

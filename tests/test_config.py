@@ -1,0 +1,138 @@
+"""Settings: environment over TOML, and one clear line (exit 2) for every bad configuration."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import load, normalize_database_url, parse_duration
+from bot.errors import ConfigError
+from tests.conftest import REPO, write_config
+
+GOOD_FEED = {"name": "ISHR", "url": "https://ishr.ch/feed/"}
+
+
+def env_for(config: Path, **extra: str) -> dict[str, str]:
+    return {"PRESSBOT_CONFIG": str(config), **extra}
+
+
+def test_the_shipped_configuration_loads() -> None:
+    settings = load({"PRESSBOT_CONFIG": str(REPO / "config" / "pressbot.toml")})
+
+    names = {feed.name for feed in settings.feeds}
+    assert {"UN News", "ICC", "Human Rights Watch", "Amnesty International", "ISHR", "ICJ", "ACLU"} <= names
+    assert settings.database_url == "sqlite:///pressbot.db"
+    assert {"reprisal", "icc"} <= set(settings.flag_rules.names)
+
+
+def test_environment_wins_over_the_file(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [GOOD_FEED], extra='[slack]\nchannel = "#from-file"\n')
+
+    settings = load(
+        env_for(
+            config,
+            DATABASE_URL="postgres://u:secret@db.example:5432/press",
+            SLACK_CHANNEL="#from-env",
+            SLACK_BOT_TOKEN="xoxb-1",
+        )
+    )
+
+    assert settings.database_url == "postgresql+psycopg://u:secret@db.example:5432/press"
+    assert settings.slack.channel == "#from-env"
+    assert "secret" not in repr(settings) and "xoxb" not in repr(settings)
+
+
+def test_feed_list_can_be_replaced_by_environment(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [GOOD_FEED])
+    other = tmp_path / "other.toml"
+    other.write_text('[[feeds]]\nname = "ICC"\nurl = "https://www.icc-cpi.int/rss.xml"\n', encoding="utf-8")
+
+    settings = load(env_for(config, PRESSBOT_FEEDS=str(other)))
+
+    assert [feed.name for feed in settings.feeds] == ["ICC"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///x.db", "sqlite:///x.db"),
+    ],
+)
+def test_database_urls_from_platforms_are_rewritten(url: str, expected: str) -> None:
+    assert normalize_database_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("5s", 5), ("15m", 900), ("1h", 3600), ("2d", 172800), (30, 30)]
+)
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+BAD_FEEDS = {
+    "broken-toml": ('[[feeds]]\nname = "A"\nurl = "https://a.example/\n', "invalid TOML"),
+    "unknown-key": (
+        '[[feeds]]\nname = "A"\nurl = "https://a.example/"\ncolour = "red"\n',
+        "colour: unknown key",
+    ),
+    "no-url": ('[[feeds]]\nname = "A"\n', 'feeds[1] (name "A").url: missing'),
+    "duplicate": (
+        '[[feeds]]\nname = "A"\nurl = "https://a.example/"\n[[feeds]]\nname = "A"\nurl = "https://b.example/"\n',
+        'duplicate feed name "A"',
+    ),
+    "not-http": ('[[feeds]]\nname = "A"\nurl = "ftp://a.example/feed"\n', "is not an http(s) URL"),
+    "bad-interval": (
+        '[[feeds]]\nname = "A"\nurl = "https://a.example/"\ninterval = "soon"\n',
+        "not a duration",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FEEDS), ids=str)
+def test_bad_feed_lists_raise_one_line_naming_file_and_key(case: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, [])
+    text, expected = BAD_FEEDS[case]
+    (tmp_path / "feeds.toml").write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as error:
+        load(env_for(config))
+
+    message = str(error.value)
+    assert "feeds.toml" in message and expected in message and "\n" not in message
+
+
+def test_unknown_setting_is_named(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [GOOD_FEED], extra="[poll]\nspeed = 3\n")
+    with pytest.raises(ConfigError, match=r"pressbot.toml: .*"):
+        load(env_for(config))
+    config.write_text('feeds = "feeds.toml"\n[poll]\nspeed = 3\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"pressbot\.toml: poll\.speed: unknown key"):
+        load(env_for(config))
+
+
+@pytest.mark.parametrize("case", ["broken-toml", "no-url", "not-http"])
+def test_cli_exits_2_with_one_line_and_no_traceback(case: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, [])
+    (tmp_path / "feeds.toml").write_text(BAD_FEEDS[case][0], encoding="utf-8")
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "poll"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "feeds.toml" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.db").exists()  # nothing touched before the configuration is valid

@@ -1,0 +1,254 @@
+"""A whole pass through the real CLI against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+from sqlalchemy import create_engine, func, select
+
+from bot.cli import cli
+from bot.config import normalize_database_url
+from bot.schema import Alert, Feed, Item
+from tests.conftest import write_config
+from tests.feedserver import FeedServer
+
+RSS20 = """<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Rights Watchers</title><link>https://example.org/</link>
+<language>en</language><ttl>30</ttl>
+<item><title>Court issues arrest warrant</title><link>/news/warrant</link>
+<guid isPermaLink="false">rw-1</guid><pubDate>Mon, 02 Nov 2026 09:00:00 -0500</pubDate>
+<description>&lt;p&gt;Judges of the International Criminal Court issued a warrant.&lt;/p&gt;</description></item>
+<item><title>Defenders face reprisals after Geneva session</title><link>https://example.org/news/reprisals</link>
+<guid isPermaLink="false">rw-2</guid><pubDate>Sun, 01 Nov 2026 10:00:00 GMT</pubDate>
+<description>Several defenders faced reprisals for cooperating with the UN.</description></item>
+<item><title>Annual report published</title><link>https://example.org/news/report</link>
+<guid isPermaLink="false">rw-3</guid><pubDate>Sat, 31 Oct 2026 10:00:00 GMT</pubDate>
+<description>The annual report covers education and health.</description></item>
+</channel></rss>"""
+
+ATOM10 = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://atom.example.org/">
+<title>Atom Rights</title><id>urn:atom-rights</id><updated>2026-11-02T10:00:00Z</updated>
+<entry><title>Statement on the Human Rights Council</title><id>urn:atom-rights:1</id>
+<link href="statements/1"/><updated>2026-11-02T10:00:00Z</updated>
+<summary>The Council opened its session.</summary>
+<content type="html">&lt;p&gt;The Council opened its session in Geneva.&lt;/p&gt;&lt;p&gt;Delegations spoke.&lt;/p&gt;</content>
+</entry>
+<entry><title>Cricket council meets</title><id>urn:atom-rights:2</id>
+<link href="statements/2"/><updated>2026-11-01T10:00:00Z</updated>
+<summary>The International Cricket Council (ICC) met in Dubai about the tour schedule.</summary></entry>
+</feed>"""
+
+RSS10 = """<?xml version="1.0" encoding="utf-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://rdf.example.org/"><title>RDF Rights</title><link>https://rdf.example.org/</link>
+<description>d</description><items><rdf:Seq><rdf:li rdf:resource="https://rdf.example.org/a"/>
+<rdf:li rdf:resource="https://rdf.example.org/b"/></rdf:Seq></items></channel>
+<item rdf:about="https://rdf.example.org/a"><title>First RDF item</title><link>https://rdf.example.org/a</link>
+<description>Nothing to flag here.</description><dc:date>2026-11-02T08:00:00Z</dc:date></item>
+<item rdf:about="https://rdf.example.org/b"><title>Second RDF item</title><link>https://rdf.example.org/b</link>
+<description>Still nothing.</description><dc:date>2026-11-01T08:00:00Z</dc:date></item>
+</rdf:RDF>"""
+
+
+def run_cli(args: list[str], config: Path, database_url: str, **env: str) -> Any:
+    environment = {
+        "PRESSBOT_CONFIG": str(config),
+        "DATABASE_URL": database_url,
+        "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
+        "SLACK_BOT_TOKEN": "",
+        "PRESSBOT_FEEDS": "",
+        **env,
+    }
+    return CliRunner().invoke(cli, args, env=environment, catch_exceptions=False)
+
+
+def poll_json(config: Path, database_url: str) -> dict[str, Any]:
+    result = run_cli(["poll", "--json"], config, database_url)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def count_items(database_url: str) -> dict[str, int]:
+    engine = create_engine(normalize_database_url(database_url))
+    with engine.connect() as connection:
+        rows = connection.execute(select(Feed.name, func.count(Item.id)).join(Item).group_by(Feed.name))
+        counts = {name: count for name, count in rows}
+    engine.dispose()
+    return counts
+
+
+def three_dialects(server: FeedServer, tmp_path: Path) -> Path:
+    feeds = [
+        {"name": "RSS 2.0", "url": server.add("/rss20.xml", RSS20)},
+        {"name": "Atom 1.0", "url": server.add("/atom.xml", ATOM10, content_type="application/atom+xml")},
+        {"name": "RSS 1.0", "url": server.add("/rss10.rdf", RSS10, content_type="application/rdf+xml")},
+    ]
+    return write_config(tmp_path, feeds)
+
+
+def test_poll_stores_every_entry_then_sends_conditional_requests(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    config = three_dialects(feed_server, tmp_path)
+
+    first = poll_json(config, database_url)
+
+    assert (first["feeds"], first["fetched"], first["failed"]) == (3, 3, 0)
+    assert first["new_items"] == 7
+    assert count_items(database_url) == {"RSS 2.0": 3, "Atom 1.0": 2, "RSS 1.0": 2}
+    assert first["flagged"] == 2  # the ICC warrant and the reprisals; not the cricket council
+
+    second = poll_json(config, database_url)
+
+    assert (second["new_items"], second["updated_items"], second["not_modified"]) == (0, 0, 3)
+    for path in ("/rss20.xml", "/atom.xml", "/rss10.rdf"):
+        assert feed_server.not_modified[path] == 1
+        assert feed_server.requests[-1][1].get("user-agent", "").startswith("pressbot/")
+
+
+def test_poll_makes_relative_links_absolute_and_dates_utc(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    poll_json(three_dialects(feed_server, tmp_path), sqlite_url)
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        rows = {row.title: row for row in connection.execute(select(Item))}
+    warrant = rows["Court issues arrest warrant"]
+    # A relative RSS link resolves against the feed's own URL (no xml:base in that feed).
+    assert warrant.url == feed_server.url("/news/warrant")
+    assert warrant.published_at == datetime(2026, 11, 2, 14, 0, tzinfo=UTC)  # -0500 → UTC
+    assert rows["Statement on the Human Rights Council"].url == "https://atom.example.org/statements/1"
+
+
+def test_changed_entry_is_updated_not_new(feed_server: FeedServer, tmp_path: Path, sqlite_url: str) -> None:
+    config = three_dialects(feed_server, tmp_path)
+    poll_json(config, sqlite_url)
+    feed_server.add("/rss20.xml", RSS20.replace("covers education and health", "covers education"))
+
+    again = poll_json(config, sqlite_url)
+
+    assert (again["new_items"], again["updated_items"]) == (0, 1)
+
+
+def test_server_ignoring_conditional_get_is_not_reparsed(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    url = feed_server.add("/plain.xml", RSS20, validators=False)
+    config = write_config(tmp_path, [{"name": "No validators", "url": url}])
+    poll_json(config, sqlite_url)
+
+    again = poll_json(config, sqlite_url)
+
+    assert again["not_modified"] == 1 and again["new_items"] == 0
+
+
+def test_permanent_redirect_updates_the_stored_url(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    new_url = feed_server.add("/new.xml", RSS20)
+    old_url = feed_server.redirect("/old.xml", new_url, status=301)
+    config = write_config(tmp_path, [{"name": "Moved", "url": old_url}])
+
+    poll_json(config, sqlite_url)
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        assert connection.execute(select(Feed.url)).scalar_one() == new_url
+
+
+FAULTS = {
+    "500": {"status": 500, "body": "oops"},
+    "404": {"status": 404, "body": "gone"},
+    "hang": {"hang": 4.0, "body": RSS20},
+    "html": {
+        "body": "<!DOCTYPE html><html><body>Just a moment...</body></html>",
+        "content_type": "text/html",
+    },
+    "truncated": {"body": RSS20[: len(RSS20) // 2]},
+    "too-big": {"huge": 3_000_000},
+}
+
+
+def test_faults_are_recorded_per_feed_and_the_pass_goes_on(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    feeds = [{"name": "good", "url": feed_server.add("/good.xml", RSS20)}]
+    for name, options in FAULTS.items():
+        body = options.pop("body", "")
+        feeds.append({"name": name, "url": feed_server.add(f"/{name}.xml", body, **options)})
+    feed_server.redirect("/loop-a", feed_server.url("/loop-b"), status=302)
+    feed_server.redirect("/loop-b", feed_server.url("/loop-a"), status=302)
+    feeds.append({"name": "loop", "url": feed_server.url("/loop-a")})
+    config = write_config(tmp_path, feeds)
+
+    result = run_cli(["poll", "--json"], config, sqlite_url)
+
+    assert result.exit_code == 0
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    errors = {report["name"]: report["error"] for report in summary["feeds_report"]}
+    assert errors["good"] is None
+    assert errors["500"] == "HTTP 500" and errors["404"] == "HTTP 404"
+    assert "timeout" in errors["hang"]
+    assert "HTML" in errors["html"]
+    assert "truncated" in errors["truncated"]
+    assert "too large" in errors["too-big"]
+    assert "redirects" in errors["loop"]
+    assert summary["failed"] == 7 and summary["new_items"] == 3
+    assert count_items(sqlite_url) == {"good": 3}
+
+
+def test_human_summary_names_each_feed(feed_server: FeedServer, tmp_path: Path, sqlite_url: str) -> None:
+    config = three_dialects(feed_server, tmp_path)
+
+    result = run_cli(["poll"], config, sqlite_url)
+
+    assert result.exit_code == 0
+    assert "RSS 2.0" in result.stdout and "3 new" in result.stdout
+    assert "3 feeds: 3 fetched" in result.stdout
+
+
+def test_dry_run_changes_no_alert(feed_server: FeedServer, tmp_path: Path, sqlite_url: str) -> None:
+    config = three_dialects(feed_server, tmp_path)
+
+    result = run_cli(["poll", "--dry-run", "--json"], config, sqlite_url)
+
+    assert result.exit_code == 0
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        statuses = connection.execute(select(Alert.status)).scalars().all()
+    assert statuses and set(statuses) <= {"pending", "held"}
+
+
+def test_every_corpus_file_is_stored_or_recorded_as_an_error(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str, shared: Path
+) -> None:
+    files = sorted((shared / "corpus" / "feeds").iterdir())
+    feeds = [
+        {
+            "name": path.name,
+            "url": feed_server.add("/" + path.name, path.read_bytes(), content_type="application/xml"),
+        }
+        for path in files
+    ]
+    # Their item links point at the real sites, unreachable here: no article fetches.
+    config = write_config(tmp_path, feeds, extra="[fulltext]\nenabled = false\n")
+
+    summary = poll_json(config, sqlite_url)
+
+    stored = count_items(sqlite_url)
+    reports = {report["name"]: report for report in summary["feeds_report"]}
+    assert set(reports) == {path.name for path in files}
+    for name, report in reports.items():
+        assert report["status"] in ("ok", "failed"), name
+        if report["status"] == "failed":
+            assert report["error"], name
+        else:
+            assert stored.get(name, 0) == report["new_items"], name
+    assert summary["failed"] + summary["fetched"] == len(files)
