@@ -2,6 +2,7 @@
 
     PressbotError
      ├── ConfigError        bad settings, feed list or flag rules (exit 2)
+     ├── QuerySyntaxError   a search the user typed cannot be understood (exit 2)
      ├── FeedError(url)
      │    ├── FetchError    the feed (or article) could not be retrieved
      │    └── ParseError    the bytes are not a feed
@@ -20,6 +21,10 @@ class PressbotError(Exception):
 
 class ConfigError(PressbotError):
     """A configuration problem; the message names the file, key and problem."""
+
+
+class QuerySyntaxError(PressbotError):
+    """A search (``pressbot query`` TEXT or a Slack slash command) that cannot be understood."""
 
 
 class FeedError(PressbotError):
