@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -384,3 +384,66 @@ def summary_json(summary: PassSummary) -> dict[str, Any]:
     data["finished_at"] = summary.finished_at.isoformat() if summary.finished_at else None
     data["feeds_report"] = data.pop("reports")
     return data
+
+
+@dataclass(slots=True)
+class ReflagReport:
+    """What `pressbot reflag` changed, per flag."""
+
+    items: int = 0
+    newly_flagged: dict[str, int] = field(default_factory=dict)
+    unflagged: dict[str, int] = field(default_factory=dict)
+    alerts: int = 0
+    held: int = 0
+
+
+def reflag(
+    settings: Settings, session_factory: sessionmaker[Session], *, clock: Callable[[], datetime] = utcnow
+) -> ReflagReport:
+    """Re-evaluate every stored item with the current rules (flags are derived data).
+
+    Newly flagged releases get alerts like new ones, but old releases are held back
+    (the same window as a first pass), so a rule change never floods the channel.
+    """
+    report = ReflagReport()
+    now = clock()
+    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    with session_factory() as reader:
+        for batch in _batches(item_store.stored_items(reader), 500):
+            with session_factory.begin() as session:
+                for item in batch:
+                    _reflag_one(session, item, settings, report, now=now, window=window)
+    return report
+
+
+def _reflag_one(
+    session: Session, item: StoredItem, settings: Settings, report: ReflagReport, *, now: datetime, window: timedelta
+) -> None:
+    feed = session.get_one(Feed, item.feed_id)
+    before = set(item_store.flags_of(session, item.item_id))
+    matches = flag.match_flags(
+        settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
+    )
+    after = {match.flag for match in matches}
+    report.items += 1
+    for name in after - before:
+        report.newly_flagged[name] = report.newly_flagged.get(name, 0) + 1
+    for name in before - after:
+        report.unflagged[name] = report.unflagged.get(name, 0) + 1
+    if before == after and not matches:
+        return
+    hold = should_hold(item, first_pass=True, now=now, window=window)
+    created = item_store.record_flags(session, item, matches, route_channels(feed, after, settings), hold=hold, now=now)
+    report.held += created if hold else 0
+    report.alerts += 0 if hold else created
+
+
+def _batches(items: Iterable[StoredItem], size: int) -> Iterable[list[StoredItem]]:
+    batch: list[StoredItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "feeds": ("bot.cli.feeds:feeds", "List, check, import and export feeds."),
     "db": ("bot.cli.db:db", "Database maintenance (migrations)."),
     "flags": ("bot.cli.flags:flags", "Test the flag rules on a labeled file."),
-    "reflag": ("bot.cli.flags:reflag", "Re-evaluate stored items after the rules change."),
+    "reflag": ("bot.cli.reflag:reflag", "Re-evaluate stored items after the rules change."),
     "alerts": ("bot.cli.alerts:alerts", "The Slack outbox: list, retry."),
     "slack": ("bot.cli.alerts:slack", "Slack checks."),
     "prune": ("bot.cli.query:prune", "Delete old items (flagged ones kept unless --all)."),

@@ -134,6 +134,10 @@ def upsert_items(
     return result
 
 
+def flags_of(session: Session, item_id: int) -> list[str]:
+    return list(session.get_one(Item, item_id).flags or [])
+
+
 def set_summary(session: Session, item_id: int, summary: str | None, language: str | None) -> None:
     row = session.get_one(Item, item_id)
     row.summary = summary
