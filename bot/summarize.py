@@ -111,7 +111,8 @@ TITLES = frozenset(
 BEFORE_NUMBER = frozenset(
     ("art", "arts", "no", "nos", "nº", "n°", "núm", "p", "pp", "para", "paras", "vol", "ch", "cap", "sec")
 )
-LAST_WORD = re.compile(r"(?:^|[\s(«“\"'])([^\s(«“\"']+)\.$")
+# The word before a final full stop, after any elision ("l’art." → "art").
+LAST_WORD = re.compile(r"(?:^|[\s(«“\"'’])([^\s(«“\"'’]+)\.$")
 
 
 def summarize(text: str, *, title: str = "", language: str | None = None, max_chars: int = 400) -> str:
