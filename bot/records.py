@@ -7,6 +7,7 @@ boundary: stages speak in these.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -192,6 +193,43 @@ class OutboxEntry:
     last_error: str | None
     slack_ts: str | None
     sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFilters:
+    """A search over stored items. Made by the CLI and the Slack slash command; read by store.search.
+
+    Repeating one filter widens it (any of these flags, any of these feeds); different
+    filters narrow each other. ``since``/``until`` apply to the published date, else the
+    date the item was first seen.
+    """
+
+    text: str | None = None  # full text, in pressbot's search syntax (see store.search)
+    flags: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # "en" also matches "en-GB"
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    limit: int = 20
+    sort: str = "relevance"  # "relevance" (when there is text) or "date", newest first
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHit:
+    """One search result. Made by store.search; read by the CLI and the Slack slash command."""
+
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    published: datetime | None
+    first_seen: datetime
+    language: str | None
+    summary: str | None
+    flags: tuple[str, ...] = ()
+    matches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → matched phrases
+    snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
 
 
 @dataclass(slots=True)
