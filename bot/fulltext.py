@@ -75,13 +75,16 @@ async def fetch_articles(
     host_limiter: HostLimiter | None = None,
     max_redirects: int = 5,
     deadline_seconds: float = 60.0,
+    gate: asyncio.Semaphore | None = None,
 ) -> dict[str, ArticleText]:
     """Fetch and extract each item's page, ``concurrency`` at a time; keyed by ``item.key``.
 
     Items without a link are left out. Every other item gets an ``ArticleText``:
-    ``text`` on success, ``error`` (one line) on any failure.
+    ``text`` on success, ``error`` (one line) on any failure. Pass one ``gate`` to
+    calls running at once (one per feed) so that together they stay within bounds:
+    the deadline of a page starts only when it passes the gate.
     """
-    gate = asyncio.Semaphore(concurrency)
+    gate = gate or asyncio.Semaphore(concurrency)
 
     async def one(item: ParsedItem, url: str) -> tuple[str, ArticleText]:
         async with gate:

@@ -20,9 +20,7 @@ PAGES = Path(__file__).parent / "pages"
 
 
 def item(key: str, url: str | None, content: str = "", teaser: str = "") -> ParsedItem:
-    return ParsedItem(
-        key=key, url=url, title=key, teaser=teaser, content=content, published=None, updated=None
-    )
+    return ParsedItem(key=key, url=url, title=key, teaser=teaser, content=content, published=None, updated=None)
 
 
 def fetch(
@@ -111,9 +109,7 @@ PAGE_CASES = [
 
 
 @pytest.mark.parametrize("case", PAGE_CASES, ids=lambda case: case.file)
-def test_fetch_articles_keeps_the_release_and_drops_the_site_around_it(
-    feed_server: FeedServer, case: PageCase
-) -> None:
+def test_fetch_articles_keeps_the_release_and_drops_the_site_around_it(feed_server: FeedServer, case: PageCase) -> None:
     url = feed_server.add("/news/release", (PAGES / case.file).read_bytes(), content_type=case.content_type)
 
     article = fetch([item("r1", url)])["r1"]
@@ -278,3 +274,24 @@ def test_valid_utf8_wins_over_a_wrong_latin1_declaration() -> None:
 )  # fmt: skip
 def test_detect_language(text: str, declared: str | None, expected: str | None) -> None:
     assert detect_language(text, declared) == expected
+
+
+def test_a_shared_gate_bounds_calls_running_at_once(feed_server: FeedServer) -> None:
+    page = (PAGES / "en_release.html").read_bytes()
+    urls = [feed_server.add(f"/slow{n}", page, content_type="text/html", hang=0.3) for n in range(4)]
+
+    async def run() -> list[dict[str, ArticleText]]:
+        gate = asyncio.Semaphore(1)
+        async with make_client(timeout=2.0, connect_timeout=1.0, concurrency=4) as client:
+            calls = [
+                fetch_articles(client, [item("k", url)], max_bytes=1_000_000, allow_private=True,
+                               concurrency=4, gate=gate)
+                for url in urls
+            ]  # fmt: skip
+            return await asyncio.gather(*calls)
+
+    started = time.monotonic()
+    results = asyncio.run(run())
+
+    assert all(result["k"].error is None for result in results)
+    assert time.monotonic() - started >= 4 * 0.3  # one page at a time across the four calls
