@@ -8,8 +8,6 @@ down; nothing reads the environment or the files after that. Every problem raise
 from __future__ import annotations
 
 import os
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,26 +17,17 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
+from bot.quickconfig import (  # here so `pressbot query` can read them without pydantic
+    DEFAULT_CONFIG,
+    DEFAULT_DATABASE_URL,
+    normalize_database_url,
+    parse_duration,
+    redact_url,
+)
+from bot.quickconfig import read_toml as _read_toml
 from bot.records import FeedSource
 
-DEFAULT_CONFIG = "config/pressbot.toml"
-DEFAULT_DATABASE_URL = "sqlite:///pressbot.db"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def parse_duration(text: str | int | float) -> float:
-    """'90s', '15m', '1h', '2d', '2w', '2y' or a number of seconds → seconds."""
-    if isinstance(text, int | float):
-        if text < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(text)
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h, 2d, 2w)")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 Duration = str | int | float
@@ -137,30 +126,6 @@ class Settings:
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(config_path={self.config_path!s}, database={redact_url(self.database_url)})"
-
-
-def redact_url(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
-def normalize_database_url(url: str) -> str:
-    """Procfile platforms hand out ``postgres://``, which SQLAlchemy 2 no longer accepts."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
 
 
 def _validation_line(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
