@@ -45,6 +45,7 @@ __all__ = [
     "matches_for_channel",
     "post_alert",
     "post_test_message",
+    "post_text",
     "route_channels",
     "slack_link",
 ]
@@ -375,7 +376,8 @@ def classify_api_error(alert_id: int, exc: SlackApiError) -> DeliveryOutcome:
     response = exc.response
     status = getattr(response, "status_code", None) or 0
     data = response.data if isinstance(getattr(response, "data", None), dict) else {}
-    error = str(data.get("error") or f"HTTP {status}")
+    # A proxy's or load balancer's HTML error page is no Slack error code: name the status.
+    error = str(data.get("error") or "unknown_error") if status == 200 else f"HTTP {status}"
     if status == 429 or error == "ratelimited":
         retry_after = _seconds(_header(response.headers, "retry-after"))
         return DeliveryOutcome(alert_id, sent=False, error="ratelimited", retry_after_seconds=retry_after)
@@ -420,11 +422,18 @@ def post_alert(client: WebClient, alert: AlertToSend) -> DeliveryOutcome:
     return _post(client, alert.alert_id, build_message(alert))
 
 
+def post_text(client: WebClient, channel: str, text: str) -> DeliveryOutcome:
+    """Post a plain message (test, operations notice); ``text`` is escaped here."""
+    escaped = escape_slack(text)  # line breaks kept; cut (and squeezed) only when too long
+    if len(escaped) > MESSAGE_TEXT_MAX:
+        escaped = escape_within(text, MESSAGE_TEXT_MAX)
+    message = {"channel": channel, "text": escaped, "unfurl_links": False}
+    return _post(client, 0, message)
+
+
 def post_test_message(client: WebClient, channel: str) -> str:
     """Post ``pressbot slack test``'s message; its ts, or DeliveryError with Slack's exact error."""
-    text = "pressbot test message: Slack delivery works."
-    message = {"channel": channel, "text": text, "unfurl_links": False}
-    outcome = _post(client, 0, message)
+    outcome = post_text(client, channel, "pressbot test message: Slack delivery works.")
     if not outcome.sent:
         raise DeliveryError(outcome.error or "unknown error", permanent=outcome.permanent)
     return outcome.slack_ts or ""
@@ -435,9 +444,7 @@ def _channel_id(client: WebClient, channel: str) -> str | None:
     if _CHANNEL_ID.match(channel):
         return channel
     name = channel.lstrip("#")
-    pages = client.conversations_list(
-        types="public_channel,private_channel", exclude_archived=True, limit=1000
-    )
+    pages = client.conversations_list(types="public_channel,private_channel", exclude_archived=True, limit=1000)
     for page in pages:  # slack-sdk follows response_metadata.next_cursor
         for found in page.get("channels", []):
             if found.get("name") == name:
@@ -456,9 +463,7 @@ def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime
         if channel_id is None:
             return None  # no such channel: nothing can have been posted there
         oldest_ts = f"{oldest.timestamp() - 60:.6f}" if oldest else None  # clock skew margin
-        pages = client.conversations_history(
-            channel=channel_id, oldest=oldest_ts, include_all_metadata=True, limit=200
-        )
+        pages = client.conversations_history(channel=channel_id, oldest=oldest_ts, include_all_metadata=True, limit=200)
         for page in pages:
             for message in page.get("messages", []):
                 metadata = message.get("metadata") or {}

@@ -1,0 +1,135 @@
+"""``pressbot alerts`` (the Slack outbox) and ``pressbot slack test``."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import ConfigClickError, load_settings, open_db
+
+if TYPE_CHECKING:
+    from bot.records import OutboxEntry
+
+STATUSES = ("pending", "failed", "sent", "held")
+
+
+@click.group()
+def alerts() -> None:
+    """The Slack outbox: what is pending or failed, and a retry once the cause is fixed."""
+
+
+@alerts.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    type=click.Choice(STATUSES),
+    multiple=True,
+    help="Only alerts with this status (repeatable). Default: pending and failed.",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every alert, sent and held ones too.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def list_command(statuses: tuple[str, ...], show_all: bool, as_json: bool) -> None:
+    """List alerts, newest first."""
+    from bot.store import outbox
+
+    wanted = None if show_all else (statuses or ("pending", "failed"))
+    session_factory = open_db(load_settings())
+    with session_factory() as session:
+        entries = outbox.list_alerts(session, wanted)
+    if as_json:
+        click.echo(json.dumps([_entry_json(entry) for entry in entries], ensure_ascii=False, indent=2))
+        return
+    _print_table(entries)
+
+
+def _entry_json(entry: OutboxEntry) -> dict[str, Any]:
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": entry.alert_id,
+        "item_id": entry.item_id,
+        "feed": entry.feed_name,
+        "title": entry.title,
+        "url": entry.url,
+        "channel": entry.channel,
+        "status": entry.status,
+        "attempts": entry.attempts,
+        "created_at": iso(entry.created_at),
+        "next_attempt_at": iso(entry.next_attempt_at),
+        "last_error": entry.last_error,
+        "slack_ts": entry.slack_ts,
+        "sent_at": iso(entry.sent_at),
+    }
+
+
+def _print_table(entries: list[OutboxEntry]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    if not entries:
+        click.echo("no alerts")
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "status", "channel", "feed", "title", "attempts", "error / sent"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        detail = entry.last_error if entry.status != "sent" else f"{entry.sent_at:%Y-%m-%d %H:%M} ts {entry.slack_ts}"
+        table.add_row(
+            str(entry.alert_id),
+            entry.status,
+            entry.channel,
+            entry.feed_name,
+            entry.title[:80],
+            str(entry.attempts),
+            detail or "",
+        )
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+@alerts.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="Every failed alert.")
+def retry(ids: tuple[int, ...], retry_all: bool) -> None:
+    """Set failed alerts back to pending (by ID, or --all) once the cause is fixed.
+
+    They are posted on the next poll. An alert whose earlier post could not be checked
+    is posted again: look at the channel first.
+    """
+    from bot.store import outbox
+
+    if not ids and not retry_all:
+        raise click.UsageError("give alert IDs or --all")
+    if ids and retry_all:
+        raise click.UsageError("give alert IDs or --all, not both")
+    session_factory = open_db(load_settings())
+    with session_factory.begin() as session:
+        count = outbox.retry_failed(session, None if retry_all else list(ids))
+    click.echo(f"{count} alert{'s' if count != 1 else ''} set to pending")
+
+
+@click.group()
+def slack() -> None:
+    """Slack checks."""
+
+
+@slack.command("test")
+@click.option("--channel", help="Post here instead of the default channel.")
+def test_command(channel: str | None) -> None:
+    """Post one test message to the default channel; print Slack's exact error if any."""
+    from bot import deliver
+    from bot.errors import DeliveryError
+
+    settings = load_settings()
+    if not settings.slack_token:
+        raise ConfigClickError("SLACK_BOT_TOKEN is not set: nothing can be posted (alerts are printed instead)")
+    target = channel or settings.slack.channel
+    client = deliver.make_client(settings.slack_token, settings.slack_api_url)
+    try:
+        ts = deliver.post_test_message(client, target)
+    except DeliveryError as exc:
+        click.echo(f"Slack error posting to {target}: {exc}", err=True)
+        click.get_current_context().exit(1)
+    click.echo(f"ok: posted to {target} (ts {ts})")
