@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import fetch, flag, fulltext, parse, summarize
+from bot import fetch, flag, fulltext, parse, scheduler, summarize
 from bot.config import Settings, parse_duration
 from bot.errors import ParseError
 from bot.http import HostLimiter, make_client
@@ -154,9 +154,8 @@ def flag_and_summarize(
     for item in items:
         text = item.full_text or item.content or item.teaser
         language = fulltext.detect_language(f"{item.title}\n{text}", item.language)
-        item_store.set_summary(
-            session, item.item_id, summarize.summarize(text, title=item.title, language=language), language
-        )
+        summary = summarize.summarize(text, title=item.title, language=language) or None
+        item_store.set_summary(session, item.item_id, summary, language)
         matches = flag.match_flags(
             settings.flag_rules,
             title=item.title,
@@ -303,15 +302,19 @@ def run_pass(
     feed_ids: Sequence[int] | None = None,
     on_fetched: Callable[[FetchResult], None] | None = None,
     echo: Callable[[str], None] = print,
-    worker: str = "poll",
+    worker: str | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> PassSummary:
-    """One pass over the enabled feeds (or ``feed_ids``), then alert delivery."""
+    """One pass over the enabled feeds (or ``feed_ids``), then alert delivery.
+
+    Feeds are claimed first (bot.scheduler), so a one-off poll skips what a running
+    worker holds; ``worker`` names the claimer and must be unique per process.
+    """
+    worker = worker or scheduler.make_worker_id("poll")
     summary = PassSummary(started_at=clock())
     with session_factory.begin() as session:
-        if feed_ids is None:
-            feed_store.sync_feeds(session, settings.feeds)
-        feeds = feed_store.feeds_to_fetch(session, feed_ids)
+        claim = scheduler.claim_for_pass(session, settings, worker=worker, now=summary.started_at, feed_ids=feed_ids)
+        feeds = feed_store.feeds_to_fetch(session, claim.feed_ids)
     summary.feeds = len(feeds)
     results = asyncio.run(_fetch_all(settings, feeds, on_fetched))
     works = parse_all(results, settings.poll.parse_workers)
@@ -320,7 +323,11 @@ def run_pass(
     for work in works:
         report = store_feed(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
         _summarize_pass(summary, report)
+        scheduler.reschedule(session_factory, work.result, work.parsed, settings, now=now, worker=worker,
+                             was_failing=work.result.feed_id in claim.failing)
     stats = deliver_alerts(session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=worker)
+    if not dry_run:
+        scheduler.send_health_notices(settings, session_factory, now=clock(), echo=echo)
     summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = (
         stats.sent,
         stats.pending,
@@ -360,6 +367,9 @@ async def _fetch_articles(
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
     config = settings.fulltext
     host_limiter = HostLimiter(settings.poll.per_host)
+    # One gate for all feeds: a page's deadline starts when it gets through, not while
+    # it waits behind other feeds' pages.
+    gate = asyncio.Semaphore(config.concurrency)
     async with _client(settings) as client:
         results = await asyncio.gather(
             *(
@@ -370,6 +380,8 @@ async def _fetch_articles(
                     allow_private=settings.allow_private_networks,
                     concurrency=config.concurrency,
                     host_limiter=host_limiter,
+                    deadline_seconds=fetch_limits(settings).deadline_seconds,
+                    gate=gate,
                 )
                 for items in wanted.values()
             )
