@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 STATUSES = ("pending", "failed", "sent", "held")
 
 
+class SlackRefused(click.ClickException):
+    """Slack's own error, shown as is on one line; exit status 1."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
 @click.group()
 def alerts() -> None:
     """The Slack outbox: what is pending or failed, and a retry once the cause is fixed."""
@@ -130,6 +139,5 @@ def test_command(channel: str | None) -> None:
     try:
         ts = deliver.post_test_message(client, target)
     except DeliveryError as exc:
-        click.echo(f"Slack error posting to {target}: {exc}", err=True)
-        click.get_current_context().exit(1)
+        raise SlackRefused(f"Slack error posting to {target}: {exc}") from exc
     click.echo(f"ok: posted to {target} (ts {ts})")
