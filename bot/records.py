@@ -263,3 +263,51 @@ class PassSummary:
     alerts_failed: int = 0
     alerts_held_back: int = 0  # old flagged releases not alerted on a first pass
     reports: list[FeedReport] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """A feed's schedule and health. Made by store.schedule; read by the scheduler and ``status``."""
+
+    feed_id: int
+    name: str
+    enabled: bool
+    disabled_reason: str | None
+    interval_seconds: int | None  # None: the configured default
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    next_check_at: datetime | None
+    claimed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthNotice:
+    """One operations message about a feed. Made by store.schedule; posted by the scheduler."""
+
+    feed_id: int
+    name: str
+    kind: str  # "failing", "recovered" or "disabled"
+    error: str | None
+    failing_since: datetime | None
+    notice_at: datetime | None  # health_notice_at as read: the claim compares against it
+
+
+@dataclass(frozen=True, slots=True)
+class LastPass:
+    """The newest pass record, for ``pressbot status``. Made by store.schedule."""
+
+    started_at: datetime
+    finished_at: datetime | None
+    worker: str | None
+    feeds: int = 0
+    fetched: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    new_items: int = 0
+    flagged: int = 0
+    alerts_sent: int = 0
+    alerts_pending: int = 0
+    alerts_failed: int = 0

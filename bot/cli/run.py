@@ -1,0 +1,217 @@
+"""``pressbot run`` (the long-running worker) and ``pressbot status`` (what it has been doing)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import signal
+import threading
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import ConfigClickError, configure_logging, load_settings, open_db
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.records import FeedHealth, LastPass
+
+log = logging.getLogger("bot.run")
+
+# Procfile platforms send SIGTERM and kill at 30 s; 15 s for the job in flight leaves
+# room to release claims and exit inside the 20 s we promise.
+STOP_GRACE_SECONDS = 15.0
+# Chatty at INFO: one line per HTTP request (httpx) or per job run (APScheduler).
+_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_sdk", "trafilatura", "urllib3")
+
+
+def _setup_logging(log_json: bool) -> None:
+    from bot.logs import install_redaction
+
+    root_level = logging.getLogger().level
+    verbose = max(1, (logging.WARNING - root_level) // 10)  # a worker logs at INFO at least
+    configure_logging(verbose, log_json)
+    if verbose < 2:
+        for name in _QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    install_redaction()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: Any) -> None:
+        if not stop.is_set():
+            log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _start_socket_mode(settings: Settings, session_factory: Any) -> Any:
+    """Slack Socket Mode (slash commands), when that module exists and SLACK_APP_TOKEN is set."""
+    if not settings.slack_app_token or importlib.util.find_spec("bot.socketmode") is None:
+        return None
+    try:
+        from bot import socketmode
+
+        handle = socketmode.start_socket_mode(settings, session_factory)
+    except Exception:  # the alerts matter more than slash commands: keep running without them
+        log.exception("Socket Mode did not start; running without it")
+        return None
+    log.info("Socket Mode started")
+    return handle
+
+
+def _stop_socket_mode(handle: Any) -> None:
+    close = next((getattr(handle, name) for name in ("close", "disconnect", "stop") if hasattr(handle, name)), None)
+    if close is None:
+        return
+    # Closing a websocket can hang on a dead network; it must not eat the stop budget.
+    thread = threading.Thread(target=close, name="socketmode-close", daemon=True)
+    thread.start()
+    thread.join(2.0)
+
+
+@click.command()
+@click.option("--log-json", is_flag=True, help="Log one JSON object per line (for platforms that parse logs).")
+def run(log_json: bool) -> None:
+    """The long-running scheduler: poll feeds as they fall due, deliver alerts, report feed health.
+
+    Stops cleanly on SIGTERM or SIGINT (Ctrl-C) within 20 seconds.
+    """
+    from bot.errors import ConfigError
+    from bot.scheduler import Worker, build_scheduler, interval_warnings
+
+    _setup_logging(log_json)
+    settings = load_settings()
+    try:
+        warnings = interval_warnings(settings)
+    except ConfigError as exc:
+        raise ConfigClickError(str(exc)) from exc
+    for warning in warnings:
+        log.warning(warning)
+    session_factory = open_db(settings)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    worker = Worker(settings, session_factory, echo=click.echo)
+    worker.sync_feeds()
+    scheduler = build_scheduler(worker)
+    scheduler.start()
+    socket_mode = _start_socket_mode(settings, session_factory)
+    log.info(
+        "worker %s started: %d feeds, Slack %s", worker.id, len(settings.feeds),
+        "posting" if settings.slack_token else "not configured (alerts are printed)",
+    )
+    stop.wait()
+    scheduler.shutdown(wait=False)
+    _stop_socket_mode(socket_mode)
+    if not worker.stop(grace=STOP_GRACE_SECONDS):
+        # The job thread is stuck in I/O; waiting for it would outlive the platform's patience.
+        logging.shutdown()
+        os._exit(0)
+
+
+# --- status ---------------------------------------------------------------------------
+
+
+def feed_status(feed: FeedHealth) -> str:
+    if not feed.enabled:
+        return "disabled"
+    if feed.consecutive_failures:
+        return "failing"
+    return "ok" if feed.last_success_at else "new"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def status_json(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> dict[str, Any]:
+    return {
+        "feeds": [
+            {
+                "name": feed.name,
+                "status": feed_status(feed),
+                "disabled_reason": feed.disabled_reason,
+                "last_success": _iso(feed.last_success_at),
+                "last_error": feed.last_error,
+                "last_error_at": _iso(feed.last_error_at),
+                "consecutive_failures": feed.consecutive_failures,
+                "failing_since": _iso(feed.failing_since),
+                "next_check": _iso(feed.next_check_at),
+                "interval_seconds": feed.interval_seconds,
+                "claimed_by": feed.claimed_by,
+            }
+            for feed in feeds
+        ],
+        "alerts": alerts,
+        "last_pass": None if last is None else {
+            "started_at": _iso(last.started_at), "finished_at": _iso(last.finished_at), "worker": last.worker,
+            "feeds": last.feeds, "fetched": last.fetched, "not_modified": last.not_modified, "failed": last.failed,
+            "new_items": last.new_items, "flagged": last.flagged, "alerts_sent": last.alerts_sent,
+            "alerts_pending": last.alerts_pending, "alerts_failed": last.alerts_failed,
+        },
+    }
+
+
+def relative(value: datetime | None, now: datetime) -> str:
+    """'12 min ago', 'in 3 h', 'due now' — what an operator reads at a glance."""
+    if value is None:
+        return "—"
+    seconds = (value - now).total_seconds()
+    if -60 < seconds <= 0:
+        return "due now" if seconds > -5 else "just now"
+    span = abs(seconds)
+    text = (f"{span:.0f} s" if span < 60 else f"{span / 60:.0f} min" if span < 3600
+            else f"{span / 3600:.1f} h" if span < 172800 else f"{span / 86400:.0f} d")
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    now = datetime.now(UTC)
+    styles = {"ok": "green", "new": "cyan", "failing": "yellow", "disabled": "red"}
+    table = Table(title="Feeds")
+    for column in ("Feed", "Status", "Last success", "Next check", "Failures", "Last error"):
+        table.add_column(column, overflow="fold")
+    for feed in feeds:
+        state = feed_status(feed)
+        next_check = "—" if not feed.enabled else relative(feed.next_check_at, now) if feed.next_check_at else "due now"
+        error = feed.disabled_reason if state == "disabled" else feed.last_error if state == "failing" else ""
+        table.add_row(feed.name, f"[{styles[state]}]{state}[/]", relative(feed.last_success_at, now), next_check,
+                      str(feed.consecutive_failures or ""), error or "")
+    console = Console()
+    console.print(table)
+    console.print(f"Alerts: {alerts.get('pending', 0)} pending, {alerts.get('failed', 0)} failed, "
+                  f"{alerts.get('sent', 0)} sent", highlight=False)
+    if last is None:
+        console.print("Last pass: none yet", highlight=False)
+        return
+    console.print(
+        f"Last pass: {relative(last.started_at, now)} by {last.worker}: {last.feeds} feeds, {last.fetched} fetched, "
+        f"{last.not_modified} not modified, {last.failed} failed; {last.new_items} new items, {last.flagged} flagged; "
+        f"alerts {last.alerts_sent} sent", highlight=False,
+    )
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_json: bool) -> None:
+    """Each feed's health, pending and failed alerts, and the last pass."""
+    from bot.store import outbox
+    from bot.store import schedule as schedule_store
+
+    session_factory = open_db(load_settings())
+    with session_factory() as session:
+        feeds = schedule_store.all_feed_health(session)
+        alerts = outbox.alert_counts(session)
+        last = schedule_store.last_pass(session)
+    if as_json:
+        click.echo(json.dumps(status_json(feeds, alerts, last), ensure_ascii=False))
+    else:
+        _print_status(feeds, alerts, last)

@@ -1,0 +1,463 @@
+"""When each feed is polled next, feed health notices, and the ``pressbot run`` worker.
+
+The decisions are pure (``next_check``, ``decide``, ``health_notice_text``): given
+``now`` and what the server said, they return intents, like lemon24/reader's
+``Decider``. The rest wires them to the store and to APScheduler 3.x: a due-feeds job
+claims feeds whose ``next_check_at`` has come and runs ``bot.poll.run_pass`` on them;
+a delivery job retries pending alerts and posts health notices. The schedule lives
+in the database, so the jobs only poll it and any number of workers share it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings
+from bot.errors import ConfigError
+from bot.quickconfig import parse_duration
+from bot.records import FeedHealth, FetchResult, HealthNotice, ParsedFeed
+from bot.store import feeds as feed_store
+from bot.store import schedule as schedule_store
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+MIN_INTERVAL = 5.0  # seconds; for tests and intranet feeds
+WARN_INTERVAL = 60.0  # below this, public servers may take the polling for abuse
+# A server may ask us to wait, within reason: a misconfigured Retry-After of a week
+# must not silence a feed, and a CDN's day-long max-age on a news feed would delay
+# every alert by a day.
+RETRY_AFTER_MAX = 24 * 3600.0
+CACHE_HINT_MAX = 6 * 3600.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- Pure decisions -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePolicy:
+    """The ``[poll] interval`` and ``[scheduler]`` settings, in seconds."""
+
+    default_interval: float
+    backoff_max: float
+    health_notice_after: float
+    disable_after: float
+    lease: float
+    heartbeat: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SchedulePolicy:
+        section = settings.scheduler
+        return cls(
+            default_interval=parse_duration(settings.poll.interval),
+            backoff_max=parse_duration(section.backoff_max),
+            health_notice_after=parse_duration(section.health_notice_after),
+            disable_after=parse_duration(section.disable_after),
+            lease=parse_duration(section.lease),
+            heartbeat=parse_duration(section.heartbeat),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A feed's schedule after one poll."""
+
+    status: str  # "ok", "failing" or "disabled"
+    next_check_at: datetime | None
+    disabled_reason: str | None = None
+
+
+def interval_warnings(settings: Settings) -> list[str]:
+    """Intervals below a minute are allowed (tests, intranets) but worth a warning.
+
+    Raises ConfigError for a default interval below the 5 s floor that feeds.toml
+    entries already obey.
+    """
+    default = parse_duration(settings.poll.interval)
+    if default < MIN_INTERVAL:
+        raise ConfigError(f"{settings.config_path}: poll.interval: must be at least {MIN_INTERVAL:g}s")
+    named = [(f"[poll] interval ({default:g}s)", default)]
+    named += [(f'feed "{feed.name}" interval ({feed.interval_seconds}s)', float(feed.interval_seconds))
+              for feed in settings.feeds if feed.interval_seconds is not None]
+    return [f"{label} is below one minute: fine for tests, impolite to public servers"
+            for label, seconds in named if seconds < WARN_INTERVAL]
+
+
+def backoff_delay(interval: float, failures: int, backoff_max: float, rand: Callable[[], float]) -> float:
+    """Doubling per failure from one interval up to ``backoff_max``, with "equal jitter".
+
+    Jitter keeps feeds of one host that failed together (an outage) from being retried
+    together; it never brings a retry below the feed's own interval.
+    """
+    ceiling = min(interval * 2.0 ** min(failures, 32), max(backoff_max, interval))
+    return max(interval, ceiling / 2 + rand() * ceiling / 2)
+
+
+def next_check(
+    now: datetime,
+    interval: float,
+    *,
+    retry_after: float | None = None,
+    max_age: float | None = None,
+    ttl: float | None = None,
+    failures: int = 0,
+    backoff_max: float = 6 * 3600.0,
+    rand: Callable[[], float] = random.random,
+) -> datetime:
+    """When to poll again: never sooner than the interval, the backoff, or what the server asked."""
+    delay = backoff_delay(interval, failures, backoff_max, rand) if failures else interval
+    asked = min(retry_after or 0.0, RETRY_AFTER_MAX)
+    cache_hint = min(max(max_age or 0.0, ttl or 0.0), CACHE_HINT_MAX)
+    return now + timedelta(seconds=max(delay, asked, cache_hint))
+
+
+def decide(
+    now: datetime,
+    health: FeedHealth,
+    result: FetchResult,
+    ttl: float | None,
+    policy: SchedulePolicy,
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """The schedule after a poll whose outcome ``health`` already records."""
+    if result.gone:
+        # RFC 9110 §15.5.11: 410 is permanent; polling on would only hammer the server.
+        return Decision("disabled", None, "HTTP 410 Gone: the publisher removed this feed")
+    failures = health.consecutive_failures
+    if failures and health.failing_since and (now - health.failing_since).total_seconds() >= policy.disable_after:
+        since = f"{health.failing_since:%Y-%m-%d %H:%M} UTC"
+        return Decision("disabled", None, f"failing since {since}: {health.last_error}")
+    when = next_check(
+        now,
+        float(health.interval_seconds or policy.default_interval),
+        retry_after=result.retry_after_seconds,
+        # Cache hints of an error page say nothing about the feed.
+        max_age=None if failures else result.max_age_seconds,
+        ttl=None if failures else ttl,
+        failures=failures,
+        backoff_max=policy.backoff_max,
+        rand=rand,
+    )
+    return Decision("failing" if failures else "ok", when)
+
+
+def _span(seconds: float) -> str:
+    hours = seconds / 3600
+    if hours >= 48:
+        return f"{hours / 24:.1f} days"
+    return f"{hours:.0f} hours" if hours >= 2 else f"{seconds / 60:.0f} minutes"
+
+
+def health_notice_text(notice: HealthNotice, now: datetime) -> str:
+    """The operations-channel message for one notice (plain text; deliver escapes it)."""
+    if notice.kind == "recovered":
+        return f"✅ pressbot: feed “{notice.name}” has recovered and is polled normally again."
+    if notice.kind == "disabled":
+        return (f"⛔ pressbot: feed “{notice.name}” is disabled and no longer polled: {notice.error}. "
+                "Fix or remove it in the feed list; `pressbot status` shows every feed's health.")
+    since = notice.failing_since or now
+    return (f"⚠️ pressbot: feed “{notice.name}” has failed for {_span((now - since).total_seconds())} "
+            f"(since {since:%Y-%m-%d %H:%M} UTC): {notice.error}. pressbot keeps retrying with backoff "
+            "and will say when it recovers.")
+
+
+# --- Glue between a pass and the store ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PassClaim:
+    feed_ids: list[int]
+    failing: set[int]  # feeds failing before this pass: to log status changes
+
+
+def make_worker_id(prefix: str | None = None) -> str:
+    """host:pid:random — unique per process, and readable in ``pressbot status``."""
+    parts = [prefix] if prefix else []
+    parts += [socket.gethostname()[:60], str(os.getpid()), secrets.token_hex(3)]
+    return ":".join(parts)[:100]
+
+
+def claim_for_pass(
+    session: Session, settings: Settings, *, worker: str, now: datetime, feed_ids: Collection[int] | None
+) -> PassClaim:
+    """Claim the pass's feeds; with no ``feed_ids`` (``pressbot poll``), sync the config and take all."""
+    lease = SchedulePolicy.from_settings(settings).lease
+    if feed_ids is None:
+        schedule_store.lock_feed_list(session)
+        feed_store.sync_feeds(session, settings.feeds)
+    claimed = schedule_store.claim_feeds(session, worker=worker, now=now, lease_seconds=lease, feed_ids=feed_ids)
+    if feed_ids is None:
+        skipped = schedule_store.enabled_count(session) - len(claimed)
+        if skipped:
+            log.info("%d feeds skipped: another worker is polling them", skipped)
+    return PassClaim(claimed, schedule_store.failing_feed_ids(session, claimed))
+
+
+def reschedule(
+    session_factory: sessionmaker[Session],
+    result: FetchResult,
+    parsed: ParsedFeed | None,
+    settings: Settings,
+    *,
+    now: datetime,
+    worker: str,
+    was_failing: bool,
+) -> Decision:
+    """Record the feed's next check (or disable it), release its claim, log a status change."""
+    with session_factory.begin() as session:
+        health = schedule_store.feed_health(session, result.feed_id)
+        ttl = parsed.ttl_seconds if parsed else None
+        decision = decide(now, health, result, ttl, SchedulePolicy.from_settings(settings))
+        schedule_store.set_schedule(
+            session, health.feed_id, worker=worker,
+            next_check_at=decision.next_check_at, disabled_reason=decision.disabled_reason,
+        )
+    before = "failing" if was_failing else "ok"
+    if decision.status != before:
+        detail = decision.disabled_reason or health.last_error or "fetched normally"
+        log.log(logging.INFO if decision.status == "ok" else logging.WARNING,
+                "feed %s: %s → %s (%s)", health.name, before, decision.status, detail,
+                extra={"feed": health.name, "status": decision.status, "previous_status": before})
+    return decision
+
+
+def send_health_notices(
+    settings: Settings,
+    session_factory: sessionmaker[Session],
+    *,
+    now: datetime,
+    echo: Callable[[str], None] = print,
+    client: Any = None,
+) -> int:
+    """Post each due notice once to the ops channel (printed without a token); returns how many."""
+    policy = SchedulePolicy.from_settings(settings)
+    with session_factory() as session:
+        notices = schedule_store.due_health_notices(session, now=now, notice_after=policy.health_notice_after)
+    if not notices:
+        return 0
+    from bot import deliver
+
+    channel = settings.slack.ops_channel or settings.slack.channel
+    if client is None and settings.slack_token:
+        client = deliver.make_client(settings.slack_token, settings.slack_api_url)
+    done = 0
+    for notice in notices:
+        with session_factory.begin() as session:
+            if not schedule_store.claim_health_notice(session, notice, now):
+                continue  # another worker is posting it
+        text = health_notice_text(notice, now)
+        if client is None:
+            echo(text)
+        else:
+            outcome = deliver.post_text(client, channel, text)
+            if not outcome.sent:
+                with session_factory.begin() as session:
+                    schedule_store.unclaim_health_notice(session, notice)
+                log.warning("health notice for feed %s not posted to %s: %s", notice.name, channel, outcome.error)
+                continue
+        done += 1
+        log.info("health notice (%s) for feed %s sent to %s", notice.kind, notice.name, channel,
+                 extra={"feed": notice.name, "notice": notice.kind})
+    return done
+
+
+# --- The worker -------------------------------------------------------------------------
+
+
+class Worker:
+    """The jobs of ``pressbot run``; each is safe to call directly (tests drive ``clock``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        worker_id: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        echo: Callable[[str], None] = print,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.id = worker_id or make_worker_id()
+        self.policy = SchedulePolicy.from_settings(settings)
+        self.clock = clock
+        self.echo = echo
+        self.passes = 0
+        self.started_at = clock()
+        # One pass or delivery at a time per process: both post alerts under this
+        # worker's id, and the outbox treats claims by the same id as one owner.
+        self._busy = threading.Lock()
+        self._in_pass = threading.Event()
+        self.stopping = threading.Event()
+
+    @property
+    def batch_size(self) -> int:
+        # Small enough that a batch of slow feeds ends well inside the lease.
+        return self.settings.poll.concurrency * 4
+
+    def sync_feeds(self) -> None:
+        with self.session_factory.begin() as session:
+            schedule_store.lock_feed_list(session)
+            feed_store.sync_feeds(session, self.settings.feeds)
+
+    def run_due(self) -> int:
+        """Poll every due feed, a claimed batch at a time; returns how many feeds were polled."""
+        if not self._busy.acquire(blocking=False):
+            return 0
+        try:
+            polled = 0
+            while not self.stopping.is_set():
+                batch = self._claim_batch()
+                if not batch:
+                    break
+                self._poll(batch)
+                polled += len(batch)
+            return polled
+        finally:
+            self._busy.release()
+
+    def _claim_batch(self) -> list[int]:
+        with self.session_factory.begin() as session:
+            return schedule_store.claim_due_feeds(
+                session, worker=self.id, now=self.clock(), lease_seconds=self.policy.lease, limit=self.batch_size
+            )
+
+    def _poll(self, feed_ids: list[int]) -> None:
+        from bot.poll import run_pass
+
+        self._in_pass.set()
+        try:
+            summary = run_pass(
+                self.settings, self.session_factory, feed_ids=feed_ids, worker=self.id, clock=self.clock, echo=self.echo
+            )
+        finally:
+            self._in_pass.clear()
+            with self.session_factory.begin() as session:
+                schedule_store.release_claims(session, self.id)
+        self.passes += 1
+        busy = summary.new_items or summary.failed or summary.alerts_sent or summary.flagged
+        log.log(logging.INFO if busy else logging.DEBUG,
+                "pass: %d feeds, %d fetched, %d not modified, %d failed; %d new items, %d flagged; "
+                "alerts %d sent, %d pending", summary.feeds, summary.fetched, summary.not_modified, summary.failed,
+                summary.new_items, summary.flagged, summary.alerts_sent, summary.alerts_pending)
+
+    def deliver(self) -> None:
+        """Retry pending alerts (a pass delivers too) and post health notices."""
+        if not self._busy.acquire(blocking=False):
+            return  # a pass is running and delivers when it ends
+        try:
+            if self.settings.slack_token:  # without one, every pass prints the pending alerts already
+                from bot.poll import deliver_alerts
+
+                deliver_alerts(self.session_factory, self.settings, now=self.clock(), dry_run=False,
+                               echo=self.echo, worker=self.id)
+            send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo)
+        finally:
+            self._busy.release()
+
+    def renew(self) -> None:
+        if self._in_pass.is_set():
+            with self.session_factory.begin() as session:
+                schedule_store.renew_claims(session, worker=self.id, now=self.clock(), lease_seconds=self.policy.lease)
+
+    def heartbeat(self) -> None:
+        from bot.store import outbox
+
+        with self.session_factory() as session:
+            feeds = schedule_store.all_feed_health(session)
+            due = schedule_store.next_due_at(session)
+            alerts = outbox.alert_counts(session)
+        failing = sum(1 for feed in feeds if feed.enabled and feed.consecutive_failures)
+        disabled = sum(1 for feed in feeds if not feed.enabled)
+        log.info(
+            "heartbeat: worker %s, %d passes; %d feeds (%d failing, %d disabled), next check %s; "
+            "alerts %d pending, %d failed", self.id, self.passes, len(feeds), failing, disabled,
+            f"{due:%H:%M:%S} UTC" if due else "now", alerts["pending"], alerts["failed"],
+            extra={"worker": self.id, "passes": self.passes, "failing": failing, "disabled": disabled,
+                   "alerts_pending": alerts["pending"], "alerts_failed": alerts["failed"]},
+        )
+
+    def stop(self, grace: float) -> bool:
+        """Stop taking work, wait up to ``grace`` s for the job in flight, release claims.
+
+        Returns False when the job did not finish in time: the caller then exits anyway
+        (Procfile platforms kill at 30 s) and its feeds are polled again by whoever
+        claims them next; nothing was recorded for them, so nothing is lost or doubled.
+        """
+        self.stopping.set()
+        finished = self._busy.acquire(timeout=grace)
+        with self.session_factory.begin() as session:
+            released = schedule_store.release_claims(session, self.id)
+        log.info("worker %s stopped (%s); %d feed claims released", self.id,
+                 "clean" if finished else "in-flight pass abandoned", released)
+        return finished
+
+
+def _tick(feed_intervals: Iterable[float]) -> float:
+    """How often to look for due feeds: a fifth of the shortest interval, 1–30 s."""
+    return min(30.0, max(1.0, min(feed_intervals, default=900.0) / 5))
+
+
+def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
+    """Keep going through every fault: a failed run is logged, the next one runs as usual."""
+
+    def run() -> None:
+        try:
+            job()
+        except Exception:
+            log.exception("job %s failed; it runs again at its next tick", name)
+
+    return run
+
+
+def build_scheduler(worker: Worker) -> BackgroundScheduler:
+    """The APScheduler jobs of ``pressbot run`` (started by the caller)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    policy = worker.policy
+    intervals = [float(feed.interval_seconds or policy.default_interval) for feed in worker.settings.feeds]
+    tick = _tick(intervals or [policy.default_interval])
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        job_defaults={
+            # A pass that outlasts its tick is not run twice at once, and ticks missed
+            # meanwhile become one run.
+            "max_instances": 1,
+            "coalesce": True,
+            # No grace limit: a run is never skipped for being late (after a suspended
+            # VM, a long GC or a slow pass). Jobs only look at the database, where each
+            # feed's next_check_at says what is due, so a late run is as good as one on
+            # time, and skipping it would leave feeds unpolled for another tick.
+            "misfire_grace_time": None,
+        },
+    )
+    now = datetime.now(UTC)
+    jobs = (
+        ("due-feeds", worker.run_due, tick, now),
+        ("delivery", worker.deliver, max(tick, 15.0), None),
+        ("renew-claims", worker.renew, max(1.0, policy.lease / 3), None),
+        ("heartbeat", worker.heartbeat, max(1.0, policy.heartbeat), now),
+    )
+    for name, job, seconds, first in jobs:
+        options = {"next_run_time": first} if first else {}
+        scheduler.add_job(_guarded(name, job), IntervalTrigger(seconds=seconds), id=name, name=name, **options)
+    log.info("scheduler: due feeds checked every %gs, delivery every %gs, heartbeat every %gs",
+             tick, max(tick, 15.0), policy.heartbeat)
+    return scheduler
