@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,7 +128,7 @@ def test_each_hop_is_checked_by_its_resolved_address_not_its_name(
 def test_a_name_with_one_private_address_among_public_ones_is_refused(resolver: FakeResolver) -> None:
     resolver.names["mixed.example.org"] = [PUBLIC_ADDRESS, "192.168.0.7"]
 
-    with pytest.raises(FetchError, match="non-public address 192.168.0.7"):
+    with pytest.raises(FetchError, match=r"non-public address 192\.168\.0\.7"):
         asyncio.run(check_url("http://mixed.example.org/", allow_private=False))
 
 
@@ -146,7 +147,7 @@ def test_a_public_address_passes_the_check(resolver: FakeResolver) -> None:
 
 
 def test_unresolvable_host_is_a_fetch_error(resolver: FakeResolver) -> None:
-    with pytest.raises(FetchError, match="DNS lookup failed for nowhere.invalid"):
+    with pytest.raises(FetchError, match=r"DNS lookup failed for nowhere\.invalid"):
         asyncio.run(check_url("http://nowhere.invalid/", allow_private=False))
 
 
@@ -156,10 +157,8 @@ def test_unresolvable_host_is_a_fetch_error(resolver: FakeResolver) -> None:
     ["file:///etc/passwd", "gopher://127.0.0.1:70/_GET", "ftp://example.org/feed.xml", "//example.org/x"],
     ids=["file", "gopher", "ftp", "no-scheme"],
 )
-def test_only_http_and_https_are_fetched_even_when_private_networks_are_allowed(
-    url: str, allow_private: bool
-) -> None:
-    with pytest.raises(FetchError, match="refused: .* scheme"):
+def test_only_http_and_https_are_fetched_even_with_private_networks_allowed(url: str, allow_private: bool) -> None:
+    with pytest.raises(FetchError, match=r"refused: .* scheme"):
         asyncio.run(check_url(url, allow_private=allow_private))
 
 
@@ -169,7 +168,7 @@ def test_redirect_to_another_scheme_is_refused_even_when_private_networks_are_al
 ) -> None:
     start = feed_server.redirect("/feed.xml", target)
 
-    with pytest.raises(FetchError, match="refused: .* scheme"):
+    with pytest.raises(FetchError, match=r"refused: .* scheme"):
         fetch(local_client(), start, allow_private=True)
 
 
@@ -210,15 +209,11 @@ def test_a_body_at_the_cap_is_accepted(feed_server: FeedServer) -> None:
 def test_trickling_server_hits_the_deadline(feed_server: FeedServer) -> None:
     url = feed_server.add("/trickle.xml", trickle=True)  # a byte every 0.1 s: no read timeout fires
 
-    loop_start = asyncio.run(_monotonic())
-    with pytest.raises(FetchError, match=r"timeout: no complete answer within 0.5s"):
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"timeout: no complete answer within 0\.5s"):
         fetch(local_client(), url, allow_private=True, deadline_seconds=0.5)
 
-    assert asyncio.run(_monotonic()) - loop_start < 3
-
-
-async def _monotonic() -> float:
-    return asyncio.get_running_loop().time()
+    assert time.monotonic() - started < 3
 
 
 def test_silent_server_hits_the_read_timeout(feed_server: FeedServer) -> None:
