@@ -195,7 +195,7 @@ def _flag_sections(matches: Iterable[FlagMatch]) -> list[dict[str, Any]]:
     blocks = []
     for flag, flag_matches in list(by_flag.items())[:FLAG_BLOCKS_MAX]:
         seen: set[str] = set()
-        lines = []
+        lines: list[str] = []
         for match in flag_matches:
             if match.sentence not in seen and len(lines) < SENTENCES_PER_FLAG:
                 seen.add(match.sentence)

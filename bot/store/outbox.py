@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.records import AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
@@ -33,20 +33,20 @@ class Backoff:
     random: Callable[[], float] = field(default=random.random)
 
     def delay(self, attempts: int, retry_after: float | None = None) -> float:
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(attempts - 1, 0))
+        ceiling = min(self.max_seconds, self.base_seconds * 2.0 ** max(attempts - 1, 0))
         # "Equal jitter": spreads workers apart yet never retries sooner than half the step.
         seconds = ceiling / 2 + self.random() * ceiling / 2
         return max(seconds, retry_after or 0.0)
 
 
-def _due(now: datetime) -> object:
+def _due(now: datetime) -> ColumnElement[bool]:
     return and_(
         Alert.status == "pending",
         or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
     )
 
 
-def _free(worker: str, now: datetime) -> object:
+def _free(worker: str, now: datetime) -> ColumnElement[bool]:
     return or_(Alert.claimed_until.is_(None), Alert.claimed_until < now, Alert.claimed_by == worker)
 
 
