@@ -698,3 +698,55 @@ def test_slack_test_without_a_token_is_a_configuration_error(cli_env: dict[str, 
     result = invoke({**cli_env, "SLACK_BOT_TOKEN": ""}, "slack", "test")
     assert result.exit_code == 2 and "SLACK_BOT_TOKEN" in result.stderr and len(result.stderr.splitlines()) == 1
     assert fake.requests == []
+
+
+# ---------------------------------------------------------------- the whole pass
+
+
+def _rss(items: list[tuple[str, str, datetime]]) -> str:
+    entries = "".join(
+        f"<item><title>{html.escape(title)}</title><link>https://rights.example/news/{n}</link>"
+        f'<guid isPermaLink="false">r-{n}</guid><pubDate>{published:%a, %d %b %Y %H:%M:%S} GMT</pubDate>'
+        f"<description>{html.escape(text)}</description></item>"
+        for n, (title, text, published) in enumerate(items)
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Rights</title>{entries}</channel></rss>'
+
+
+def test_a_first_poll_posts_only_recent_flagged_releases_then_nothing(
+    feed_server: Any, tmp_path: Path, fake: FakeSlack
+) -> None:
+    now = datetime.now(UTC)
+    text = "Several defenders faced reprisals for cooperating with the United Nations."
+    old = [(f"Old release {n}", text, now - timedelta(days=10 + n)) for n in range(50)]
+    recent = [
+        ("<!channel> Defenders face reprisals", text, now - timedelta(hours=2)),
+        ("Witnesses threatened <@U012ABC>", text, now - timedelta(hours=3)),
+    ]
+    url = feed_server.add("/rights.xml", _rss(old + recent))
+    config = write_config(tmp_path, [{"name": "Rights", "url": url}], extra="[fulltext]\nenabled = false\n")
+    env = {
+        "PRESSBOT_CONFIG": str(config),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'poll.db'}",
+        "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
+        "PRESSBOT_FEEDS": "",
+        "SLACK_BOT_TOKEN": fake.token,
+        "SLACK_API_URL": fake.url,
+        "SLACK_CHANNEL": "#pressbot",
+    }
+    first = invoke(env, "poll", "--json")
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert (summary["alerts_sent"], summary["alerts_pending"]) == (2, 0)
+    assert summary["alerts_held_back"] == 50
+    bodies = fake.posts()
+    assert len(bodies) == 2
+    assert len({b["metadata"]["event_payload"]["alert_id"] for b in bodies}) == 2
+    for body in bodies:  # parse may drop what looks like markup; whatever is left is escaped
+        link = re.match(r"\*<(https://rights\.example/news/\d+)\|", body["blocks"][0]["text"]["text"])
+        assert link is not None
+        assert all("<" not in _without_own_markup(t, link.group(1)) for t in _strings(body))
+    assert any("&lt;@U012ABC&gt;" in body["text"] for body in bodies)
+    second = invoke(env, "poll", "--json")
+    assert second.exit_code == 0 and json.loads(second.stdout.strip().splitlines()[-1])["alerts_sent"] == 0
+    assert len(fake.posts()) == 2
