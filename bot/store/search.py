@@ -1,0 +1,379 @@
+"""Queries over stored items: full-text search with filters, the feed listing, retention.
+
+One search syntax, translated for both engines (SQLite FTS5, PostgreSQL tsquery)::
+
+    icc visa            both words (AND is implied; writing AND is allowed)
+    "exact phrase"      these words in this order
+    visa OR sanctions   either; OR binds tighter than AND, as in web search engines:
+                        icc visa OR sanctions = icc AND (visa OR sanctions)
+    -word, NOT word     without it; a group needs at least one word to look for
+    visa*               words starting with "visa"
+    ( ... )             grouping
+
+Case and accents never matter ("represailles" finds "représailles"). Results are
+ranked by relevance (bm25 on SQLite, ts_rank on PostgreSQL; a title match counts
+most) or by date, and each carries a snippet with the matched words between
+``MARK_START`` and ``MARK_END``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import reduce
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.errors import QuerySyntaxError
+from bot.records import QueryFilters, QueryHit
+from bot.schema import Feed, FlagMatchRow, Item
+
+MARK_START = "\x02"  # control characters: never in stored text, so a marker is always ours
+MARK_END = "\x03"
+
+# FTS5 column order: title, teaser, content, full_text, summary.
+_BM25_WEIGHTS = (10.0, 4.0, 1.0, 1.0, 2.0)
+_SNIPPET_TOKENS = 24
+_PG_CONFIG = sa.literal_column("'pressbot'::regconfig")
+_PG_HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=1"
+_TOKEN = re.compile(
+    r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<neg>-)(?=[^\s)])|"(?P<phrase>[^"]*)(?P<end>"?)|(?P<word>[^\s()"]+))'
+)
+_WORD = re.compile(r"\w+")
+
+
+# -- the search syntax ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    text: str  # as typed (a word, or a phrase's words)
+    prefix: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    include: tuple[Node, ...]
+    exclude: tuple[Node, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOf:
+    options: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    node: Node
+
+
+Node = Term | AllOf | AnyOf
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    tokens = []
+    for match in _TOKEN.finditer(text.rstrip()):
+        kind = match.lastgroup if match.lastgroup != "end" else "phrase"
+        if kind == "phrase":
+            if not match.group("end"):
+                raise QuerySyntaxError(f'unbalanced quote in {text!r}: add the closing "')
+            tokens.append(("phrase", match.group("phrase")))
+        elif kind == "word" and match.group("word") in ("AND", "OR", "NOT"):
+            tokens.append((match.group("word"), ""))
+        elif kind is not None:
+            tokens.append((kind, match.group(kind)))
+    return tokens
+
+
+class _Parser:
+    """Recursive descent: and := or ([AND] or)* ; or := unary (OR unary)* ; unary := [-|NOT] primary."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens(text)
+        self.at = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.at][0] if self.at < len(self.tokens) else None
+
+    def take(self) -> tuple[str, str]:
+        self.at += 1
+        return self.tokens[self.at - 1]
+
+    def fail(self, problem: str) -> QuerySyntaxError:
+        return QuerySyntaxError(f"{problem} in {self.text!r}")
+
+    def parse(self) -> Node:
+        node = self.all_of()
+        if self.peek() == "close":
+            raise self.fail("unbalanced parenthesis: ')' without '('")
+        if node is None:
+            raise self.fail("nothing to search for")
+        return node
+
+    def all_of(self) -> Node | None:
+        parts: list[Node | Not] = []
+        while self.peek() not in (None, "close"):
+            if self.peek() == "AND":
+                self.take()
+                if not parts or self.peek() in (None, "close", "AND", "OR"):
+                    raise self.fail("AND needs a word on each side")
+            part = self.any_of()
+            if part is not None:
+                parts.append(part)
+        include = tuple(part for part in parts if not isinstance(part, Not))
+        exclude = tuple(part.node for part in parts if isinstance(part, Not))
+        if not include:
+            if exclude:
+                raise self.fail("a search needs a word to look for, not only words to leave out")
+            return None
+        return include[0] if len(include) == 1 and not exclude else AllOf(include, exclude)
+
+    def any_of(self) -> Node | Not | None:
+        if self.peek() == "OR":
+            raise self.fail("OR needs a word on each side")
+        options = [self.unary()]
+        while self.peek() == "OR":
+            self.take()
+            if self.peek() in (None, "close", "AND", "OR"):
+                raise self.fail("OR needs a word on each side")
+            options.append(self.unary())
+        kept = [option for option in options if option is not None]
+        if len(kept) > 1 and any(isinstance(option, Not) for option in kept):
+            raise self.fail("an OR alternative cannot be a NOT; exclude words outside the OR")
+        if len(kept) <= 1:
+            return kept[0] if kept else None
+        return AnyOf(tuple(option for option in kept if not isinstance(option, Not)))
+
+    def unary(self) -> Node | Not | None:
+        if self.peek() in ("neg", "NOT"):
+            self.take()
+            if self.peek() in (None, "close", "AND", "OR", "neg", "NOT"):
+                raise self.fail("NOT (or -) needs a word after it")
+            node = self.primary()
+            return Not(node) if node is not None else None
+        return self.primary()
+
+    def primary(self) -> Node | None:
+        kind, value = self.take()
+        if kind == "open":
+            node = self.all_of()
+            if self.peek() != "close":
+                raise self.fail("unbalanced parenthesis: '(' without ')'")
+            self.take()
+            if node is None:
+                raise self.fail("empty parentheses")
+            return node
+        if kind == "close":
+            raise self.fail("unbalanced parenthesis: ')' without '('")
+        prefix = kind == "word" and value.endswith("*")
+        text = value.rstrip("*") if prefix else value
+        if "*" in text:
+            raise self.fail(f"'*' only ends a word (visa*), it cannot stand inside {value!r}")
+        # Punctuation alone ("&", "–") indexes nothing on either engine: drop it.
+        return Term(text, prefix) if _WORD.search(text) else None
+
+
+def parse_search(text: str) -> Node:
+    """The search syntax above as a tree; QuerySyntaxError (one line) when it is not one."""
+    return _Parser(text).parse()
+
+
+def to_fts5(node: Node) -> str:
+    """An FTS5 MATCH expression; every term is quoted, so FTS5's own syntax never leaks in."""
+    if isinstance(node, Term):
+        quoted = '"' + node.text.replace('"', '""') + '"'
+        return quoted + "*" if node.prefix else quoted
+    if isinstance(node, AnyOf):
+        return "(" + " OR ".join(to_fts5(option) for option in node.options) + ")"
+    expression = "(" + " AND ".join(to_fts5(part) for part in node.include) + ")"
+    for part in node.exclude:  # FTS5's NOT is binary: "a NOT b"
+        expression = f"({expression} NOT {to_fts5(part)})"
+    return expression
+
+
+def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
+    """A PostgreSQL tsquery built from one call per term, joined with tsquery_and/or/not.
+
+    Not ``websearch_to_tsquery`` on the whole text: it has no prefix search and reads
+    a lowercase "or" as an operator, so the two engines would disagree. Each term
+    still goes through the ``pressbot`` configuration (unaccent), as the documents did.
+    """
+    if isinstance(node, Term):
+        if node.prefix:
+            words = _WORD.findall(node.text)  # \w+ holds no quote: safe inside '…'
+            lexemes = " <-> ".join(f"'{word}'" for word in words) + ":*"
+            return sa.func.to_tsquery(_PG_CONFIG, lexemes)
+        return sa.func.phraseto_tsquery(_PG_CONFIG, node.text)
+    if isinstance(node, AnyOf):
+        return reduce(sa.func.tsquery_or, (to_tsquery(option) for option in node.options))
+    expression = reduce(sa.func.tsquery_and, (to_tsquery(part) for part in node.include))
+    for part in node.exclude:
+        expression = sa.func.tsquery_and(expression, sa.func.tsquery_not(to_tsquery(part)))
+    return expression
+
+
+# -- searching ---------------------------------------------------------------------------
+
+
+def sort_date() -> sa.ColumnElement[datetime]:
+    """The date a query filters and sorts on; migration 0002 indexes this very expression."""
+    return sa.func.coalesce(Item.published_at, Item.first_seen_at)
+
+
+def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
+    """Feeds by name (any case) and tag, resolved here: tags are a JSON list, not portable SQL."""
+    if not filters.feeds and not filters.tags:
+        return None
+    names = {name.casefold() for name in filters.feeds}
+    tags = {tag.casefold() for tag in filters.tags}
+    rows = session.execute(sa.select(Feed.id, Feed.name, Feed.tags)).tuples().all()
+    if names:
+        known = {name.casefold() for _, name, _ in rows}
+        unknown = sorted(names - known)
+        if unknown:
+            raise QuerySyntaxError(f"no feed named {unknown[0]!r} (see `pressbot feeds list`)")
+    return [
+        feed_id
+        for feed_id, name, feed_tags in rows
+        if (not names or name.casefold() in names)
+        and (not tags or tags & {tag.casefold() for tag in feed_tags or ()})
+    ]
+
+
+def _filtered(query: sa.Select[Any], filters: QueryFilters, feed_ids: list[int] | None) -> sa.Select[Any]:
+    if feed_ids is not None:
+        query = query.where(Item.feed_id.in_(feed_ids))
+    if filters.flags:
+        flagged = sa.select(FlagMatchRow.item_id).where(FlagMatchRow.flag.in_(filters.flags))
+        query = query.where(Item.id.in_(flagged))
+    if filters.languages:
+        language = sa.func.lower(Item.language)
+        codes = [code.lower() for code in filters.languages]
+        query = query.where(sa.or_(*(sa.or_(language == code, language.like(code + "-%")) for code in codes)))
+    if filters.since is not None:
+        query = query.where(sort_date() >= filters.since)
+    if filters.until is not None:
+        query = query.where(sort_date() < filters.until)
+    return query
+
+
+def _sqlite_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
+    fts = sa.table("items_fts", sa.column("rowid"))
+    score = sa.func.bm25(sa.literal_column("items_fts"), *_BM25_WEIGHTS)
+    query = (
+        sa.select(Item.id)
+        .select_from(fts)
+        .join(Item, Item.id == fts.c.rowid)
+        .where(sa.literal_column("items_fts").op("MATCH")(to_fts5(tree)))
+    )
+    return query.order_by(sort_date().desc() if by_date else score, Item.id.desc())
+
+
+def _postgresql_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
+    vector = sa.literal_column("items.search_vector")
+    tsquery = to_tsquery(tree)
+    query = sa.select(Item.id).where(vector.op("@@")(tsquery))
+    score = sa.func.ts_rank(vector, tsquery)
+    return query.order_by(sort_date().desc() if by_date else score.desc(), Item.id.desc())
+
+
+def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed_ids: list[int] | None) -> list[int]:
+    by_date = filters.sort == "date" or tree is None
+    if tree is None:
+        query = sa.select(Item.id).order_by(sort_date().desc(), Item.id.desc())
+    elif session.get_bind().dialect.name == "postgresql":
+        query = _postgresql_ranked(tree, by_date)
+    else:
+        query = _sqlite_ranked(tree, by_date)
+    query = _filtered(query, filters, feed_ids).limit(filters.limit)
+    return list(session.scalars(query))
+
+
+def _snippets(session: Session, tree: Node, ids: Sequence[int]) -> dict[int, str]:
+    """Snippets for the page of results only: making one costs a read of the whole text."""
+    if session.get_bind().dialect.name == "postgresql":
+        text = sa.func.concat_ws("\n", Item.title, Item.teaser, Item.content, Item.full_text, Item.summary)
+        headline = sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE)
+        rows = session.execute(sa.select(Item.id, headline).where(Item.id.in_(ids)))
+    else:
+        snippet = sa.func.snippet(sa.literal_column("items_fts"), -1, MARK_START, MARK_END, "…", _SNIPPET_TOKENS)
+        rows = session.execute(
+            sa.select(sa.literal_column("rowid"), snippet)
+            .select_from(sa.table("items_fts"))
+            .where(sa.literal_column("items_fts").op("MATCH")(to_fts5(tree)), sa.literal_column("rowid").in_(ids))
+        )
+    # Adjacent marked words ("International Criminal Court") read better as one mark.
+    joined = f"{MARK_END} {MARK_START}"
+    return {item_id: " ".join(text.split()).replace(joined, " ") for item_id, text in rows.tuples() if text}
+
+
+def _matches(session: Session, ids: Sequence[int]) -> dict[int, dict[str, tuple[str, ...]]]:
+    rows = session.execute(
+        sa.select(FlagMatchRow.item_id, FlagMatchRow.flag, FlagMatchRow.phrase)
+        .where(FlagMatchRow.item_id.in_(ids))
+        .order_by(FlagMatchRow.id)
+    ).tuples()
+    found: dict[int, dict[str, list[str]]] = {}
+    for item_id, flag, phrase in rows:
+        phrases = found.setdefault(item_id, {}).setdefault(flag, [])
+        if phrase not in phrases:
+            phrases.append(phrase)
+    return {item_id: {flag: tuple(p) for flag, p in flags.items()} for item_id, flags in found.items()}
+
+
+def _hits(session: Session, ids: Sequence[int], snippets: dict[int, str]) -> list[QueryHit]:
+    columns = (Item.id, Feed.name, Item.title, Item.url, Item.published_at, Item.first_seen_at,
+               Item.language, Item.summary, Item.flags)
+    rows = {row[0]: row for row in session.execute(sa.select(*columns).join(Feed).where(Item.id.in_(ids))).tuples()}
+    matches = _matches(session, ids)
+    hits = []
+    for item_id in ids:
+        _, feed_name, title, url, published, first_seen, language, summary, flags = rows[item_id]
+        hits.append(
+            QueryHit(
+                item_id=item_id, feed_name=feed_name, title=title, url=url, published=published,
+                first_seen=first_seen, language=language, summary=summary, flags=tuple(flags or ()),
+                matches=matches.get(item_id, {}), snippet=snippets.get(item_id),
+            )
+        )
+    return hits
+
+
+def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
+    """The items matching ``filters``, best first (or newest first), at most ``filters.limit``.
+
+    Raises QuerySyntaxError for text that is not a search, or a feed name that does not exist.
+    """
+    tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
+    feed_ids = _feed_ids(session, filters)
+    if feed_ids == [] or filters.limit <= 0:
+        return []
+    ids = _ranked_ids(session, filters, tree, feed_ids)
+    if not ids:
+        return []
+    snippets = _snippets(session, tree, ids) if tree is not None else {}
+    return _hits(session, ids, snippets)
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch: int = 2000) -> int:
+    """Delete up to ``batch`` items dated before ``cutoff``; returns how many (call until 0).
+
+    Batches keep each transaction short: a running worker waits for the write lock
+    (SQLite) or the rows (PostgreSQL) only briefly. Their flag matches and alerts go
+    with them (ON DELETE CASCADE); the search index follows through its triggers.
+    """
+    query = sa.select(Item.id).where(sort_date() < cutoff).order_by(Item.id).limit(batch)
+    if keep_flagged:
+        query = query.where(~sa.exists().where(FlagMatchRow.item_id == Item.id))
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(sa.delete(Item).where(Item.id.in_(ids)).execution_options(synchronize_session=False))
+    return len(ids)
