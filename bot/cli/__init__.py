@@ -122,7 +122,8 @@ def main() -> None:
     from bot.errors import ConfigError, PressbotError
 
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
@@ -140,4 +141,4 @@ def main() -> None:
     except Exception:
         log.exception("unexpected error")
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

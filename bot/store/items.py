@@ -174,8 +174,16 @@ def record_flags(
         )
     row.flags = sorted({match.flag for match in matches})
     if not matches:
-        # No longer flagged (rules or text changed): what was not yet sent is withdrawn.
-        session.execute(delete(Alert).where(Alert.item_id == item.item_id, Alert.status == "pending"))
+        # No longer flagged (rules or text changed): what was not yet sent is withdrawn,
+        # unless a worker may be posting it right now (then it is Slack's already).
+        session.execute(
+            delete(Alert).where(
+                Alert.item_id == item.item_id,
+                Alert.status == "pending",
+                Alert.posting_started_at.is_(None),
+                (Alert.claimed_until.is_(None)) | (Alert.claimed_until < now),
+            )
+        )
         return 0
     already = set(session.scalars(select(Alert.channel).where(Alert.item_id == item.item_id)))
     already |= _channels_alerted_elsewhere(session, item)
