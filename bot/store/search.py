@@ -219,10 +219,16 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
 
 # -- searching ---------------------------------------------------------------------------
 
+# Core tables, not the ORM classes: an ORM statement first configures every mapper
+# (~15 ms), a noticeable share of a `pressbot query` process.
+_items = Item.__table__.c
+_feeds = Feed.__table__.c
+_matches = FlagMatchRow.__table__.c
+
 
 def sort_date() -> sa.ColumnElement[datetime]:
     """The date a query filters and sorts on; migration 0002 indexes this very expression."""
-    return sa.func.coalesce(Item.published_at, Item.first_seen_at)
+    return sa.func.coalesce(_items.published_at, _items.first_seen_at)
 
 
 def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
@@ -231,12 +237,10 @@ def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
         return None
     names = {name.casefold() for name in filters.feeds}
     tags = {tag.casefold() for tag in filters.tags}
-    rows = session.execute(sa.select(Feed.id, Feed.name, Feed.tags)).tuples().all()
-    if names:
-        known = {name.casefold() for _, name, _ in rows}
-        unknown = sorted(names - known)
-        if unknown:
-            raise QuerySyntaxError(f"no feed named {unknown[0]!r} (see `pressbot feeds list`)")
+    rows = session.execute(sa.select(_feeds.id, _feeds.name, _feeds.tags)).tuples().all()
+    unknown = sorted(names - {name.casefold() for _, name, _ in rows})
+    if unknown:
+        raise QuerySyntaxError(f"no feed named {unknown[0]!r} (see `pressbot feeds list`)")
     return [
         feed_id
         for feed_id, name, feed_tags in rows
@@ -247,12 +251,12 @@ def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
 
 def _filtered(query: sa.Select[Any], filters: QueryFilters, feed_ids: list[int] | None) -> sa.Select[Any]:
     if feed_ids is not None:
-        query = query.where(Item.feed_id.in_(feed_ids))
+        query = query.where(_items.feed_id.in_(feed_ids))
     if filters.flags:
-        flagged = sa.select(FlagMatchRow.item_id).where(FlagMatchRow.flag.in_(filters.flags))
-        query = query.where(Item.id.in_(flagged))
+        flagged = sa.select(_matches.item_id).where(_matches.flag.in_(filters.flags))
+        query = query.where(_items.id.in_(flagged))
     if filters.languages:
-        language = sa.func.lower(Item.language)
+        language = sa.func.lower(_items.language)
         codes = [code.lower() for code in filters.languages]
         query = query.where(sa.or_(*(sa.or_(language == code, language.like(code + "-%")) for code in codes)))
     if filters.since is not None:
@@ -262,31 +266,34 @@ def _filtered(query: sa.Select[Any], filters: QueryFilters, feed_ids: list[int] 
     return query
 
 
+_FTS = sa.table("items_fts", sa.column("rowid"))
+_FTS_TABLE = sa.literal_column("items_fts")
+
+
 def _sqlite_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
-    fts = sa.table("items_fts", sa.column("rowid"))
-    score = sa.func.bm25(sa.literal_column("items_fts"), *_BM25_WEIGHTS)
+    score = sa.func.bm25(_FTS_TABLE, *_BM25_WEIGHTS)
     query = (
-        sa.select(Item.id)
-        .select_from(fts)
-        .join(Item, Item.id == fts.c.rowid)
-        .where(sa.literal_column("items_fts").op("MATCH")(to_fts5(tree)))
+        sa.select(_items.id)
+        .select_from(_FTS.join(Item.__table__, _items.id == _FTS.c.rowid))
+        .where(_FTS_TABLE.op("MATCH")(to_fts5(tree)))
     )
-    return query.order_by(sort_date().desc() if by_date else score, Item.id.desc())
+    return query.order_by(sort_date().desc() if by_date else score, _items.id.desc())
 
 
 def _postgresql_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
     vector = sa.literal_column("items.search_vector")
     tsquery = to_tsquery(tree)
-    query = sa.select(Item.id).where(vector.op("@@")(tsquery))
+    query = sa.select(_items.id).where(vector.op("@@")(tsquery))
     score = sa.func.ts_rank(vector, tsquery)
-    return query.order_by(sort_date().desc() if by_date else score.desc(), Item.id.desc())
+    return query.order_by(sort_date().desc() if by_date else score.desc(), _items.id.desc())
 
 
 def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed_ids: list[int] | None) -> list[int]:
+    """Only ids at this step: SQLite's sorter would otherwise carry every match's columns."""
     by_date = filters.sort == "date" or tree is None
     if tree is None:
-        query = sa.select(Item.id).order_by(sort_date().desc(), Item.id.desc())
-    elif session.get_bind().dialect.name == "postgresql":
+        query = sa.select(_items.id).order_by(sort_date().desc(), _items.id.desc())
+    elif _is_postgresql(session):
         query = _postgresql_ranked(tree, by_date)
     else:
         query = _sqlite_ranked(tree, by_date)
@@ -294,29 +301,42 @@ def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed
     return list(session.scalars(query))
 
 
-def _snippets(session: Session, tree: Node, ids: Sequence[int]) -> dict[int, str]:
-    """Snippets for the page of results only: making one costs a read of the whole text."""
-    if session.get_bind().dialect.name == "postgresql":
-        text = sa.func.concat_ws("\n", Item.title, Item.teaser, Item.content, Item.full_text, Item.summary)
-        headline = sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE)
-        rows = session.execute(sa.select(Item.id, headline).where(Item.id.in_(ids)))
-    else:
-        snippet = sa.func.snippet(sa.literal_column("items_fts"), -1, MARK_START, MARK_END, "…", _SNIPPET_TOKENS)
-        rows = session.execute(
-            sa.select(sa.literal_column("rowid"), snippet)
-            .select_from(sa.table("items_fts"))
-            .where(sa.literal_column("items_fts").op("MATCH")(to_fts5(tree)), sa.literal_column("rowid").in_(ids))
-        )
-    # Adjacent marked words ("International Criminal Court") read better as one mark.
-    joined = f"{MARK_END} {MARK_START}"
-    return {item_id: " ".join(text.split()).replace(joined, " ") for item_id, text in rows.tuples() if text}
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
-def _matches(session: Session, ids: Sequence[int]) -> dict[int, dict[str, tuple[str, ...]]]:
+def _snippet(session: Session, tree: Node | None) -> tuple[sa.ColumnElement[Any], Any]:
+    """The snippet column and the extra condition it needs (SQLite: the MATCH, on the page only).
+
+    A snippet costs a read of the whole text, so it is made for the page of results only.
+    """
+    if tree is None:
+        return sa.null(), None
+    if _is_postgresql(session):
+        text = sa.func.concat_ws("\n", _items.title, _items.teaser, _items.content, _items.full_text, _items.summary)
+        return sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE), None
+    snippet = sa.func.snippet(_FTS_TABLE, -1, MARK_START, MARK_END, "…", _SNIPPET_TOKENS)
+    return snippet, _FTS_TABLE.op("MATCH")(to_fts5(tree))
+
+
+def _details(session: Session, tree: Node | None, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
+    snippet, match = _snippet(session, tree)
+    columns = (_items.id, _feeds.name, _items.title, _items.url, _items.published_at, _items.first_seen_at,
+               _items.language, _items.summary, _items.flags, snippet)
+    source = Item.__table__.join(Feed.__table__, _feeds.id == _items.feed_id)
+    if match is not None:
+        source = source.join(_FTS, _FTS.c.rowid == _items.id)
+    query = sa.select(*columns).select_from(source).where(_items.id.in_(ids))
+    if match is not None:
+        query = query.where(match)
+    return {row[0]: row for row in session.execute(query).tuples()}
+
+
+def _flag_phrases(session: Session, ids: Sequence[int]) -> dict[int, dict[str, tuple[str, ...]]]:
     rows = session.execute(
-        sa.select(FlagMatchRow.item_id, FlagMatchRow.flag, FlagMatchRow.phrase)
-        .where(FlagMatchRow.item_id.in_(ids))
-        .order_by(FlagMatchRow.id)
+        sa.select(_matches.item_id, _matches.flag, _matches.phrase)
+        .where(_matches.item_id.in_(ids))
+        .order_by(_matches.id)
     ).tuples()
     found: dict[int, dict[str, list[str]]] = {}
     for item_id, flag, phrase in rows:
@@ -326,19 +346,24 @@ def _matches(session: Session, ids: Sequence[int]) -> dict[int, dict[str, tuple[
     return {item_id: {flag: tuple(p) for flag, p in flags.items()} for item_id, flags in found.items()}
 
 
-def _hits(session: Session, ids: Sequence[int], snippets: dict[int, str]) -> list[QueryHit]:
-    columns = (Item.id, Feed.name, Item.title, Item.url, Item.published_at, Item.first_seen_at,
-               Item.language, Item.summary, Item.flags)
-    rows = {row[0]: row for row in session.execute(sa.select(*columns).join(Feed).where(Item.id.in_(ids))).tuples()}
-    matches = _matches(session, ids)
+def _tidy_snippet(text: str | None) -> str | None:
+    if not text:
+        return None
+    # Adjacent marked words ("International Criminal Court") read better as one mark.
+    return " ".join(text.split()).replace(f"{MARK_END} {MARK_START}", " ")
+
+
+def _hits(session: Session, tree: Node | None, ids: Sequence[int]) -> list[QueryHit]:
+    rows = _details(session, tree, ids)
+    phrases = _flag_phrases(session, ids)
     hits = []
     for item_id in ids:
-        _, feed_name, title, url, published, first_seen, language, summary, flags = rows[item_id]
+        _, feed_name, title, url, published, first_seen, language, summary, flags, snippet = rows[item_id]
         hits.append(
             QueryHit(
                 item_id=item_id, feed_name=feed_name, title=title, url=url, published=published,
                 first_seen=first_seen, language=language, summary=summary, flags=tuple(flags or ()),
-                matches=matches.get(item_id, {}), snippet=snippets.get(item_id),
+                matches=phrases.get(item_id, {}), snippet=_tidy_snippet(snippet),
             )
         )
     return hits
@@ -354,13 +379,22 @@ def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
     if feed_ids == [] or filters.limit <= 0:
         return []
     ids = _ranked_ids(session, filters, tree, feed_ids)
-    if not ids:
-        return []
-    snippets = _snippets(session, tree, ids) if tree is not None else {}
-    return _hits(session, ids, snippets)
+    return _hits(session, tree, ids) if ids else []
 
 
 # -- retention ---------------------------------------------------------------------------
+
+
+def _prunable(cutoff: datetime, *, keep_flagged: bool) -> sa.Select[Any]:
+    query = sa.select(_items.id).where(sort_date() < cutoff)
+    if keep_flagged:
+        query = query.where(~sa.exists().where(_matches.item_id == _items.id))
+    return query
+
+
+def count_prunable(session: Session, cutoff: datetime, *, keep_flagged: bool) -> int:
+    query = _prunable(cutoff, keep_flagged=keep_flagged).subquery()
+    return session.scalar(sa.select(sa.func.count()).select_from(query)) or 0
 
 
 def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch: int = 2000) -> int:
@@ -370,10 +404,8 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
     (SQLite) or the rows (PostgreSQL) only briefly. Their flag matches and alerts go
     with them (ON DELETE CASCADE); the search index follows through its triggers.
     """
-    query = sa.select(Item.id).where(sort_date() < cutoff).order_by(Item.id).limit(batch)
-    if keep_flagged:
-        query = query.where(~sa.exists().where(FlagMatchRow.item_id == Item.id))
+    query = _prunable(cutoff, keep_flagged=keep_flagged).order_by(_items.id).limit(batch)
     ids = list(session.scalars(query))
     if ids:
-        session.execute(sa.delete(Item).where(Item.id.in_(ids)).execution_options(synchronize_session=False))
+        session.execute(sa.delete(Item.__table__).where(_items.id.in_(ids)))
     return len(ids)

@@ -1,0 +1,261 @@
+"""``pressbot query`` (search stored items) and ``pressbot prune`` (retention).
+
+A query answers from the database alone, so it skips ``config.load()`` (pydantic, the
+flag rules, the feed list) and reads only the database URL: the whole process then
+costs little more than importing SQLAlchemy. Migrations run only when the database
+turns out not to have the tables a search needs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import ConfigClickError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from bot.records import QueryFilters, QueryHit
+
+SORTS = ("relevance", "date")
+FORMATS = ("table", "json", "csv", "ndjson")
+SEARCH_HELP = """Search stored releases, best match first.
+
+TEXT is full text over title, teaser, article and summary; case and accents do not
+matter. `icc visa` needs both words, `"exact phrase"` the words in order,
+`visa OR sanctions` either one (OR binds tighter than AND), `-word` or `NOT word`
+leaves a word out, `visa*` matches words starting with visa, ( ) groups. Without
+TEXT, the newest releases that pass the filters.
+
+Repeating a filter widens it (--flag icc --flag reprisal: either flag); different
+filters narrow. WHEN is a date (2024-05-31, 2024-05, 2024) or a span back from now
+(7d, 2w, 1y); --until includes the day it names.
+"""
+
+
+def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from bot.quickconfig import parse_when
+
+    try:
+        return parse_when(value, datetime.now(UTC), end=param.name == "until")
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(help=SEARCH_HELP, context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
+# UNPROCESSED so that `-word` (leave a word out) reaches the search instead of click.
+@click.argument("text", nargs=-1, type=click.UNPROCESSED)
+@click.option("--flag", "flags", multiple=True, metavar="NAME", help="Only releases carrying this flag.")
+@click.option("--feed", "feeds", multiple=True, metavar="NAME", help="Only this feed (name, any case).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only feeds with this tag.")
+@click.option("--lang", "languages", multiple=True, metavar="CODE", help="Only this language (en also finds en-GB).")
+@click.option("--since", callback=_when, metavar="WHEN", help="Published (else first seen) at or after WHEN.")
+@click.option("--until", callback=_when, metavar="WHEN", help="Published (else first seen) before the end of WHEN.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N results.")
+@click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True,
+              help="relevance (with TEXT) or date, newest first.")
+@click.option("--format", "output", type=click.Choice(FORMATS), default="table", show_default=True)
+def query(
+    text: tuple[str, ...],
+    flags: tuple[str, ...],
+    feeds: tuple[str, ...],
+    tags: tuple[str, ...],
+    languages: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    sort: str,
+    output: str,
+) -> None:
+    from bot.records import QueryFilters
+
+    for word in text:
+        if word.startswith("--"):
+            raise click.UsageError(f"no such option: {word.split('=')[0]} (a search word cannot start with --)")
+    filters = QueryFilters(
+        text=" ".join(text) or None, flags=flags, feeds=feeds, tags=tags, languages=languages,
+        since=since, until=until, limit=limit, sort=sort,
+    )
+    hits = run_search(filters)
+    RENDERERS[output](hits, filters)
+
+
+def run_search(filters: QueryFilters) -> list[QueryHit]:
+    from bot.errors import ConfigError, QuerySyntaxError, StoreError
+    from bot.quickconfig import database_url_from_env_and_file
+    from bot.store import make_engine
+
+    try:
+        engine = make_engine(database_url_from_env_and_file())
+        return _search_or_migrate(engine, filters)
+    except (ConfigError, QuerySyntaxError) as exc:
+        raise ConfigClickError(str(exc)) from exc
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _search_or_migrate(engine: Engine, filters: QueryFilters) -> list[QueryHit]:
+    """Search; if the tables are missing or old, apply the migrations once and search again.
+
+    Checking the schema version first would import Alembic on every query (~100 ms);
+    a fresh or outdated database is the rare case, and the error tells us.
+    """
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlalchemy.orm import Session
+
+    from bot.store import upgrade
+    from bot.store.search import search_items
+
+    try:
+        with Session(engine) as session:
+            return search_items(session, filters)
+    except (OperationalError, ProgrammingError):
+        upgrade(engine)
+    with Session(engine) as session:
+        return search_items(session, filters)
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when else None
+
+
+def _marked(snippet: str | None, start: str = "**", end: str = "**") -> str | None:
+    from bot.store.search import MARK_END, MARK_START
+
+    return snippet.replace(MARK_START, start).replace(MARK_END, end) if snippet else snippet
+
+
+def hit_json(hit: QueryHit, with_snippet: bool) -> dict[str, Any]:
+    """One result as DESIGN.md lists it; ``snippet`` (matched words in **bold**) when TEXT was given."""
+    data: dict[str, Any] = {
+        "id": hit.item_id,
+        "feed": hit.feed_name,
+        "title": hit.title,
+        "url": hit.url,
+        "published": _iso(hit.published),
+        "first_seen": _iso(hit.first_seen),
+        "language": hit.language,
+        "flags": list(hit.flags),
+        "matches": {flag: list(phrases) for flag, phrases in hit.matches.items()},
+        "summary": hit.summary,
+    }
+    if with_snippet:
+        data["snippet"] = _marked(hit.snippet)
+    return data
+
+
+def _print_json(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+    rows = [hit_json(hit, bool(filters.text)) for hit in hits]
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+
+
+def _print_ndjson(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+    for hit in hits:
+        click.echo(json.dumps(hit_json(hit, bool(filters.text)), ensure_ascii=False))
+
+
+def _print_csv(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+    """Spreadsheet-friendly: lists joined with "; ", matches as "flag: phrase | phrase"."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = ["id", "feed", "title", "url", "published", "first_seen", "language", "flags", "matches", "summary"]
+    writer.writerow([*columns, "snippet"] if filters.text else columns)
+    for hit in hits:
+        data = hit_json(hit, bool(filters.text))
+        data["flags"] = "; ".join(hit.flags)
+        data["matches"] = "; ".join(f"{flag}: {' | '.join(phrases)}" for flag, phrases in hit.matches.items())
+        writer.writerow(["" if value is None else value for value in data.values()])
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from bot.store.search import MARK_END, MARK_START
+
+    console = Console()
+    if not hits:
+        console.print("no matching releases", style="dim")
+        return
+    table = Table(show_lines=True)
+    for name, options in (("date", {"no_wrap": True}), ("feed", {}), ("title", {"ratio": 2}),
+                          ("flags", {}), ("snippet" if filters.text else "summary", {"ratio": 3})):
+        table.add_column(name, **options)
+    for hit in hits:
+        title = Text(hit.title, style=f"link {hit.url}" if hit.url else "")
+        detail = Text()
+        # Built piece by piece, never from markup: feed text may contain "[bold]".
+        for index, piece in enumerate((hit.snippet or "").replace(MARK_END, MARK_START).split(MARK_START)):
+            detail.append(piece, style="bold yellow" if index % 2 else "")
+        if not filters.text:
+            detail = Text(hit.summary or "")
+        date = hit.published or hit.first_seen
+        table.add_row(date.strftime("%Y-%m-%d"), hit.feed_name, title, ", ".join(hit.flags), detail)
+    console.print(table)
+
+
+RENDERERS: dict[str, Callable[[Sequence[QueryHit], QueryFilters], None]] = {
+    "table": _print_table,
+    "json": _print_json,
+    "csv": _print_csv,
+    "ndjson": _print_ndjson,
+}
+
+
+# -- prune -------------------------------------------------------------------------------
+
+_MIN_PRUNE_SPAN = 86_400  # "m" is minutes: `--older-than 18m` would delete nearly everything
+
+
+@click.command()
+@click.option("--older-than", "older_than", required=True, metavar="SPAN",
+              help="Delete releases published (else first seen) longer ago than this: 90d, 52w, 2y.")
+@click.option("--all", "include_flagged", is_flag=True, help="Delete flagged releases too (kept by default).")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
+    """Delete old releases (retention). Flagged releases are kept unless --all.
+
+    A release still listed by its feed comes back as new on the next poll.
+    """
+    from datetime import timedelta
+
+    from bot.cli import load_settings, open_db
+    from bot.quickconfig import parse_duration
+    from bot.store.search import count_prunable, prune_items
+
+    try:
+        seconds = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    if seconds < _MIN_PRUNE_SPAN:
+        raise click.BadParameter(f"{older_than!r} is less than a day (m is minutes)", param_hint="--older-than")
+    cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+    session_factory = open_db(load_settings())
+    if dry_run:
+        with session_factory() as session:
+            count = count_prunable(session, cutoff, keep_flagged=not include_flagged)
+        click.echo(f"would delete {count} releases older than {cutoff:%Y-%m-%d}")
+        return
+    deleted = 0
+    while True:
+        with session_factory.begin() as session:
+            batch = prune_items(session, cutoff, keep_flagged=not include_flagged)
+        deleted += batch
+        if not batch:
+            break
+    kept = "" if include_flagged else " (flagged releases kept)"
+    click.echo(f"deleted {deleted} releases older than {cutoff:%Y-%m-%d}{kept}")
