@@ -232,6 +232,21 @@ class QueryHit:
     snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
 
 
+@dataclass(frozen=True, slots=True)
+class FeedListing:
+    """A feed with its health and size, for ``pressbot feeds list``. Made by store.search."""
+
+    name: str
+    url: str  # as now polled (a permanent redirect may have changed it)
+    enabled: bool
+    disabled_reason: str | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    next_check_at: datetime | None
+    items: int
+
+
 @dataclass(slots=True)
 class FeedReport:
     """One feed's line in the pass summary. Made by poll."""
