@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.errors import QuerySyntaxError
-from bot.records import QueryFilters, QueryHit
+from bot.records import FeedListing, QueryFilters, QueryHit
 from bot.schema import Feed, FlagMatchRow, Item
 
 MARK_START = "\x02"  # control characters: never in stored text, so a marker is always ours
@@ -409,3 +409,21 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
     if ids:
         session.execute(sa.delete(Item.__table__).where(_items.id.in_(ids)))
     return len(ids)
+
+
+# -- feeds -------------------------------------------------------------------------------
+
+
+def list_feeds(session: Session) -> list[FeedListing]:
+    """Every feed the database knows, by name, with its health and how many items it holds."""
+    counts = (
+        sa.select(_items.feed_id, sa.func.count().label("items")).group_by(_items.feed_id).subquery()
+    )
+    query = (
+        sa.select(_feeds.name, _feeds.url, _feeds.enabled, _feeds.disabled_reason, _feeds.last_success_at,
+                  _feeds.last_error, _feeds.consecutive_failures, _feeds.next_check_at,
+                  sa.func.coalesce(counts.c["items"], 0))
+        .select_from(Feed.__table__.outerjoin(counts, counts.c.feed_id == _feeds.id))
+        .order_by(_feeds.name)
+    )
+    return [FeedListing(*row) for row in session.execute(query).tuples()]
