@@ -237,7 +237,7 @@ def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
         return None
     names = {name.casefold() for name in filters.feeds}
     tags = {tag.casefold() for tag in filters.tags}
-    rows = session.execute(sa.select(_feeds.id, _feeds.name, _feeds.tags)).tuples().all()
+    rows = session.execute(sa.select(_feeds.id, _feeds.name, _feeds.tags)).all()
     unknown = sorted(names - {name.casefold() for _, name, _ in rows})
     if unknown:
         raise QuerySyntaxError(f"no feed named {unknown[0]!r} (see `pressbot feeds list`)")
@@ -329,7 +329,7 @@ def _details(session: Session, tree: Node | None, ids: Sequence[int]) -> dict[in
     query = sa.select(*columns).select_from(source).where(_items.id.in_(ids))
     if match is not None:
         query = query.where(match)
-    return {row[0]: row for row in session.execute(query).tuples()}
+    return {row[0]: row for row in session.execute(query)}
 
 
 def _flag_phrases(session: Session, ids: Sequence[int]) -> dict[int, dict[str, tuple[str, ...]]]:
@@ -337,7 +337,7 @@ def _flag_phrases(session: Session, ids: Sequence[int]) -> dict[int, dict[str, t
         sa.select(_matches.item_id, _matches.flag, _matches.phrase)
         .where(_matches.item_id.in_(ids))
         .order_by(_matches.id)
-    ).tuples()
+    )
     found: dict[int, dict[str, list[str]]] = {}
     for item_id, flag, phrase in rows:
         phrases = found.setdefault(item_id, {}).setdefault(flag, [])
@@ -426,4 +426,4 @@ def list_feeds(session: Session) -> list[FeedListing]:
         .select_from(Feed.__table__.outerjoin(counts, counts.c.feed_id == _feeds.id))
         .order_by(_feeds.name)
     )
-    return [FeedListing(*row) for row in session.execute(query).tuples()]
+    return [FeedListing(*row) for row in session.execute(query)]
