@@ -420,11 +420,17 @@ def reflag(
     report = ReflagReport()
     now = clock()
     window = timedelta(seconds=parse_duration(settings.alerts.window))
-    with session_factory() as reader:
-        for batch in _batches(item_store.stored_items(reader), 500):
-            with session_factory.begin() as session:
-                for item in batch:
-                    _reflag_one(session, item, settings, report, now=now, window=window)
+    last_id = 0
+    while True:
+        # One transaction per batch: on SQLite a long-lived reader would hold the lock
+        # the writes need.
+        with session_factory.begin() as session:
+            batch = item_store.stored_items_after(session, last_id, 500)
+            for item in batch:
+                _reflag_one(session, item, settings, report, now=now, window=window)
+        if not batch:
+            break
+        last_id = batch[-1].item_id
     return report
 
 
@@ -449,13 +455,3 @@ def _reflag_one(
     report.held += created if hold else 0
     report.alerts += 0 if hold else created
 
-
-def _batches(items: Iterable[StoredItem], size: int) -> Iterable[list[StoredItem]]:
-    batch: list[StoredItem] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

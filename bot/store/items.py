@@ -213,18 +213,7 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     return set(session.scalars(query))
 
 
-def stored_items(
-    session: Session, ids: Sequence[int] | None = None, batch: int = 500
-) -> Iterable[StoredItem]:
-    """Every stored item (or the given ones), streamed in id order, for reflag."""
-    last_id = 0
-    while True:
-        query = select(Item, Feed.name).join(Feed).where(Item.id > last_id).order_by(Item.id).limit(batch)
-        if ids is not None:
-            query = query.where(Item.id.in_(ids))
-        rows = session.execute(query).all()
-        if not rows:
-            return
-        for row, feed_name in rows:
-            yield to_stored(row, feed_name)
-        last_id = rows[-1][0].id
+def stored_items_after(session: Session, last_id: int, limit: int = 500) -> list[StoredItem]:
+    """The next ``limit`` stored items with ids above ``last_id``, in id order (for reflag)."""
+    query = select(Item, Feed.name).join(Feed).where(Item.id > last_id).order_by(Item.id).limit(limit)
+    return [to_stored(row, feed_name) for row, feed_name in session.execute(query)]
