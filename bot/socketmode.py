@@ -115,9 +115,10 @@ def _hit_block(hit: QueryHit) -> dict[str, Any]:
 
 def render_hits(hits: Sequence[QueryHit], query: str = "") -> dict[str, Any]:
     """An ephemeral Block Kit answer: one section per release, newest or best first."""
-    asked = f" for `{escape_slack(shorten(query, 200))}`" if query.strip() else ""
+    shown = f"`{escape_slack(shorten(query, 200))}`" if query.strip() else ""
+    asked = f" for {shown}" if shown else ""
     if not hits:
-        text = f"No stored release matches{asked}."
+        text = f"No stored release matches {shown}." if shown else "No stored release matches."
         return {"response_type": "ephemeral", "text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
     count = f"{len(hits)} release{'s' if len(hits) > 1 else ''}{asked}"
     blocks: list[dict[str, Any]] = [{"type": "context", "elements": [_mrkdwn(count)]}]

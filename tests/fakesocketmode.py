@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
 
 HELLO = {
@@ -110,9 +111,12 @@ class FakeSocketModeSlack:
         with self._lock:
             self._connections.append(connection)
         connection.send(json.dumps(HELLO))
-        for message in connection:  # until the client closes
-            with self._lock:
-                self.acks.append(json.loads(message))
+        try:
+            for message in connection:
+                with self._lock:
+                    self.acks.append(json.loads(message))
+        except ConnectionClosed:
+            pass  # slack-sdk's builtin client drops the socket without a close frame
 
     def _http_handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
