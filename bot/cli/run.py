@@ -24,8 +24,8 @@ log = logging.getLogger("bot.run")
 # Procfile platforms send SIGTERM and kill at 30 s; 15 s for the job in flight leaves
 # room to release claims and exit inside the 20 s we promise.
 STOP_GRACE_SECONDS = 15.0
-# Chatty at INFO: one line per HTTP request (httpx) or per job run (APScheduler).
-_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_sdk", "trafilatura", "urllib3")
+# Chatty at INFO: one line per HTTP request (httpx), per job run (APScheduler), per migration step.
+_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_sdk", "trafilatura", "urllib3", "alembic")
 
 
 def _setup_logging(log_json: bool) -> None:
@@ -158,12 +158,12 @@ def status_json(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass 
 
 
 def relative(value: datetime | None, now: datetime) -> str:
-    """'12 min ago', 'in 3 h', 'due now' — what an operator reads at a glance."""
+    """'12 min ago', 'in 3 h', 'now' — what an operator reads at a glance."""
     if value is None:
         return "—"
     seconds = (value - now).total_seconds()
-    if -60 < seconds <= 0:
-        return "due now" if seconds > -5 else "just now"
+    if abs(seconds) < 5:
+        return "now"
     span = abs(seconds)
     text = (f"{span:.0f} s" if span < 60 else f"{span / 60:.0f} min" if span < 3600
             else f"{span / 3600:.1f} h" if span < 172800 else f"{span / 86400:.0f} d")
