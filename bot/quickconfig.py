@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -53,6 +52,8 @@ def normalize_database_url(url: str) -> str:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # here: a query with DATABASE_URL set never needs it
+
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
