@@ -11,7 +11,6 @@ import calendar
 import hashlib
 import re
 import time
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -34,59 +33,100 @@ _UN_PRESS_SYMBOL = re.compile(
     r"press\.un\.org/\w\w/(?:\d{4}/|blog/)([a-z]+\d+(?:-[a-z]+\d+)?)", re.IGNORECASE
 )
 
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "ul",
-    "ol",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "tr",
-    "table",
-    "section",
-    "article",
-    "pre",
-    "hr",
-    "figure",
-    "figcaption",
-}
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3", "h4", "h5", "h6",
+        "blockquote", "tr", "table", "caption", "section", "article", "header", "footer", "main",
+        "aside", "nav", "address", "pre", "hr", "figure", "figcaption",
+    }
+)  # fmt: skip
+_CELL_TAGS = frozenset({"td", "th"})
+_UNSEEN_TAGS = ".//script|.//style|.//noscript|.//template"
+# For the rare fragment lxml refuses: drop what a browser would not show, then the tags.
+_UNSEEN_BLOCKS = re.compile(
+    r"<(script|style|noscript|template)\b.*?(?:</\1\s*>|\Z)", re.IGNORECASE | re.DOTALL
+)
+# Some feeds escape their HTML twice (the moe-sg feed: a CDATA section of HTML next to
+# an element), so tags survive one conversion as text; another pass takes them off.
+_LEFTOVER_TAG = re.compile(
+    r"</?(?:p|a|br|div|span|img|strong|em|b|i|u|ul|ol|li|h[1-6]|blockquote|table|tr|td|"
+    r"script|style|iframe|font|figure)\b[^<>]*>",
+    re.IGNORECASE,
+)
+_MAX_UNESCAPES = 3
+_SCRIPT_TAG_START = re.compile(r"<(?=\s*/?\s*script)", re.IGNORECASE)
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MAX_KEY = 500
-_TRUNCATION_SIGNS = ("unclosed token", "no element found")
+# expat's messages for a document that ends too early.
+_TRUNCATION_SIGNS = ("unclosed token", "no element found", "unclosed CDATA section", "partial character")
+_SOURCE_KEY_PREFIXES = ("un-news:", "un-press:")
 # feedparser accepts dates like year 0001 or 9999 from broken feeds; they sort badly.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 def html_to_text(html: str) -> str:
-    """Plain text with paragraphs separated by blank lines; scripts and styles dropped."""
+    """Plain text with paragraphs separated by blank lines; scripts, styles and comments dropped."""
+    text = _convert(html)
+    for _ in range(_MAX_UNESCAPES):
+        if not _LEFTOVER_TAG.search(text):
+            break
+        text = _convert(text.replace("\n", "<br>"))  # keep the paragraphs found so far
+    # Feed text that literally says "<script" stays text here, but a CSV or JSON export
+    # pasted into a web page must never carry a script tag.
+    return _SCRIPT_TAG_START.sub("", text)
+
+
+def _convert(html: str) -> str:
     if not html:
         return ""
     if "<" not in html and "&" not in html:
         return _tidy(html)
+    # libxml2 refuses control characters (XML 1.0 §2.2); feedparser's loose parser lets
+    # them through.
+    html = _NOT_XML_CHARS.sub(" ", html)
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
     except (etree.ParserError, ValueError):
-        return _tidy(re.sub(r"<[^>]+>", " ", html))
-    for bad in root.xpath(".//script|.//style|.//noscript"):
-        bad.drop_tree()
+        return _tidy(re.sub(r"<[^>]*>?", " ", _UNSEEN_BLOCKS.sub(" ", html)))
+    for unseen in root.xpath(_UNSEEN_TAGS):
+        unseen.drop_tree()
+    return _tidy("".join(_text_parts(root)))
+
+
+def _text_parts(root: Any) -> list[str]:
+    """Texts and tails in document order, with breaks around block elements.
+
+    Iterative, not recursive: feed HTML can nest deeper than Python's recursion limit.
+    Comments and processing instructions (WordPress's ``<!-- wp:paragraph -->``) are
+    not text, but what follows them is.
+    """
     parts: list[str] = []
-    for node in root.iter():
-        tag = node.tag if isinstance(node.tag, str) else ""
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        tag = node.tag if isinstance(node.tag, str) else None
+        if closing:
+            if tag in _BLOCK_TAGS and tag != "br":
+                parts.append("\n\n")
+            if node is not root and node.tail:
+                parts.append(_unwrap(node.tail))
+            continue
         if tag in _BLOCK_TAGS:
-            parts.append("\n\n" if tag != "br" else "\n")
-        if node.text and tag not in ("script", "style"):
-            parts.append(node.text)
-        if node is not root and node.tail:
-            parts.append(node.tail)
-    return _tidy("".join(parts))
+            parts.append("\n" if tag == "br" else "\n\n")
+        elif tag in _CELL_TAGS:
+            parts.append(" ")
+        if tag is not None and node.text:
+            parts.append(_unwrap(node.text))
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node))
+    return parts
+
+
+def _unwrap(text: str) -> str:
+    # In HTML a line break in the source is a space; only elements make lines.
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 def _tidy(text: str) -> str:
@@ -158,24 +198,37 @@ def _item(entry: Mapping[str, Any], base_url: str, language: str | None) -> Pars
     )
 
 
-def _unique(items: Iterable[ParsedItem]) -> tuple[ParsedItem, ...]:
-    """One item per key: repeated keys with different text get a content-based key.
+def _fullness(item: ParsedItem) -> int:
+    return len(item.content) + len(item.teaser)
 
-    Some feeds give every item the same guid and link (a CMS bug seen on government
-    newsrooms); those are different releases. The same release twice is kept once.
+
+def _unique(items: Iterable[ParsedItem]) -> tuple[ParsedItem, ...]:
+    """One item per key.
+
+    A source key (UN News story id, press.un.org symbol) names one release whatever
+    title each copy carries: the fullest copy is kept. Other repeated keys with
+    different text are different releases (a CMS bug seen on government newsrooms
+    gives every item the same guid and link); each of them gets a content-based key,
+    the first one too, so keys do not shift when a new item is prepended. The same
+    release repeated verbatim is kept once.
     """
-    items = list(items)
-    counts = Counter(item.key for item in items)
-    seen: dict[str, ParsedItem] = {}
+    groups: dict[str, list[ParsedItem]] = {}
     for item in items:
-        key = item.key
-        if counts[key] > 1:
-            first = seen.get(key)
-            if first is not None and (first.title, first.teaser) != (item.title, item.teaser):
-                key = _hash_key(item.title, item.published, item.teaser)
-        if key not in seen:
-            seen[key] = item if key == item.key else replace(item, key=key)
-    return tuple(seen.values())
+        groups.setdefault(item.key, []).append(item)
+    unique: dict[str, ParsedItem] = {}
+    for key, group in groups.items():
+        if key.startswith(_SOURCE_KEY_PREFIXES) or len({(i.title, i.teaser) for i in group}) == 1:
+            unique.setdefault(key, max(group, key=_fullness))
+            continue
+        for item in group:
+            content_key = _hash_key(item.title, item.published, item.teaser)
+            unique.setdefault(content_key, replace(item, key=content_key))
+    return tuple(unique.values())
+
+
+def _cut_off(body: bytes) -> bool:
+    """A complete XML document ends with ``>`` (its root's end tag, a comment or a PI)."""
+    return not body.rstrip(b" \t\r\n\x00").endswith(b">")
 
 
 def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
@@ -193,14 +246,16 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if not parsed.get("version") and not parsed.entries:
         reason = f": {_one_line(bozo)}" if bozo else ""
         raise ParseError(url, f"not a feed{reason}")
-    if bozo is not None and any(sign in str(bozo) for sign in _TRUNCATION_SIGNS):
+    if bozo is not None and (any(sign in str(bozo) for sign in _TRUNCATION_SIGNS) or _cut_off(body)):
         # feedparser's loose parser salvages the entries before the cut, but the rest
-        # of the feed is missing: report it rather than store half a feed.
+        # of the feed is missing: report it rather than store half a feed. The bozo is
+        # only the first error, so an earlier one (a blank line before the XML
+        # declaration) can hide the cut: hence the look at the last byte.
         raise ParseError(url, f"truncated XML: {_one_line(bozo)}")
     meta = parsed.get("feed", {})
     language = (meta.get("language") or "").strip() or None
-    base_url = meta.get("link") if not url else url
-    items = _unique(_item(entry, base_url or url, language) for entry in parsed.entries)
+    base_url = url or meta.get("link") or ""
+    items = _unique(_item(entry, base_url, language) for entry in parsed.entries)
     return ParsedFeed(
         title=html_to_text(meta.get("title", "") or "") or None,
         language=language,
