@@ -226,8 +226,15 @@ def _unique(items: Iterable[ParsedItem]) -> tuple[ParsedItem, ...]:
     return tuple(unique.values())
 
 
-def _cut_off(body: bytes) -> bool:
-    """A complete XML document ends with ``>`` (its root's end tag, a comment or a PI)."""
+def _cut_off(body: bytes, bozo: Exception) -> bool:
+    """A complete XML document ends with ``>`` (its root's end tag, a comment or a PI).
+
+    Only asked when the strict parse failed: these two warnings are raised before
+    parsing and survive only when the strict parser then read the whole document
+    (whose ``>`` may not even be the ASCII byte, as in EBCDIC).
+    """
+    if isinstance(bozo, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
+        return False
     return not body.rstrip(b" \t\r\n\x00").endswith(b">")
 
 
@@ -246,7 +253,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if not parsed.get("version") and not parsed.entries:
         reason = f": {_one_line(bozo)}" if bozo else ""
         raise ParseError(url, f"not a feed{reason}")
-    if bozo is not None and (any(sign in str(bozo) for sign in _TRUNCATION_SIGNS) or _cut_off(body)):
+    if bozo is not None and (any(sign in str(bozo) for sign in _TRUNCATION_SIGNS) or _cut_off(body, bozo)):
         # feedparser's loose parser salvages the entries before the cut, but the rest
         # of the feed is missing: report it rather than store half a feed. The bozo is
         # only the first error, so an earlier one (a blank line before the XML
