@@ -10,8 +10,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import QuerySyntaxError
-from bot.records import QueryFilters
-from bot.schema import Feed
+from bot.records import FlagMatch, QueryFilters
+from bot.schema import Feed, Item
 from bot.store import items as item_store
 from bot.store.search import MARK_END, MARK_START, count_prunable, parse_search, prune_items, search_items, to_fts5
 from tests.searchcorpus import NOW, RELEASES, Release, _parsed, archive, postgres_database, title_of
@@ -187,6 +187,13 @@ def test_each_filter_narrows_and_repeats_widen(
     assert keys(shared_db, **filters) == expected
 
 
+def test_flag_names_are_filters_never_search_words(shared_db: sessionmaker[Session]) -> None:
+    # "La CPI ouvre une enquête" is flagged icc but never says "icc".
+    assert keys(shared_db, text="icc") == {"icc-visa"}
+    assert keys(shared_db, text="enquete", flags=("icc",)) == {"cpi"}
+    assert keys(shared_db, text="enquete", flags=("reprisal",)) == set()
+
+
 def test_an_unknown_feed_name_is_an_error_not_an_empty_answer(shared_db: sessionmaker[Session]) -> None:
     with shared_db() as session, pytest.raises(QuerySyntaxError, match="no feed named 'nope'"):
         search_items(session, QueryFilters(feeds=("nope",)))
@@ -200,12 +207,21 @@ def test_the_index_follows_updates_and_deletes(db: sessionmaker[Session]) -> Non
     assert len(result.updated) == 1
     assert titles(db, text="travel bans") == ["ICC staff face travel bans"]
     assert keys(db, text="restrictions") == set()
+    with db.begin() as session:  # flagged later (a rule change and `pressbot reflag`)
+        council_id = _item_id(session, "council")
+        [council] = item_store.stored_items_after(session, council_id - 1, limit=1)
+        item_store.record_flags(session, council, [FlagMatch("icc", "sanctions", "s")], ["#a"], hold=True, now=NOW)
+    assert keys(db, text="sanctions", flags=("icc",)) == {"council"}
     with db.begin() as session:
         assert prune_items(session, NOW - timedelta(days=400), keep_flagged=False) == 2
     assert keys(db, text="visa*") == {"council"}
     with db() as session:
         if session.get_bind().dialect.name == "sqlite":
             session.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
+
+
+def _item_id(session: Session, key: str) -> int:
+    return session.scalars(select(Item.id).where(Item.key == key)).one()
 
 
 def test_prune_keeps_flagged_items_unless_told(db: sessionmaker[Session]) -> None:

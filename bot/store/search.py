@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import reduce
 from typing import Any
@@ -35,8 +35,9 @@ from bot.schema import Feed, FlagMatchRow, Item
 MARK_START = "\x02"  # control characters: never in stored text, so a marker is always ours
 MARK_END = "\x03"
 
-# FTS5 column order: title, teaser, content, full_text, summary.
-_BM25_WEIGHTS = (10.0, 4.0, 1.0, 1.0, 2.0)
+# FTS5 column order: title, teaser, content, full_text, summary, flags (a filter, not a score).
+_BM25_WEIGHTS = (10.0, 4.0, 1.0, 1.0, 2.0, 0.0)
+_FTS5_TEXT = "{title teaser content full_text summary}"
 _SNIPPET_TOKENS = 24
 _PG_CONFIG = sa.literal_column("'pressbot'::regconfig")
 _PG_HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=1"
@@ -270,12 +271,23 @@ _FTS = sa.table("items_fts", sa.column("rowid"))
 _FTS_TABLE = sa.literal_column("items_fts")
 
 
-def _sqlite_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
+def _fts5_text(tree: Node) -> str:
+    """The user's search, on the text columns only: a word never matches a flag's name."""
+    return f"{_FTS5_TEXT} : ({to_fts5(tree)})"
+
+
+def _sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> sa.Select[Any]:
+    expression = _fts5_text(tree)
+    if flags:
+        # Inside the index: FTS5 skips through the long lists of common words to the
+        # few releases carrying the flag, instead of ranking every match then filtering.
+        wanted = " OR ".join(to_fts5(Term(flag)) for flag in flags)
+        expression += f" AND {{flags}} : ({wanted})"
     score = sa.func.bm25(_FTS_TABLE, *_BM25_WEIGHTS)
     query = (
         sa.select(_items.id)
         .select_from(_FTS.join(Item.__table__, _items.id == _FTS.c.rowid))
-        .where(_FTS_TABLE.op("MATCH")(to_fts5(tree)))
+        .where(_FTS_TABLE.op("MATCH")(expression))
     )
     return query.order_by(sort_date().desc() if by_date else score, _items.id.desc())
 
@@ -296,7 +308,8 @@ def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed
     elif _is_postgresql(session):
         query = _postgresql_ranked(tree, by_date)
     else:
-        query = _sqlite_ranked(tree, by_date)
+        query = _sqlite_ranked(tree, by_date, filters.flags)
+        filters = replace(filters, flags=())  # applied inside the index already
     query = _filtered(query, filters, feed_ids).limit(filters.limit)
     return list(session.scalars(query))
 
@@ -316,7 +329,7 @@ def _snippet(session: Session, tree: Node | None) -> tuple[sa.ColumnElement[Any]
         text = sa.func.concat_ws("\n", _items.title, _items.teaser, _items.content, _items.full_text, _items.summary)
         return sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE), None
     snippet = sa.func.snippet(_FTS_TABLE, -1, MARK_START, MARK_END, "…", _SNIPPET_TOKENS)
-    return snippet, _FTS_TABLE.op("MATCH")(to_fts5(tree))
+    return snippet, _FTS_TABLE.op("MATCH")(_fts5_text(tree))
 
 
 def _details(session: Session, tree: Node | None, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:

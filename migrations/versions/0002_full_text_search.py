@@ -3,6 +3,9 @@
 SQLite: an FTS5 external-content table ``items_fts`` over title, teaser, content,
 full_text and summary, tokenized ``unicode61 remove_diacritics 2`` so that
 "represailles" finds "représailles", and kept in sync with ``items`` by triggers.
+It also indexes ``flags`` (the JSON list of flag names): a search for common words
+among the icc-flagged releases then intersects with the short "icc" list inside the
+index instead of ranking every release that says "human rights".
 A later migration that rebuilds ``items`` in batch mode (copy, drop, rename) drops
 these triggers with the old table: it must create them again (``_SQLITE_TRIGGERS``).
 
@@ -29,9 +32,9 @@ depends_on: str | Sequence[str] | None = None
 
 log = logging.getLogger(__name__)
 
-_COLUMNS = "title, teaser, content, full_text, summary"
-_NEW = "new.id, new.title, new.teaser, new.content, new.full_text, new.summary"
-_OLD = "'delete', old.id, old.title, old.teaser, old.content, old.full_text, old.summary"
+_COLUMNS = "title, teaser, content, full_text, summary, flags"
+_NEW = "new.id, new.title, new.teaser, new.content, new.full_text, new.summary, new.flags"
+_OLD = "'delete', old.id, old.title, old.teaser, old.content, old.full_text, old.summary, old.flags"
 
 _SQLITE_FTS = f"""
 CREATE VIRTUAL TABLE items_fts USING fts5(
@@ -49,7 +52,7 @@ _SQLITE_TRIGGERS = (
     f"""CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
         INSERT INTO items_fts(items_fts, rowid, {_COLUMNS}) VALUES ({_OLD});
     END""",
-    # Only when searchable text changes: flags and bookkeeping updates leave the index alone.
+    # Only when indexed columns change: bookkeeping updates leave the index alone.
     f"""CREATE TRIGGER items_fts_update AFTER UPDATE OF {_COLUMNS} ON items BEGIN
         INSERT INTO items_fts(items_fts, rowid, {_COLUMNS}) VALUES ({_OLD});
         INSERT INTO items_fts(rowid, {_COLUMNS}) VALUES ({_NEW});
