@@ -529,13 +529,18 @@ class _Release:
 
     def _sentence_start(self, start: int) -> int:
         """After the last sentence end before `start` (str.rfind finds candidates fast)."""
-        floor = max(0, start - _SENTENCE_REACH)
-        position = start
+        text, floor, position = self.text, max(0, start - _SENTENCE_REACH), start
         while position > floor:
-            candidate = max(self.text.rfind(end, floor, position) for end in (". ", "? ", "! ", "\n\n", ".\n", ".”"))
+            candidate = max(
+                text.rfind(". ", floor, position),
+                text.rfind("\n\n", floor, position),
+                text.rfind("? ", floor, position),
+                text.rfind("! ", floor, position),
+                text.rfind(".\n", floor, position),
+            )
             if candidate < 0:
-                return floor
-            boundary = _SENTENCE_END.match(self.text, candidate, start + 2)  # +2: see the capital
+                break
+            boundary = _SENTENCE_END.match(text, candidate, start + 2)  # +2: to see the capital
             if boundary and boundary.end() <= start:
                 return boundary.end()
             position = candidate
@@ -588,10 +593,10 @@ def _trim(sentence: str, start: int, end: int) -> str:
     if len(sentence) > SENTENCE_CHARS:
         room = max(0, SENTENCE_CHARS - (end - start)) // 2
         low, high = max(0, start - room), min(len(sentence), end + room)
-        while 0 < low < start and not sentence[low - 1].isspace():  # cut between words
-            low += 1
-        while end < high < len(sentence) and not sentence[high].isspace():
-            high -= 1
+        if low > 0:  # cut between words
+            low = sentence.find(" ", low, start) + 1 or low
+        if high < len(sentence):
+            high = max(sentence.rfind(" ", end, high), end)
         sentence = ("… " if low > 0 else "") + sentence[low:high] + (" …" if high < len(sentence) else "")
     return " ".join(sentence.split())
 
@@ -606,7 +611,7 @@ def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]
             hits.insert(0, (0, first.group()))
     found = []
     for start, anchor in hits:
-        for flag_index, rule_index, pattern in rules.rules_at[_normal_anchor(anchor)]:
+        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else _normal_anchor(anchor)]:
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, flag in enumerate(rules.flags):
@@ -631,7 +636,7 @@ def match_flags(
     per_flag: list[list[FlagMatch]] = [[] for _ in rules.flags]
     explained: set[tuple[int, str]] = set()
     for start, end, flag_index, rule_index in _candidates(rules, release.folded):
-        phrase = (flag_index, " ".join(release.folded[start:end].split()))
+        phrase = (flag_index, release.folded[start:end])
         if phrase in explained or len(per_flag[flag_index]) == MAX_MATCHES_PER_FLAG:
             continue
         if _accepted(release, rules.flags[flag_index].rules[rule_index], start, end):
@@ -645,3 +650,53 @@ def _accepted(release: _Release, rule: _Rule, start: int, end: int) -> bool:
         if not release.has(context, start, end):
             return False
     return not any(release.has(context, start, end) for context in rule.unless)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Precision, recall and the confusion per flag on labeled rows (``pressbot flags test``).
+
+    A row is a release as in ``tests/data/labeled-dev.jsonl``: ``id``, ``title``,
+    ``summary`` (or ``teaser``), ``content``, optional ``full_text`` and ``labels``
+    (flag → bool). A flag missing from a row's labels is not counted for that row.
+    """
+    report: dict[str, Any] = {"items": 0, "flags": {name: _empty_score() for name in rules.names}}
+    for row in rows:
+        report["items"] += 1
+        matches = match_flags(
+            rules,
+            title=str(row.get("title") or ""),
+            teaser=str(row.get("summary") or row.get("teaser") or ""),
+            content=str(row.get("content") or ""),
+            full_text=row.get("full_text") or None,
+        )
+        labels = row.get("labels") or {}
+        for name, score in report["flags"].items():
+            if name in labels:
+                _count(score, row, bool(labels[name]), [m for m in matches if m.flag == name])
+    for score in report["flags"].values():
+        predicted, actual = score["tp"] + score["fp"], score["tp"] + score["fn"]
+        score["precision"] = score["tp"] / predicted if predicted else 1.0
+        score["recall"] = score["tp"] / actual if actual else 1.0
+    return report
+
+
+def _empty_score() -> dict[str, Any]:
+    return {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "false_positives": [], "false_negatives": []}
+
+
+def _count(score: dict[str, Any], row: Mapping[str, Any], expected: bool, matches: list[FlagMatch]) -> None:
+    item = {"id": row.get("id"), "title": row.get("title")}
+    if matches and expected:
+        score["tp"] += 1
+    elif matches:
+        score["fp"] += 1
+        explained = [{"phrase": m.phrase, "sentence": m.sentence, "field": m.field} for m in matches]
+        score["false_positives"].append({**item, "matches": explained})
+    elif expected:
+        score["fn"] += 1
+        score["false_negatives"].append(item)
+    else:
+        score["tn"] += 1

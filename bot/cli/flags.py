@@ -1,0 +1,70 @@
+"""``pressbot flags test FILE``: see what the rules in pressbot.toml do before deploying them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot.cli import load_settings
+
+
+@click.group()
+def flags() -> None:
+    """The flag rules ([flags.*] in pressbot.toml)."""
+
+
+@flags.command("test")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def test(file: Path, as_json: bool) -> None:
+    """Run the rules on a labeled JSON Lines FILE: precision, recall, misclassified items.
+
+    Each line is a release: id, title, summary, content and labels ({"icc": true, …}).
+    """
+    from bot.flag import evaluate
+
+    settings = load_settings()
+    report = evaluate(settings.flag_rules, _read_rows(file))
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_report(report)
+
+
+def _read_rows(file: Path) -> list[dict[str, Any]]:
+    rows = []
+    with file.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="FILE") from None
+            if not isinstance(row, dict):
+                raise click.BadParameter(f"line {number}: not a JSON object", param_hint="FILE")
+            rows.append(row)
+    return rows
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False, markup=False)  # titles are feed text, not markup
+    table = Table("flag", "precision", "recall", "TP", "FP", "FN", "TN", title=f"{report['items']} items")
+    for name, score in report["flags"].items():
+        counts = (str(score[key]) for key in ("tp", "fp", "fn", "tn"))
+        table.add_row(name, f"{score['precision']:.3f}", f"{score['recall']:.3f}", *counts)
+    console.print(table)
+    for name, score in report["flags"].items():
+        for item in score["false_positives"]:
+            console.print(Text.assemble(("false positive", "bold"), f" {name}: {item['id']} {item['title']}"))
+            for match in item["matches"]:
+                console.print(f"    “{match['phrase']}” ({match['field']}): {match['sentence']}")
+        for item in score["false_negatives"]:
+            console.print(Text.assemble(("false negative", "bold"), f" {name}: {item['id']} {item['title']}"))
