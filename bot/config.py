@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import ConfigError
-from bot.quickconfig import (  # here so `pressbot query` can read them without pydantic
-    DEFAULT_CONFIG,
-    DEFAULT_DATABASE_URL,
-    normalize_database_url,
-    parse_duration,
-    redact_url,
-)
+
+# Defined there so that `pressbot query` can use them without pydantic; re-exported here.
+from bot.quickconfig import DEFAULT_CONFIG as DEFAULT_CONFIG
+from bot.quickconfig import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
+from bot.quickconfig import normalize_database_url as normalize_database_url
+from bot.quickconfig import parse_duration as parse_duration
 from bot.quickconfig import read_toml as _read_toml
+from bot.quickconfig import redact_url as redact_url
 from bot.records import FeedSource
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"

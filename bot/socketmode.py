@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.socket_mode import SocketModeClient
+from slack_sdk.socket_mode.client import BaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
@@ -159,7 +160,7 @@ class SlashCommandHandler:
         self.web_client = web_client
         self.clock = clock
 
-    def __call__(self, client: SocketModeClient, request: SocketModeRequest) -> None:
+    def __call__(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
         # Every envelope is acknowledged, or Slack sends it again.
         client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
         if request.type != "slash_commands":

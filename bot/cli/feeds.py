@@ -100,10 +100,10 @@ def _select(settings: Settings, names: Sequence[str]) -> list[FeedSource]:
 
 
 async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[FetchResult]:
-    from bot.config import parse_duration
     from bot.fetch import fetch_feeds
     from bot.http import make_client
     from bot.poll import fetch_limits
+    from bot.quickconfig import parse_duration
     from bot.records import FeedToFetch
 
     # No stored validators: a check wants the feed's full answer, not a 304.
@@ -223,9 +223,9 @@ def import_command(file: Path) -> None:
 
     Feeds already there (same URL or name) are skipped; the file's existing text is kept as is.
     """
-    from bot.config import parse_duration
     from bot.errors import ConfigError
     from bot.opml import read_opml
+    from bot.quickconfig import parse_duration
 
     settings = load_settings()
     target = settings.feeds_path

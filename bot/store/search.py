@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import reduce
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,7 +39,7 @@ MARK_END = "\x03"
 _BM25_WEIGHTS = (10.0, 4.0, 1.0, 1.0, 2.0, 0.0)
 _FTS5_TEXT = "{title teaser content full_text summary}"
 _SNIPPET_TOKENS = 24
-_PG_CONFIG = sa.literal_column("'pressbot'::regconfig")
+_PG_CONFIG: sa.ColumnClause[Any] = sa.literal_column("'pressbot'::regconfig")
 _PG_HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=1"
 _TOKEN = re.compile(
     r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<neg>-)(?=[^\s)])|"(?P<phrase>[^"]*)(?P<end>"?)|(?P<word>[^\s()"]+))'
@@ -222,7 +222,8 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
 
 # Core tables, not the ORM classes: an ORM statement first configures every mapper
 # (~15 ms), a noticeable share of a `pressbot query` process.
-_items = Item.__table__.c
+_item_table = cast(sa.Table, Item.__table__)
+_items = _item_table.c
 _feeds = Feed.__table__.c
 _matches = FlagMatchRow.__table__.c
 
@@ -268,7 +269,7 @@ def _filtered(query: sa.Select[Any], filters: QueryFilters, feed_ids: list[int] 
 
 
 _FTS = sa.table("items_fts", sa.column("rowid"))
-_FTS_TABLE = sa.literal_column("items_fts")
+_FTS_TABLE: sa.ColumnClause[Any] = sa.literal_column("items_fts")
 
 
 def _fts5_text(tree: Node) -> str:
@@ -293,7 +294,7 @@ def _sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> sa.Select
 
 
 def _postgresql_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
-    vector = sa.literal_column("items.search_vector")
+    vector: sa.ColumnClause[Any] = sa.literal_column("items.search_vector")
     tsquery = to_tsquery(tree)
     query = sa.select(_items.id).where(vector.op("@@")(tsquery))
     score = sa.func.ts_rank(vector, tsquery)
@@ -420,7 +421,7 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
     query = _prunable(cutoff, keep_flagged=keep_flagged).order_by(_items.id).limit(batch)
     ids = list(session.scalars(query))
     if ids:
-        session.execute(sa.delete(Item.__table__).where(_items.id.in_(ids)))
+        session.execute(sa.delete(_item_table).where(_items.id.in_(ids)))
     return len(ids)
 
 
