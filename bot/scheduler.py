@@ -205,7 +205,7 @@ def claim_for_pass(
     if feed_ids is None:
         skipped = schedule_store.enabled_count(session) - len(claimed)
         if skipped:
-            log.info("%d feeds skipped: another worker is polling them", skipped)
+            log.warning("%d feeds skipped: another worker is polling them", skipped)
     return PassClaim(claimed, schedule_store.failing_feed_ids(session, claimed))
 
 

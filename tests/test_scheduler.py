@@ -397,3 +397,46 @@ def test_a_one_off_poll_skips_feeds_a_worker_has_claimed(tmp_path: Path, feed_se
         claimed = {feed.name: feed.claimed_by for feed in session.scalars(select(Feed))}
         assert schedule_store.feed_health(session, held[0]).claimed_by == "running-worker"
     assert sorted(claimed.values(), key=str) == [None, None, "running-worker"]
+
+
+# --- the CLI ----------------------------------------------------------------------------
+
+
+def test_status_reports_each_feeds_health_the_alerts_and_the_last_pass(tmp_path: Path, feed_server: FeedServer) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    feed_server.add("/ok.xml", rss("ok"))
+    feed_server.add("/down.xml", status=503)
+    feeds = [{"name": name, "url": feed_server.url(f"/{name}.xml")} for name in ("ok", "down")]
+    env = {**make_config(tmp_path, feeds), "DATABASE_URL": f"sqlite:///{tmp_path / 'status.db'}",
+           "SLACK_BOT_TOKEN": "", "PRESSBOT_FEEDS": ""}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["poll"], env=env).exit_code == 0
+    result = runner.invoke(cli, ["status", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    by_name = {feed["name"]: feed for feed in status["feeds"]}
+    assert by_name["ok"]["status"] == "ok" and by_name["ok"]["last_success"] and by_name["ok"]["next_check"]
+    assert by_name["down"] | {"next_check": None, "failing_since": None, "last_error_at": None} == {
+        "name": "down", "status": "failing", "disabled_reason": None, "last_success": None,
+        "last_error": "HTTP 503", "last_error_at": None, "consecutive_failures": 1, "failing_since": None,
+        "next_check": None, "interval_seconds": None, "claimed_by": None,
+    }
+    assert status["alerts"]["pending"] == 0 and status["alerts"]["failed"] == 0
+    assert status["last_pass"]["feeds"] == 2 and status["last_pass"]["failed"] == 1
+    table = runner.invoke(cli, ["status"], env=env)
+    assert table.exit_code == 0 and "down" in table.output and "HTTP 503" in table.output
+    assert "Last pass:" in table.output and "0 pending, 0 failed" in table.output
+
+
+def test_run_refuses_a_default_interval_below_five_seconds_with_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    env = {**make_config(tmp_path, [], poll='interval = "1s"\n'), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = CliRunner().invoke(cli, ["run"], env=env, standalone_mode=False)
+    assert isinstance(result.exception, Exception) and getattr(result.exception, "exit_code", None) == 2
+    assert "poll.interval: must be at least 5s" in str(result.exception)
