@@ -223,9 +223,10 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
 # Core tables, not the ORM classes: an ORM statement first configures every mapper
 # (~15 ms), a noticeable share of a `pressbot query` process.
 _item_table = cast(sa.Table, Item.__table__)
+_feed_table = cast(sa.Table, Feed.__table__)
 _items = _item_table.c
-_feeds = Feed.__table__.c
-_matches = FlagMatchRow.__table__.c
+_feeds = _feed_table.c
+_matches = cast(sa.Table, FlagMatchRow.__table__).c
 
 
 def sort_date() -> sa.ColumnElement[datetime]:
@@ -287,7 +288,7 @@ def _sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> sa.Select
     score = sa.func.bm25(_FTS_TABLE, *_BM25_WEIGHTS)
     query = (
         sa.select(_items.id)
-        .select_from(_FTS.join(Item.__table__, _items.id == _FTS.c.rowid))
+        .select_from(_FTS.join(_item_table, _items.id == _FTS.c.rowid))
         .where(_FTS_TABLE.op("MATCH")(expression))
     )
     return query.order_by(sort_date().desc() if by_date else score, _items.id.desc())
@@ -337,7 +338,7 @@ def _details(session: Session, tree: Node | None, ids: Sequence[int]) -> dict[in
     snippet, match = _snippet(session, tree)
     columns = (_items.id, _feeds.name, _items.title, _items.url, _items.published_at, _items.first_seen_at,
                _items.language, _items.summary, _items.flags, snippet)
-    source = Item.__table__.join(Feed.__table__, _feeds.id == _items.feed_id)
+    source = _item_table.join(_feed_table, _feeds.id == _items.feed_id)
     if match is not None:
         source = source.join(_FTS, _FTS.c.rowid == _items.id)
     query = sa.select(*columns).select_from(source).where(_items.id.in_(ids))
@@ -437,7 +438,7 @@ def list_feeds(session: Session) -> list[FeedListing]:
         sa.select(_feeds.name, _feeds.url, _feeds.enabled, _feeds.disabled_reason, _feeds.last_success_at,
                   _feeds.last_error, _feeds.consecutive_failures, _feeds.next_check_at,
                   sa.func.coalesce(counts.c["items"], 0))
-        .select_from(Feed.__table__.outerjoin(counts, counts.c.feed_id == _feeds.id))
+        .select_from(_feed_table.outerjoin(counts, counts.c.feed_id == _feeds.id))
         .order_by(_feeds.name)
     )
     return [FeedListing(*row) for row in session.execute(query)]
