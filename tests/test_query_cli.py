@@ -190,3 +190,16 @@ def test_prune_keeps_flagged_releases_unless_all(prune_env: dict[str, str]) -> N
 def test_prune_refuses_a_span_that_is_not_one(prune_env: dict[str, str], span: str) -> None:
     result = run(prune_env["DATABASE_URL"], "prune", "--older-than", span, env=prune_env)
     assert result.exit_code == 2 and "--older-than" in result.stderr
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_small(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "query.py"), "--items", "400", "--queries", "10", "--runs", "1",
+         "--db", str(tmp_path / "bench.db")],
+        capture_output=True, text=True, cwd=REPO, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["stored_items"] == 400 and report["flagged_icc"] > 0
+    assert report["in_process"]["queries"] == 10 and report["process"]["ratio"] > 0
