@@ -148,6 +148,7 @@ def _item_regex(item: _Item) -> str:
     return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
 
 
+@functools.lru_cache(maxsize=8192)
 def phrase_regex(phrase: str) -> str:
     """The regular expression, on folded text, for one phrase of the rule syntax."""
     if phrase.startswith("re:"):
@@ -246,10 +247,11 @@ def _alternation(phrases: Iterable[str]) -> str:
 class _PhraseSet:
     """Phrases compiled to be tried only where one of their anchors starts a word."""
 
-    anchored: Mapping[str, re.Pattern[str]]  # anchor → the phrases that can start there
+    sources: Mapping[str, str]  # anchor → the regex of the phrases that can start there
     anchor_scan: re.Pattern[str] | None  # a space, then an anchor
     anchor_at: re.Pattern[str] | None  # an anchor at the very start
     unanchored: re.Pattern[str] | None  # the phrases without an anchor, searched everywhere
+    compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, phrases: list[str]) -> _PhraseSet:
@@ -262,26 +264,32 @@ class _PhraseSet:
             for anchor in anchors or ():
                 by_anchor.setdefault(anchor, set()).add(phrase)
         # A scan reports the longest anchor at a position: try the phrases of its prefixes too.
-        anchored = {
-            anchor: re.compile(_alternation({p for a in by_anchor if anchor.startswith(a) for p in by_anchor[a]}))
+        sources = {
+            anchor: _alternation({p for a in by_anchor if anchor.startswith(a) for p in by_anchor[a]})
             for anchor in by_anchor
         }
         trie = _trie_regex(by_anchor) if by_anchor else None
         return cls(
-            anchored=anchored,
+            sources=sources,
             anchor_scan=re.compile(" " + trie) if trie else None,
             anchor_at=re.compile(trie) if trie else None,
             unanchored=re.compile(_alternation(unanchored)) if unanchored else None,
         )
 
+    def at(self, anchor: str) -> re.Pattern[str]:
+        """The phrases that can start with `anchor`, compiled on first use (most never are)."""
+        if anchor not in self.compiled:
+            self.compiled[anchor] = re.compile(self.sources[anchor])
+        return self.compiled[anchor]
+
     def search(self, text: str, low: int = 0, high: int | None = None) -> bool:
         high = len(text) if high is None else high
         if self.anchor_at is not None and self.anchor_scan is not None:
             first = self.anchor_at.match(text, low, high) if _starts_word(text, low) else None
-            if first and self.anchored[_normal_anchor(first.group())].match(text, low, high):
+            if first and self.at(_normal_anchor(first.group())).match(text, low, high):
                 return True
             for hit in self.anchor_scan.finditer(text, low, high):  # words start after a space
-                if self.anchored[_normal_anchor(hit.group()[1:])].match(text, hit.start() + 1, high):
+                if self.at(_normal_anchor(hit.group()[1:])).match(text, hit.start() + 1, high):
                     return True
         return self.unanchored is not None and next(_word_matches(self.unanchored, text, low, high), None) is not None
 
@@ -339,7 +347,7 @@ class FlagRules:
 
     @classmethod
     def of(cls, flags: tuple[_Flag, ...]) -> FlagRules:
-        anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.anchored}
+        anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.sources}
         rules_at = {anchor: tuple(_rules_at(flags, anchor)) for anchor in anchors}
         trie = _trie_regex(anchors) if anchors else None
         return cls(flags, re.compile(" " + trie) if trie else None, re.compile(trie) if trie else None, rules_at)
@@ -356,9 +364,9 @@ def _rules_at(flags: tuple[_Flag, ...], anchor: str) -> Iterator[tuple[int, int,
     """The rules whose phrases can start where the scan finds `anchor`, with those phrases."""
     for flag_index, flag in enumerate(flags):
         for rule_index, rule in enumerate(flag.rules):
-            prefixes = [other for other in rule.phrases.anchored if anchor.startswith(other)]
+            prefixes = [other for other in rule.phrases.sources if anchor.startswith(other)]
             if prefixes:
-                yield flag_index, rule_index, rule.phrases.anchored[max(prefixes, key=len)]
+                yield flag_index, rule_index, rule.phrases.at(max(prefixes, key=len))
 
 
 def _strings(value: Any, where: str) -> list[str]:
@@ -404,7 +412,12 @@ class _Compiler:
                 phrases.extend(self._expand(p, f"{where}.{key}") for p in _strings(value, f"{where}.{key}"))
         if not phrases:
             raise _RuleError(f"{where}: empty phrase list (give en = [...], fr = [...], any = [...] …)")
-        for phrase in phrases:
+        try:
+            if not re.compile(_alternation(phrases)).fullmatch(""):
+                return phrases
+        except (_RuleError, re.error):
+            pass
+        for phrase in phrases:  # something is wrong: find the phrase and say what
             try:
                 regex = re.compile(phrase_regex(phrase))
             except _RuleError as exc:

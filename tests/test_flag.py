@@ -1,0 +1,404 @@
+"""Flag rules: the dev set, hard negatives, three languages, explanations, bad rules, speed harness."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.cli.flags import flags
+from bot.config import load
+from bot.errors import ConfigError
+from bot.flag import FlagRules, compile_rules, evaluate, match_flags
+from tests.conftest import REPO, SHARED, write_config
+
+CONFIG = REPO / "config" / "pressbot.toml"
+DEV = REPO / "tests" / "data" / "labeled-dev.jsonl"
+DEV_ROWS: list[dict[str, Any]] = [json.loads(line) for line in DEV.read_text(encoding="utf-8").splitlines()]
+GOOD_FEED = {"name": "ISHR", "url": "https://ishr.ch/feed/"}
+
+
+@pytest.fixture(scope="module")
+def rules() -> FlagRules:
+    with CONFIG.open("rb") as fh:
+        return compile_rules(tomllib.load(fh)["flags"], source=str(CONFIG))
+
+
+@pytest.fixture(scope="module")
+def dev_report(rules: FlagRules) -> dict[str, Any]:
+    return evaluate(rules, DEV_ROWS)
+
+
+def flags_of(
+    rules: FlagRules, title: str = "", teaser: str = "", content: str = "", full_text: str | None = None
+) -> set[str]:
+    return {m.flag for m in match_flags(rules, title=title, teaser=teaser, content=content, full_text=full_text)}
+
+
+# ---------------------------------------------------------------- the labeled dev set
+
+
+@pytest.mark.parametrize("flag", ["reprisal", "icc"])
+def test_dev_set_precision_and_recall_are_at_least_95_percent(dev_report: dict[str, Any], flag: str) -> None:
+    score = dev_report["flags"][flag]
+
+    assert score["tp"] + score["fp"] + score["fn"] + score["tn"] == len(DEV_ROWS)
+    misclassified = score["false_positives"] + score["false_negatives"]
+    assert score["precision"] >= 0.95, misclassified
+    assert score["recall"] >= 0.95, misclassified
+
+
+def test_the_poll_loads_the_same_rules_through_the_settings(tmp_path: Path, dev_report: dict[str, Any]) -> None:
+    settings = load({"PRESSBOT_CONFIG": str(write_config(tmp_path, [GOOD_FEED]))})
+
+    report = evaluate(settings.flag_rules, DEV_ROWS)
+
+    counts = ("tp", "fp", "fn", "tn")
+    assert {f: [s[c] for c in counts] for f, s in report["flags"].items()} == {
+        f: [s[c] for c in counts] for f, s in dev_report["flags"].items()
+    }
+
+
+def seed_files() -> list[Path]:
+    return sorted((SHARED / "corpus" / "seeds").glob("*.txt"))
+
+
+def test_both_seed_releases_are_flagged_reprisal_and_icc(rules: FlagRules) -> None:
+    if len(seed_files()) < 2:
+        pytest.skip("../shared/corpus/seeds is not here")
+    for seed in seed_files():
+        lines = [line.strip() for line in seed.read_text(encoding="utf-8").splitlines() if line.strip()]
+        title, paragraphs = lines[0], lines[1:]
+
+        assert flags_of(rules, title=title, content="\n\n".join(paragraphs)) == {"reprisal", "icc"}, seed.name
+
+
+HARD_NEGATIVES = ("neg-cricket", "neg-chamber-of-commerce", "neg-code-council", "neg-unicc", "neg-icj")
+
+
+@pytest.mark.parametrize(
+    "row",
+    [row for row in DEV_ROWS if row["case"].startswith(HARD_NEGATIVES)],
+    ids=lambda row: f"{row['case']}:{row['id']}",
+)
+def test_bodies_named_icc_that_are_not_the_court_are_not_flagged_icc(rules: FlagRules, row: dict[str, Any]) -> None:
+    assert "icc" not in flags_of(rules, row["title"], row["summary"], row["content"])
+
+
+def test_every_kind_of_hard_negative_is_in_the_dev_set() -> None:
+    cases = {row["case"] for row in DEV_ROWS}
+    assert all(any(case.startswith(kind) for case in cases) for kind in HARD_NEGATIVES)
+
+
+# ---------------------------------------------------------------- French and Spanish
+
+FRENCH = (
+    "Marénie : une avocate poursuivie pour avoir coopéré avec le Comité des droits de l’homme",
+    "L’Observatoire dénonce les poursuites contre Me Leila Haddad.",
+    "Me Haddad représente des victimes devant la Cour pénale internationale. Selon l’Observatoire, "
+    "ces poursuites visent à la sanctionner pour sa coopération avec les Nations unies.",
+)
+SPANISH = (
+    "Testigos de la CPI denuncian represalias en Calderra",
+    "Organizaciones documentaron amenazas contra personas que hablaron con investigadores de la Fiscalía de la CPI.",
+    "",
+)
+
+
+def test_a_french_release_is_flagged_reprisal_and_icc(rules: FlagRules) -> None:
+    assert flags_of(rules, *FRENCH) == {"reprisal", "icc"}
+
+
+def test_a_spanish_release_is_flagged_reprisal_and_icc(rules: FlagRules) -> None:
+    assert flags_of(rules, *SPANISH) == {"reprisal", "icc"}
+
+
+@pytest.mark.parametrize(
+    ("title", "teaser"),
+    [
+        ("Reprise des pourparlers de paix à Genève", "L’ONU salue la reprise du dialogue."),
+        ("La Cour internationale d’arbitrage de la CCI publie ses statistiques", "Arbitrage commercial."),
+        ("Sequía: las represas del norte al 20 %", "La represa de Valdoria está casi vacía."),
+        (
+            "La Corte Internacional de Justicia (CIJ) celebra audiencias en La Haya",
+            "Los jueces escucharán a las partes.",
+        ),
+        ("Medidas de retaliación comercial amenazan las exportaciones", "La OMC analiza los aranceles."),
+    ],
+    ids=["fr-reprise", "fr-chamber-of-commerce", "es-represa", "es-icj", "es-trade-retaliation"],
+)
+def test_french_and_spanish_look_alikes_flag_nothing(rules: FlagRules, title: str, teaser: str) -> None:
+    assert flags_of(rules, title, teaser) == set()
+
+
+# ---------------------------------------------------------------- how phrases match
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Statement by the International\u00a0Criminal\u00a0Court on its budget", {"icc"}),
+        ("Statement by the International Criminal\nCourt on its budget", {"icc"}),
+        ("The ICC’s Prosecutor opens an investigation", {"icc"}),
+        ("The I.C.C. prosecutor opens an investigation", {"icc"}),
+        ("#ICC: judges confirm the charges", {"icc"}),
+        ("ICC JUDGES ISSUE ARREST WARRANT", {"icc"}),
+        ("Situation ICC-01/25 assigned to a chamber", {"icc"}),
+        ("UNICC opens a data centre for the Prosecutor’s office", set()),
+        ("ICC Men’s T20 World Cup: judges of the third umpire review", set()),
+        ("#NoReprisals: civil society statement", {"reprisal"}),
+        ("DEFENDERS FACE REPRISALS AFTER UN VISIT", {"reprisal"}),
+        ("Goodwill Ambassador reprises stage role for refugees", set()),
+        ("Retaliatory tariffs could slow global growth, UN economists warn", set()),
+    ],
+)
+def test_phrases_ignore_case_accents_spacing_and_typography_but_not_word_boundaries(
+    rules: FlagRules, title: str, expected: set[str]
+) -> None:
+    assert flags_of(rules, title) == expected
+
+
+@settings(max_examples=80, deadline=None)
+@given(row=st.sampled_from(DEV_ROWS), change=st.sampled_from([str.upper, str.lower, str.title, str.swapcase]))
+def test_flags_ignore_the_case_of_the_title(rules: FlagRules, row: dict[str, Any], change: Any) -> None:
+    as_written = flags_of(rules, row["title"], row["summary"], row["content"])
+    assert flags_of(rules, change(row["title"]), row["summary"], row["content"]) == as_written
+
+
+# ---------------------------------------------------------------- explanations
+
+
+def test_a_match_keeps_the_phrase_as_written_its_sentence_and_its_field(rules: FlagRules) -> None:
+    matches = match_flags(
+        rules,
+        title="Statement on the situation in Valdoria",
+        teaser="Civil society groups met on Monday.",
+        content="The meeting was long. Judges at the ICC’s Pre-Trial Chamber issued a warrant.\n\nNo more.",
+    )
+
+    [match] = matches
+    assert (match.flag, match.phrase, match.field) == ("icc", "ICC", "content")
+    assert match.sentence == "Judges at the ICC’s Pre-Trial Chamber issued a warrant."
+
+
+def test_a_long_sentence_is_cut_around_the_phrase(rules: FlagRules) -> None:
+    padding = " ".join(["the delegation discussed budget lines"] * 30)
+    [match] = match_flags(rules, title="", teaser="", content=f"{padding} and reprisals against defenders {padding}.")
+
+    assert len(match.sentence) <= 320 and "reprisals" in match.sentence
+    assert match.sentence.startswith("… ") and match.sentence.endswith(" …")
+
+
+def test_a_flag_keeps_at_most_three_matches_of_different_phrases(rules: FlagRules) -> None:
+    content = " ".join(
+        f"Reprisals number {n} against defenders. Represalias {n}. Représailles {n}. Reprisal {n}." for n in range(5)
+    )
+    matches = match_flags(rules, title="", teaser="", content=content)
+
+    assert len(matches) == 3
+    assert len({m.phrase.lower() for m in matches}) == 3
+
+
+def test_full_text_is_matched_and_named(rules: FlagRules) -> None:
+    [match] = match_flags(rules, title="News", teaser="", content="", full_text="ICC judges met in The Hague.")
+    assert match.field == "full_text"
+
+
+# ---------------------------------------------------------------- rules are data
+
+DEATH_PENALTY = {
+    "death-penalty": {
+        "channel": "#death-penalty",
+        "groups": {"penalty": ["death penalty", "capital punishment", "peine de mort", "pena de muerte"]},
+        "en": ["{penalty}", "death sentence*", "executions"],
+        "rules": [
+            {
+                "note": "hanged only when it is an execution",
+                "en": ["hanged"],
+                "near": {"within": 8, "en": ["prison*", "sentenc*"]},
+                "unless": {"within": "sentence", "en": ["gallery", "painting*"]},
+            },
+            {"any": ["re:art\\. 6 iccpr"]},
+        ],
+    }
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Zembara: moratorium on the Death Penalty extended", True),
+        ("La peine de mort abolie au Norvaly", True),
+        ("Two men were hanged in Karvistan prison at dawn", True),
+        ("The portrait was hanged in the prison gallery", False),
+        ("Breach of art. 6 ICCPR found", True),
+        ("Penalty shoot-out decides the cup final", False),
+    ],
+)
+def test_a_new_flag_needs_only_configuration(text: str, expected: bool) -> None:
+    rules = compile_rules(DEATH_PENALTY, source="pressbot.toml")
+
+    assert rules.names == ("death-penalty",)
+    assert rules.channel_for("death-penalty") == "#death-penalty"
+    assert (flags_of(rules, text) == {"death-penalty"}) is expected
+
+
+def test_a_flag_without_channel_has_none(rules: FlagRules) -> None:
+    assert rules.channel_for("icc") is None and rules.channel_for("unknown") is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "flag", "problem"),
+    [
+        ({"icc": {"en": ["re:(unclosed"]}}, "icc", "bad regex"),
+        ({"icc": {"xx": ["ICC"]}}, "icc", "unknown key or language"),
+        ({"icc": {"en": []}}, "icc", "empty phrase list"),
+        ({"icc": {}}, "icc", "empty phrase list"),
+        ({"icc": {"rules": [{"any": ["ICC"], "nearby": {"en": ["judge"]}}]}}, "icc", "unknown key"),
+        ({"icc": {"en": "ICC"}}, "icc", "must be a list of strings"),
+        ({"icc": {"en": ["ICC"], "channel": 5}}, "icc", "channel"),
+        ({"icc": {"rules": [{"any": ["ICC"], "near": {"within": "page", "en": ["judge"]}}]}}, "icc", "within"),
+        ({"icc": {"en": ["{court} ICC"]}}, "icc", "unknown group"),
+        ({"icc": {"en": ["(judge|prosecutor"]}}, "icc", "unbalanced parentheses"),
+        ({"icc": {"en": ["(ICC)?"]}}, "icc", "matches empty text"),
+        ({"Death Penalty": {"en": ["death penalty"]}}, "Death Penalty", "flag name"),
+    ],
+    ids=[
+        "bad-regex",
+        "unknown-language",
+        "empty-list",
+        "no-phrases",
+        "unknown-key",
+        "not-a-list",
+        "channel",
+        "within",
+        "unknown-group",
+        "parentheses",
+        "empty-match",
+        "flag-name",
+    ],
+)
+def test_invalid_rules_raise_one_line_naming_the_file_the_flag_and_the_problem(
+    raw: dict[str, Any], flag: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        compile_rules(raw, source="config/pressbot.toml")
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"config/pressbot.toml: flags.{flag}")
+    assert problem in message
+
+
+def test_invalid_rules_make_the_command_exit_2_with_one_line(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [GOOD_FEED])
+    config.write_text(
+        config.read_text(encoding="utf-8") + '\n[flags.broken]\nen = ["re:[unclosed"]\n', encoding="utf-8"
+    )
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config)}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "flags", "test", str(DEV)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "flags.broken" in line and "bad regex" in line and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- pressbot flags test
+
+
+@pytest.fixture
+def labeled(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "tp", "title": "ICC judges issue a warrant", "summary": "", "content": "", "labels": {"icc": True}},
+        {
+            "id": "fp",
+            "title": "ICC Prosecutor [sic] visits Zembara",
+            "summary": "",
+            "content": "",
+            "labels": {"icc": False},
+        },
+        {"id": "fn", "title": "The Hague court acts", "summary": "", "content": "", "labels": {"icc": True}},
+        {
+            "id": "tn",
+            "title": "Budget adopted",
+            "summary": "",
+            "content": "",
+            "labels": {"icc": False, "reprisal": False},
+        },
+    ]
+    path = tmp_path / "labeled.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def run_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    monkeypatch.setenv("PRESSBOT_CONFIG", str(write_config(tmp_path, [GOOD_FEED])))
+    return CliRunner().invoke(flags, ["test", *args])
+
+
+def test_flags_test_prints_scores_and_misclassified_items(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labeled: Path
+) -> None:
+    result = run_flags(tmp_path, monkeypatch, str(labeled))
+
+    assert result.exit_code == 0, result.output
+    assert "precision" in result.output and "recall" in result.output
+    assert "false positive icc: fp ICC Prosecutor [sic] visits Zembara" in result.output
+    assert "“ICC” (title)" in result.output
+    assert "false negative icc: fn The Hague court acts" in result.output
+
+
+def test_flags_test_json_is_one_object(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labeled: Path) -> None:
+    result = run_flags(tmp_path, monkeypatch, str(labeled), "--json")
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    icc = report["flags"]["icc"]
+    assert (report["items"], icc["tp"], icc["fp"], icc["fn"], icc["tn"]) == (4, 1, 1, 1, 1)
+    assert (icc["precision"], icc["recall"]) == (0.5, 0.5)
+    assert report["flags"]["reprisal"]["tn"] == 1  # only the row labeled for it counts
+    assert icc["false_positives"][0]["matches"][0]["phrase"] == "ICC"
+
+
+def test_flags_test_refuses_a_file_that_is_not_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": 1}\nnot json\n', encoding="utf-8")
+
+    result = run_flags(tmp_path, monkeypatch, str(bad))
+
+    assert result.exit_code == 2 and "line 2" in result.output
+
+
+# ---------------------------------------------------------------- the speed benchmark's feed
+
+
+def test_the_benchmark_feed_holds_every_item_it_is_given() -> None:
+    import feedparser
+
+    spec = importlib.util.spec_from_file_location("flag_benchmark", REPO / "benchmarks" / "flags.py")
+    assert spec and spec.loader
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+
+    feed = feedparser.parse(benchmark.build_rss(DEV_ROWS[:25]))
+
+    assert not feed.bozo and len(feed.entries) == 25
+    assert feed.entries[3].title == DEV_ROWS[3]["title"]
