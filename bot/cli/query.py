@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ import click
 from bot.cli import ConfigClickError
 
 if TYPE_CHECKING:
+    from rich.text import Text
     from sqlalchemy import Engine
 
     from bot.records import QueryFilters, QueryHit
@@ -180,12 +182,31 @@ def _print_csv(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
     click.echo(buffer.getvalue(), nl=False)
 
 
-def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
-    from rich.console import Console
-    from rich.table import Table
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _terminal_safe(text: str) -> str:
+    """Feed text without control characters: an ESC sequence in a title must not drive the terminal."""
+    return _CONTROL.sub("", text)
+
+
+def _highlighted(snippet: str) -> Text:
     from rich.text import Text
 
     from bot.store.search import MARK_END, MARK_START
+
+    # Built piece by piece, never from markup: feed text may contain "[bold]".
+    detail = Text()
+    for index, piece in enumerate(snippet.replace(MARK_END, MARK_START).split(MARK_START)):
+        detail.append(_terminal_safe(piece), style="bold yellow" if index % 2 else "")
+    return detail
+
+
+def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+    from rich.console import Console
+    from rich.style import Style
+    from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     if not hits:
@@ -196,13 +217,8 @@ def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
                           ("flags", {}), ("snippet" if filters.text else "summary", {"ratio": 3})):
         table.add_column(name, **options)
     for hit in hits:
-        title = Text(hit.title, style=f"link {hit.url}" if hit.url else "")
-        detail = Text()
-        # Built piece by piece, never from markup: feed text may contain "[bold]".
-        for index, piece in enumerate((hit.snippet or "").replace(MARK_END, MARK_START).split(MARK_START)):
-            detail.append(piece, style="bold yellow" if index % 2 else "")
-        if not filters.text:
-            detail = Text(hit.summary or "")
+        title = Text(_terminal_safe(hit.title), style=Style(link=hit.url) if hit.url else "")
+        detail = _highlighted(hit.snippet or "") if filters.text else Text(_terminal_safe(hit.summary or ""))
         date = hit.published or hit.first_seen
         table.add_row(date.strftime("%Y-%m-%d"), hit.feed_name, title, ", ".join(hit.flags), detail)
     console.print(table)
