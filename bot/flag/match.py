@@ -1,0 +1,228 @@
+"""Matching compiled flag rules against one release, and scoring them on labeled releases."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from itertools import accumulate
+from typing import Any
+
+from bot.flag.phrases import normal_anchor, word_matches
+from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
+from bot.flag.text import fold_text
+from bot.records import FlagMatch
+
+MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
+SENTENCE_CHARS = 300
+
+# A sentence ends at . ! ? or … followed by a space and a capital, except after an initial
+# or a title (so "I.C.C. Prosecutor", "Mr. Ostrovsky" and "v. Haral" do not end one), or
+# at a blank line. Feeds break lines inside sentences, so one line break does not end one.
+# It starts with one character class so that re only stops at those characters.
+_SENTENCE_END = re.compile(
+    r"[.!?…\n](?:(?<=\n)[ \t]*\n|(?<!\n)"
+    r"(?<!\b[A-Za-z].)(?<!\bM[rs].)(?<!\bMrs.)(?<!\bDr.)(?<!\bNo.)(?<!\bSt.)(?<!\bMme.)(?<!\bart.)"
+    r"[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-ZÀ-ÖØ-Þ0-9]))"
+)
+_SENTENCE_REACH = 1000  # a "sentence" longer than this is a list or a table: cut it
+_FIELDS = ("title", "teaser", "content", "full_text")
+
+
+class _Release:
+    """The fields of one release joined by blank lines, and the folded copy."""
+
+    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text")
+
+    def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
+        named = [(name, text) for name, text in texts if text and not text.isspace()]
+        self.text = "\n\n".join(text for _, text in named)
+        if not self.text.isascii() and not unicodedata.is_normalized("NFC", self.text):  # é as e + ´
+            named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
+            self.text = "\n\n".join(text for _, text in named)
+        self.fields = [name for name, _ in named]
+        self.field_starts = list(accumulate((len(text) + 2 for _, text in named[:-1]), initial=0))
+        self.folded = fold_text(self.text)
+        self._anywhere: dict[int, bool] = {}
+        self._windows: dict[tuple[int, int, int], tuple[int, int]] = {}  # 0 words: the sentence
+
+    def field_at(self, position: int) -> str:
+        return self.fields[bisect_right(self.field_starts, position) - 1]
+
+    def sentence_span(self, start: int, end: int) -> tuple[int, int]:
+        key = (start, end, 0)
+        if key not in self._windows:
+            self._windows[key] = self._sentence_start(start), self._sentence_end(end)
+        return self._windows[key]
+
+    def _sentence_start(self, start: int) -> int:
+        """After the last sentence end before `start` (str.rfind finds candidates fast)."""
+        text, floor, position = self.text, max(0, start - _SENTENCE_REACH), start
+        while position > floor:
+            candidate = max(
+                text.rfind(". ", floor, position),
+                text.rfind("\n\n", floor, position),
+                text.rfind("? ", floor, position),
+                text.rfind("! ", floor, position),
+                text.rfind(".\n", floor, position),
+            )
+            if candidate < 0:
+                break
+            boundary = _SENTENCE_END.match(text, candidate, start + 2)  # +2: to see the capital
+            if boundary and boundary.end() <= start:
+                return boundary.end()
+            position = candidate
+        return floor
+
+    def _sentence_end(self, end: int) -> int:
+        after = _SENTENCE_END.search(self.text, end, end + _SENTENCE_REACH)
+        return after.end() if after else min(len(self.text), end + _SENTENCE_REACH)
+
+    def word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
+        """From the start of the `words`-th word before the match to the end of the one after."""
+        key = (start, end, words)
+        if key not in self._windows:
+            self._windows[key] = self._word_span(start, end, words)
+        return self._windows[key]
+
+    def _word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
+        reach = words * 16 + 64  # enough for `words` words, but for very long ones
+        before = self.folded[max(0, start - reach) : start]
+        head = before.rsplit(None, words)  # [the rest, word 1, …, word N]
+        after = self.folded[end : end + reach]
+        tail = after.split(None, words)  # [word 1, …, word N, the rest]
+        low = start - len(before) + (len(head[0]) if len(head) > words else 0)
+        return low, end + len(after) - (len(tail[-1]) if len(tail) > words else 0)
+
+    def has(self, context: Context, start: int, end: int) -> bool:
+        if context.words == RELEASE:
+            key = id(context)
+            if key not in self._anywhere:
+                self._anywhere[key] = context.phrases.search(self.folded)
+            return self._anywhere[key]
+        if context.words == SENTENCE:
+            low, high = self.sentence_span(start, end)
+        else:
+            low, high = self.word_span(start, end, context.words)
+        return context.phrases.search(self.folded, low, high)
+
+    def explain(self, flag: str, start: int, end: int) -> FlagMatch:
+        low, high = self.sentence_span(start, end)
+        return FlagMatch(
+            flag=flag,
+            phrase=" ".join(self.text[start:end].split()),
+            sentence=_trim(self.text[low:high], start - low, end - low),
+            field=self.field_at(start),
+        )
+
+
+def _trim(sentence: str, start: int, end: int) -> str:
+    """The sentence on one line, cut around the match to about SENTENCE_CHARS."""
+    if len(sentence) > SENTENCE_CHARS:
+        room = max(0, SENTENCE_CHARS - (end - start)) // 2
+        low, high = max(0, start - room), min(len(sentence), end + room)
+        if low > 0:  # cut between words
+            low = sentence.find(" ", low, start) + 1 or low
+        if high < len(sentence):
+            high = max(sentence.rfind(" ", end, high), end)
+        sentence = ("… " if low > 0 else "") + sentence[low:high] + (" …" if high < len(sentence) else "")
+    return " ".join(sentence.split())
+
+
+def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]]:
+    """(start, end, flag index, rule index) of every phrase match, in text order."""
+    if rules.anchor_at is None or rules.anchor_scan is None:
+        hits = []
+    else:
+        hits = [(hit.start() + 1, hit.group()[1:]) for hit in rules.anchor_scan.finditer(folded)]
+        if first := rules.anchor_at.match(folded):
+            hits.insert(0, (0, first.group()))
+    found = []
+    for start, anchor in hits:
+        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]:
+            if match := pattern.match(folded, start):
+                found.append((start, match.end(), flag_index, rule_index))
+    for flag_index, flag in enumerate(rules.flags):
+        for rule_index, rule in enumerate(flag.rules):
+            if rule.phrases.unanchored is not None:
+                found.extend(
+                    (match.start(), match.end(), flag_index, rule_index)
+                    for match in word_matches(rule.phrases.unanchored, folded, 0, len(folded))
+                )
+    return sorted(set(found))
+
+
+def match_flags(
+    rules: FlagRules, *, title: str, teaser: str, content: str, full_text: str | None = None
+) -> list[FlagMatch]:
+    """Why the release carries each flag: it has flag F iff some match has flag F.
+
+    Each flag keeps its first MAX_MATCHES_PER_FLAG matches of *different* phrases: a
+    release that says "ICC" ten times is explained by its first "ICC" in a court context.
+    """
+    release = _Release(zip(_FIELDS, (title, teaser, content, full_text or ""), strict=True))
+    per_flag: list[list[FlagMatch]] = [[] for _ in rules.flags]
+    explained: set[tuple[int, str]] = set()
+    for start, end, flag_index, rule_index in _candidates(rules, release.folded):
+        phrase = (flag_index, release.folded[start:end])
+        if phrase in explained or len(per_flag[flag_index]) == MAX_MATCHES_PER_FLAG:
+            continue
+        if _accepted(release, rules.flags[flag_index].rules[rule_index], start, end):
+            explained.add(phrase)
+            per_flag[flag_index].append(release.explain(rules.flags[flag_index].name, start, end))
+    return [flag_match for matches in per_flag for flag_match in matches]
+
+
+def _accepted(release: _Release, rule: Rule, start: int, end: int) -> bool:
+    for context in rule.near:
+        if not release.has(context, start, end):
+            return False
+    return not any(release.has(context, start, end) for context in rule.unless)
+
+
+def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Precision, recall and the confusion per flag on labeled rows (``pressbot flags test``).
+
+    A row is a release as in ``tests/data/labeled-dev.jsonl``: ``id``, ``title``,
+    ``summary`` (or ``teaser``), ``content``, optional ``full_text`` and ``labels``
+    (flag → bool). A flag missing from a row's labels is not counted for that row.
+    """
+    report: dict[str, Any] = {"items": 0, "flags": {name: _empty_score() for name in rules.names}}
+    for row in rows:
+        report["items"] += 1
+        matches = match_flags(
+            rules,
+            title=str(row.get("title") or ""),
+            teaser=str(row.get("summary") or row.get("teaser") or ""),
+            content=str(row.get("content") or ""),
+            full_text=row.get("full_text") or None,
+        )
+        labels = row.get("labels") or {}
+        for name, score in report["flags"].items():
+            if name in labels:
+                _count(score, row, bool(labels[name]), [m for m in matches if m.flag == name])
+    for score in report["flags"].values():
+        predicted, actual = score["tp"] + score["fp"], score["tp"] + score["fn"]
+        score["precision"] = score["tp"] / predicted if predicted else 1.0
+        score["recall"] = score["tp"] / actual if actual else 1.0
+    return report
+
+
+def _empty_score() -> dict[str, Any]:
+    return {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "false_positives": [], "false_negatives": []}
+
+
+def _count(score: dict[str, Any], row: Mapping[str, Any], expected: bool, matches: list[FlagMatch]) -> None:
+    item = {"id": row.get("id"), "title": row.get("title")}
+    if matches and expected:
+        score["tp"] += 1
+    elif matches:
+        score["fp"] += 1
+        explained = [{"phrase": m.phrase, "sentence": m.sentence, "field": m.field} for m in matches]
+        score["false_positives"].append({**item, "matches": explained})
+    elif expected:
+        score["fn"] += 1
+        score["false_negatives"].append(item)
+    else:
+        score["tn"] += 1

@@ -1,0 +1,231 @@
+"""Phrase syntax of the flag rules, and phrases compiled to be tried only where they can start.
+
+A regex pass over a release costs about the whole budget of the flag step (under 10% of
+feedparser's parse, issue 4), so a phrase set is one trie-shaped regex of its *anchors*
+(the literal words every match starts with) and each phrase is tried only where one is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.flag.text import fold_text
+
+
+class RuleError(ValueError):
+    """A problem in one rule; compile_rules adds the file name."""
+
+
+SEPARATOR = r"\s+"  # in folded text, line breaks, hyphens, quotes… are spaces
+_HYPHEN = r"\s*"  # inside a word: Pre-Trial, pre trial, pretrial
+_ITEM = re.compile(r"\(([^()]*)\)(\?)?|[^\s()]+|\S")
+_ANY_WORD = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One position of a phrase: alternatives (each a list of words), maybe optional."""
+
+    alternatives: tuple[tuple[str, ...], ...]
+    optional: bool = False
+
+
+def _parse(phrase: str) -> list[_Item]:
+    items = []
+    for token in _ITEM.finditer(re.sub("['’]", " ", phrase)):  # l'humanité: two words, as in the text
+        if token.group(0) in ("(", ")"):
+            raise RuleError("unbalanced parentheses")
+        if token.group(1) is None:
+            items.append(_Item(((token.group(0),),)))
+            continue
+        alternatives = tuple(tuple(a.split()) for a in token.group(1).split("|"))
+        if not all(alternatives):
+            raise RuleError("empty alternative in ( | )")
+        items.append(_Item(alternatives, bool(token.group(2))))
+    return items
+
+
+def _is_acronym(word: str) -> bool:
+    return len(word) >= 2 and word.isalpha() and word.isupper()
+
+
+def _word_regex(word: str) -> str:
+    """``*`` alone is any word, ``*`` inside any letters, a word in CAPITALS an acronym."""
+    if word == _ANY_WORD:
+        return r"\w[\w']*"
+    if _is_acronym(word):
+        dotted = r"\.".join(word.lower())
+        return f"(?:{word.lower()}|{dotted}\\.?)"  # ICC, I.C.C.
+    return _HYPHEN.join(
+        "".join(r"\w*" if c == "*" else re.escape(c) for c in fold_text(part)) for part in word.split("-")
+    )
+
+
+def _item_regex(item: _Item) -> str:
+    branches = [SEPARATOR.join(map(_word_regex, words)) for words in item.alternatives]
+    return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+
+@functools.lru_cache(maxsize=8192)
+def phrase_regex(phrase: str) -> str:
+    """The regular expression, on folded text, for one phrase of the rule syntax."""
+    if phrase.startswith("re:"):
+        return f"(?:{phrase[3:]})"
+    parts: list[str] = []
+    need_separator = False
+    for item in _parse(phrase):
+        regex = _item_regex(item)
+        if need_separator:
+            parts.append(f"(?:{SEPARATOR}{regex})?" if item.optional else SEPARATOR + regex)
+        else:
+            parts.append(f"(?:{regex}{SEPARATOR})?" if item.optional else regex)
+            need_separator = not item.optional
+    return "".join(parts)
+
+
+def _words_anchor(words: Iterable[str]) -> set[str] | None:
+    """The literal start of a word sequence: "international criminal court", "punish", "icc"."""
+    literal: list[str] = []
+    for word in words:
+        if _is_acronym(word):
+            return {word.lower(), ".".join(word.lower())} if not literal else {" ".join(literal)}
+        folded = fold_text(word)
+        prefix = re.split(r"[*\-]", folded, maxsplit=1)[0]
+        if prefix:
+            literal.append(prefix)
+        if prefix != folded or not prefix:
+            break
+    return {" ".join(literal)} if literal else None
+
+
+def phrase_anchors(phrase: str) -> frozenset[str] | None:
+    """Literals one of which every match starts with; None when there is none to find."""
+    if phrase.startswith("re:"):
+        # The letters a regex starts with, unless a quantifier or an alternative follows them.
+        literal = re.match(r"([a-z0-9]+(?: [a-z0-9]+)*)(?![a-z0-9]*[*+?{])", phrase[3:])
+        return frozenset({literal.group(1)}) if literal and "|" not in phrase else None
+    return _anchors_from(_parse(phrase), 0)
+
+
+def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
+    if index >= len(items):
+        return None
+    item = items[index]
+    if len(item.alternatives) == 1 and not item.optional:  # a run of plain words
+        words: list[str] = []
+        for plain in items[index:]:
+            if len(plain.alternatives) != 1 or plain.optional:
+                break
+            words.extend(plain.alternatives[0])
+        found = _words_anchor(words)
+        return frozenset(found) if found else None
+    anchors: set[str] = set()
+    for alternative in item.alternatives:
+        found = _words_anchor(alternative)
+        if found is None:
+            return None
+        anchors |= found
+    if item.optional:
+        rest = _anchors_from(items, index + 1)
+        if rest is None:
+            return None
+        anchors |= rest
+    return frozenset(anchors)
+
+
+def trie_regex(anchors: Iterable[str]) -> str:
+    """One regex for many literals, shaped as a trie so that re tries few branches."""
+    root: dict[str, Any] = {}
+    for anchor in anchors:
+        node = root
+        for char in anchor:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [
+            (SEPARATOR if char == " " else re.escape(char)) + emit(child)
+            for char, child in sorted(node.items())
+            if char
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(root)
+
+
+def alternation(phrases: Iterable[str]) -> str:
+    # No look-behind in front: the callers only try it where a word starts.
+    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + r")(?!\w)"
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseSet:
+    """Phrases compiled to be tried only where one of their anchors starts a word."""
+
+    sources: Mapping[str, str]  # anchor → the regex of the phrases that can start there
+    anchor_scan: re.Pattern[str] | None  # a space, then an anchor
+    anchor_at: re.Pattern[str] | None  # an anchor at the very start
+    unanchored: re.Pattern[str] | None  # the phrases without an anchor, searched everywhere
+    compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, phrases: list[str]) -> PhraseSet:
+        by_anchor: dict[str, set[str]] = {}
+        unanchored = []
+        for phrase in phrases:
+            anchors = phrase_anchors(phrase)
+            if anchors is None:
+                unanchored.append(phrase)
+            for anchor in anchors or ():
+                by_anchor.setdefault(anchor, set()).add(phrase)
+        # A scan reports the longest anchor at a position: try the phrases of its prefixes too.
+        sources = {
+            anchor: alternation({p for a in by_anchor if anchor.startswith(a) for p in by_anchor[a]})
+            for anchor in by_anchor
+        }
+        trie = trie_regex(by_anchor) if by_anchor else None
+        return cls(
+            sources=sources,
+            anchor_scan=re.compile(" " + trie) if trie else None,
+            anchor_at=re.compile(trie) if trie else None,
+            unanchored=re.compile(alternation(unanchored)) if unanchored else None,
+        )
+
+    def at(self, anchor: str) -> re.Pattern[str]:
+        """The phrases that can start with `anchor`, compiled on first use (most never are)."""
+        if anchor not in self.compiled:
+            self.compiled[anchor] = re.compile(self.sources[anchor])
+        return self.compiled[anchor]
+
+    def search(self, text: str, low: int = 0, high: int | None = None) -> bool:
+        high = len(text) if high is None else high
+        if self.anchor_at is not None and self.anchor_scan is not None:
+            first = self.anchor_at.match(text, low, high) if starts_word(text, low) else None
+            if first and self.at(normal_anchor(first.group())).match(text, low, high):
+                return True
+            for hit in self.anchor_scan.finditer(text, low, high):  # words start after a space
+                if self.at(normal_anchor(hit.group()[1:])).match(text, hit.start() + 1, high):
+                    return True
+        return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
+
+
+def normal_anchor(found: str) -> str:
+    return found if found.isalpha() else " ".join(found.split())  # several words: spaces vary
+
+
+def starts_word(text: str, position: int) -> bool:
+    return position == 0 or not (text[position - 1].isalnum() or text[position - 1] == "_")
+
+
+def word_matches(pattern: re.Pattern[str], text: str, low: int, high: int) -> Iterator[re.Match[str]]:
+    while (match := pattern.search(text, low, high)) is not None:
+        if starts_word(text, match.start()):
+            yield match
+        low = match.start() + 1
