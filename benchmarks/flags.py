@@ -74,9 +74,7 @@ def main() -> None:
         return feed
 
     def flag() -> int:
-        return sum(
-            bool(match_flags(rules, title=r["title"], teaser=r["summary"], content=r["content"])) for r in rows
-        )
+        return sum(bool(match_flags(rules, title=r["title"], teaser=r["summary"], content=r["content"])) for r in rows)
 
     parse_seconds, flag_seconds = best_times(args.repeat, parse, flag)
     ratio = flag_seconds / parse_seconds
