@@ -135,7 +135,7 @@ def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]
     if rules.anchor_at is None or rules.anchor_scan is None:
         hits = []
     else:
-        hits = [(hit.start() + 1, hit.group()[1:]) for hit in rules.anchor_scan.finditer(folded)]
+        hits = [(hit.end(), hit.group(1)) for hit in rules.anchor_scan.finditer(folded)]
         if first := rules.anchor_at.match(folded):
             hits.insert(0, (0, first.group()))
     found = []

@@ -160,6 +160,15 @@ def trie_regex(anchors: Iterable[str]) -> str:
     return emit(root)
 
 
+def scan_regex(trie: str) -> re.Pattern[str]:
+    """A space, then an anchor: in folded text words start after a space (or at the start).
+
+    The anchor is in a look-ahead, so that one found inside a longer one ("fiscalia" in
+    "la fiscalia", where "la fiscal" is an anchor too) is found as well.
+    """
+    return re.compile(f" (?=({trie}))")
+
+
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
     return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + r")(?!\w)"
@@ -193,7 +202,7 @@ class PhraseSet:
         trie = trie_regex(by_anchor) if by_anchor else None
         return cls(
             sources=sources,
-            anchor_scan=re.compile(" " + trie) if trie else None,
+            anchor_scan=scan_regex(trie) if trie else None,
             anchor_at=re.compile(trie) if trie else None,
             unanchored=re.compile(alternation(unanchored)) if unanchored else None,
         )
@@ -210,8 +219,8 @@ class PhraseSet:
             first = self.anchor_at.match(text, low, high) if starts_word(text, low) else None
             if first and self.at(normal_anchor(first.group())).match(text, low, high):
                 return True
-            for hit in self.anchor_scan.finditer(text, low, high):  # words start after a space
-                if self.at(normal_anchor(hit.group()[1:])).match(text, hit.start() + 1, high):
+            for hit in self.anchor_scan.finditer(text, low, high):
+                if self.at(normal_anchor(hit.group(1))).match(text, hit.end(), high):
                     return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
 

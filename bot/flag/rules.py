@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, trie_regex
+from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, scan_regex, trie_regex
 
 # ISO 639-1 codes, and "any" for language-neutral terms such as acronyms. A language key
 # documents its phrases; every list is tried on every release, because feeds rarely
@@ -66,7 +66,7 @@ class FlagRules:
         anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.sources}
         rules_at = {anchor: tuple(_rules_at(flags, anchor)) for anchor in anchors}
         trie = trie_regex(anchors) if anchors else None
-        return cls(flags, re.compile(" " + trie) if trie else None, re.compile(trie) if trie else None, rules_at)
+        return cls(flags, scan_regex(trie) if trie else None, re.compile(trie) if trie else None, rules_at)
 
     @property
     def names(self) -> tuple[str, ...]:
