@@ -320,30 +320,29 @@ def _is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _snippet(session: Session, tree: Node | None) -> tuple[sa.ColumnElement[Any], Any]:
-    """The snippet column and the extra condition it needs (SQLite: the MATCH, on the page only).
-
-    A snippet costs a read of the whole text, so it is made for the page of results only.
-    """
+def _snippet(session: Session, tree: Node | None) -> sa.ColumnElement[Any]:
+    """A snippet for each row of the page of results (a snippet costs a read of the whole text)."""
     if tree is None:
-        return sa.null(), None
+        return sa.null()
     if _is_postgresql(session):
         text = sa.func.concat_ws("\n", _items.title, _items.teaser, _items.content, _items.full_text, _items.summary)
-        return sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE), None
+        return sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE)
+    # Correlated on rowid, so FTS5 looks up these 20 rows; joined instead, SQLite walks
+    # every match of the search (tens of thousands for "human rights") to find them.
     snippet = sa.func.snippet(_FTS_TABLE, -1, MARK_START, MARK_END, "…", _SNIPPET_TOKENS)
-    return snippet, _FTS_TABLE.op("MATCH")(_fts5_text(tree))
+    return (
+        sa.select(snippet)
+        .select_from(_FTS)
+        .where(_FTS_TABLE.op("MATCH")(_fts5_text(tree)), _FTS.c.rowid == _items.id)
+        .scalar_subquery()
+    )
 
 
 def _details(session: Session, tree: Node | None, ids: Sequence[int]) -> dict[int, tuple[Any, ...]]:
-    snippet, match = _snippet(session, tree)
     columns = (_items.id, _feeds.name, _items.title, _items.url, _items.published_at, _items.first_seen_at,
-               _items.language, _items.summary, _items.flags, snippet)
+               _items.language, _items.summary, _items.flags, _snippet(session, tree))
     source = _item_table.join(_feed_table, _feeds.id == _items.feed_id)
-    if match is not None:
-        source = source.join(_FTS, _FTS.c.rowid == _items.id)
     query = sa.select(*columns).select_from(source).where(_items.id.in_(ids))
-    if match is not None:
-        query = query.where(match)
     return {row[0]: row for row in session.execute(query)}
 
 
