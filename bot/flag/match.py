@@ -6,12 +6,11 @@ import re
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
-from itertools import accumulate
 from typing import Any
 
 from bot.flag.phrases import normal_anchor, word_matches
 from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import fold_text
+from bot.flag.text import fold_latin_1, fold_text
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -37,13 +36,17 @@ class _Release:
 
     def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
         named = [(name, text) for name, text in texts if text and not text.isspace()]
-        self.text = "\n\n".join(text for _, text in named)
-        if not self.text.isascii() and not unicodedata.is_normalized("NFC", self.text):  # é as e + ´
+        self.text = "\n\n".join([text for _, text in named])
+        folded = fold_latin_1(self.text)
+        if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
-            self.text = "\n\n".join(text for _, text in named)
+            self.text = "\n\n".join([text for _, text in named])
+            folded = fold_text(self.text)
+        self.folded = folded
         self.fields = [name for name, _ in named]
-        self.field_starts = list(accumulate((len(text) + 2 for _, text in named[:-1]), initial=0))
-        self.folded = fold_text(self.text)
+        self.field_starts = [0]
+        for _, text in named[:-1]:
+            self.field_starts.append(self.field_starts[-1] + len(text) + 2)
         self._anywhere: dict[int, bool] = {}
         self._windows: dict[tuple[int, int, int], tuple[int, int]] = {}  # 0 words: the sentence
 
@@ -60,13 +63,8 @@ class _Release:
         """After the last sentence end before `start` (str.rfind finds candidates fast)."""
         text, floor, position = self.text, max(0, start - _SENTENCE_REACH), start
         while position > floor:
-            candidate = max(
-                text.rfind(". ", floor, position),
-                text.rfind("\n\n", floor, position),
-                text.rfind("? ", floor, position),
-                text.rfind("! ", floor, position),
-                text.rfind(".\n", floor, position),
-            )
+            # The common ends only ("? " and "! " are rare in releases): this runs per match.
+            candidate = max(text.rfind(". ", floor, position), text.rfind("\n\n", floor, position))
             if candidate < 0:
                 break
             boundary = _SENTENCE_END.match(text, candidate, start + 2)  # +2: to see the capital
@@ -132,25 +130,21 @@ def _trim(sentence: str, start: int, end: int) -> str:
 
 def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]]:
     """(start, end, flag index, rule index) of every phrase match, in text order."""
-    if rules.anchor_at is None or rules.anchor_scan is None:
-        hits = []
-    else:
+    found = []
+    if rules.anchor_at is not None and rules.anchor_scan is not None:
         hits = [(hit.end(), hit.group(1)) for hit in rules.anchor_scan.finditer(folded)]
         if first := rules.anchor_at.match(folded):
-            hits.insert(0, (0, first.group()))
-    found = []
-    for start, anchor in hits:
-        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]:
-            if match := pattern.match(folded, start):
-                found.append((start, match.end(), flag_index, rule_index))
-    for flag_index, flag in enumerate(rules.flags):
-        for rule_index, rule in enumerate(flag.rules):
-            if rule.phrases.unanchored is not None:
-                found.extend(
-                    (match.start(), match.end(), flag_index, rule_index)
-                    for match in word_matches(rule.phrases.unanchored, folded, 0, len(folded))
-                )
-    return sorted(set(found))
+            hits.append((0, first.group()))
+        for start, anchor in hits:
+            at = rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]
+            for flag_index, rule_index, pattern in at:
+                if match := pattern.match(folded, start):
+                    found.append((start, match.end(), flag_index, rule_index))
+    for flag_index, rule_index, pattern in rules.unanchored:
+        matches = word_matches(pattern, folded, 0, len(folded))
+        found.extend((match.start(), match.end(), flag_index, rule_index) for match in matches)
+    found.sort()
+    return found
 
 
 def match_flags(

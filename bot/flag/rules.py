@@ -60,13 +60,21 @@ class FlagRules:
     rules_at: Mapping[str, tuple[tuple[int, int, re.Pattern[str]], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    unanchored: tuple[tuple[int, int, re.Pattern[str]], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, flags: tuple[Flag, ...]) -> FlagRules:
         anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.sources}
         rules_at = {anchor: tuple(_rules_at(flags, anchor)) for anchor in anchors}
         trie = trie_regex(anchors) if anchors else None
-        return cls(flags, scan_regex(trie) if trie else None, re.compile(trie) if trie else None, rules_at)
+        unanchored = tuple(
+            (flag_index, rule_index, rule.phrases.unanchored)
+            for flag_index, flag in enumerate(flags)
+            for rule_index, rule in enumerate(flag.rules)
+            if rule.phrases.unanchored is not None
+        )
+        scan = scan_regex(trie) if trie else None
+        return cls(flags, scan, re.compile(trie) if trie else None, rules_at, unanchored)
 
     @property
     def names(self) -> tuple[str, ...]:

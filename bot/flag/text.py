@@ -37,19 +37,27 @@ def _fold_char(char: str) -> str:
 _LATIN_1_FOLD = bytes(ord(f) if f.isascii() else 32 for f in map(_fold_char, map(chr, range(256))))
 
 
-def fold_text(text: str) -> str:
-    """The folded copy: lower case, no accents, separators as spaces; as long as ``text``.
-
-    ``text`` is expected in NFC (composed accents), as feeds and match_flags give it.
-    """
+def fold_latin_1(text: str) -> str | None:
+    """The folded copy of a text within Latin-1 (after typography), at C speed; else None."""
     folded = text
     if not folded.isascii():
         for char in _TYPOGRAPHY:
             folded = folded.replace(char, " ")
         try:
             return folded.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
-        except UnicodeEncodeError:  # Ł, Ω, ж, ★…: character by character, the slow way
-            for char in set(_NON_ASCII.findall(folded)):
-                folded = folded.replace(char, _fold_char(char))
-            return folded.lower().translate(dict.fromkeys(map(ord, _SPACED), " "))
+        except UnicodeEncodeError:
+            return None
     return folded.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
+
+
+def fold_text(text: str) -> str:
+    """The folded copy: lower case, no accents, separators as spaces; as long as ``text``.
+
+    ``text`` is expected in NFC (é as one letter, not e + ´), as match_flags gives it.
+    """
+    folded = fold_latin_1(text)
+    if folded is not None:
+        return folded
+    for char in set(_NON_ASCII.findall(text)):  # Ł, Ω, ж, ★…: character by character
+        text = text.replace(char, _fold_char(char))
+    return text.lower().translate(dict.fromkeys(map(ord, _SPACED), " "))
