@@ -132,9 +132,12 @@ def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
     if rules.anchor_at is not None and rules.anchor_scan is not None:
-        hits = [(hit.end(), hit.group(1)) for hit in rules.anchor_scan.finditer(folded)]
-        if first := rules.anchor_at.match(folded):
-            hits.append((0, first.group()))
+        hits = [(0, first.group())] if (first := rules.anchor_at.match(folded)) else []
+        position = 0
+        while hit := rules.anchor_scan.search(folded, position):  # a space, then an anchor
+            hits.append((hit.start() + 1, hit.group(1)))
+            # Several words: another anchor may start at one of the next words.
+            position = hit.end() if hit.group(1).isalpha() else hit.start() + 1
         for start, anchor in hits:
             at = rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]
             for flag_index, rule_index, pattern in at:

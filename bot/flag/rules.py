@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, scan_regex, trie_regex
+from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, trie_regex
 
 # ISO 639-1 codes, and "any" for language-neutral terms such as acronyms. A language key
 # documents its phrases; every list is tried on every release, because feeds rarely
@@ -73,7 +73,7 @@ class FlagRules:
             for rule_index, rule in enumerate(flag.rules)
             if rule.phrases.unanchored is not None
         )
-        scan = scan_regex(trie) if trie else None
+        scan = re.compile(f" ({trie})") if trie else None  # consumed: match_flags steps itself
         return cls(flags, scan, re.compile(trie) if trie else None, rules_at, unanchored)
 
     @property
