@@ -141,6 +141,54 @@ def test_french_and_spanish_look_alikes_flag_nothing(rules: FlagRules, title: st
     assert flags_of(rules, title, teaser) == set()
 
 
+# ---------------------------------------------------------------- releases the rules were not written on
+
+REPRISAL, ICC = "reprisal", "icc"
+
+
+@pytest.mark.parametrize(
+    ("title", "teaser", "expected"),
+    [
+        ("Journalist jailed for speaking to UN investigators", "", {REPRISAL}),
+        ("Lawyer disbarred for having testified before the Human Rights Committee", "", {REPRISAL}),
+        ("Lawyer stripped of licence for representing victims before the UN Committee against Torture", "", {REPRISAL}),
+        (
+            "Activists detained",
+            "Their lawyers call it retaliation for meeting the visiting Special Rapporteur.",
+            {REPRISAL},
+        ),
+        ("Travel bans on activists", "The bans appear designed to punish them for engaging with the UPR.", {REPRISAL}),
+        ("Intimidation of those cooperating with the United Nations must stop", "", {REPRISAL}),
+        ("Zembara : un avocat condamné pour avoir témoigné devant le Comité de l’ONU", "", {REPRISAL}),
+        ("Detienen a activista por haber declarado ante el Consejo de Derechos Humanos", "", {REPRISAL}),
+        ("Calderra: defensora detenida tras reunirse con el Relator Especial de la ONU", "", {REPRISAL}),
+        ("Army carries out reprisal raids on villages", "", {REPRISAL}),
+        ("US imposes sanctions on ICC officials", "", {ICC}),
+        ("Hungary announces withdrawal from the ICC", "", {ICC}),
+        ("THE ICC AT 25", "The court in The Hague has opened investigations in 17 situations.", {ICC}),
+        (
+            "Security Council briefed on threats to civilians",
+            "Members urged States to cooperate with the mission.",
+            set(),
+        ),
+        ("Committee urges States to cooperate with mechanisms and punish torture", "", set()),
+        ("UN expert thanks Government for its cooperation", "She raised the detention of journalists.", set()),
+        ("Dozens imprisoned for their participation in the protests", "", set()),
+        ("Journalist sentenced for speaking to foreign media", "", set()),
+        ("UN rights chief warns against retaliation after missile strikes", "", set()),
+        ("Whistleblower law bans retaliation by employers against employees", "", set()),
+        ("Witness intimidation delays gang trial", "Witnesses were intimidated before they could testify.", set()),
+        ("ICC Arbitration: record caseload", "The ICC International Court of Arbitration met in The Hague.", set()),
+        ("ICJ hearings in Valdoria v. Eastmark", "The International Court of Justice heard the parties.", set()),
+        ("US CPI rises 3%", "The consumer price index rose as the fiscal year closed.", set()),
+        ("GANHRI: ICC accreditation review", "The ICC Sub-Committee on Accreditation reviewed 12 NHRIs.", set()),
+        ("ICC fines player for slow over rate", "The ICC said the team was fined.", set()),
+    ],
+)
+def test_unseen_releases(rules: FlagRules, title: str, teaser: str, expected: set[str]) -> None:
+    assert flags_of(rules, title, teaser) == expected
+
+
 # ---------------------------------------------------------------- how phrases match
 
 
@@ -189,6 +237,16 @@ def test_a_match_keeps_the_phrase_as_written_its_sentence_and_its_field(rules: F
     [match] = matches
     assert (match.flag, match.phrase, match.field) == ("icc", "ICC", "content")
     assert match.sentence == "Judges at the ICC’s Pre-Trial Chamber issued a warrant."
+
+
+def test_a_decomposed_accent_still_matches(rules: FlagRules) -> None:
+    [match] = match_flags(rules, title="La Cour pe\u0301nale internationale ouvre une enquête", teaser="", content="")
+    assert (match.flag, match.phrase) == ("icc", "Cour pénale internationale")
+
+
+def test_an_anchor_inside_a_longer_one_is_found(rules: FlagRules) -> None:
+    # "la fiscal" is an anchor of the Spanish court words; "fiscalía" starts inside it.
+    assert flags_of(rules, "Pruebas enviadas a la Fiscalía de la CPI") == {"icc"}
 
 
 def test_a_long_sentence_is_cut_around_the_phrase(rules: FlagRules) -> None:
