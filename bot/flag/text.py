@@ -39,15 +39,13 @@ _LATIN_1_FOLD = bytes(ord(f) if f.isascii() else 32 for f in map(_fold_char, map
 
 def fold_latin_1(text: str) -> str | None:
     """The folded copy of a text within Latin-1 (after typography), at C speed; else None."""
-    folded = text
-    if not folded.isascii():
+    if not text.isascii():
         for char in _TYPOGRAPHY:
-            folded = folded.replace(char, " ")
-        try:
-            return folded.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
-        except UnicodeEncodeError:
-            return None
-    return folded.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
+            text = text.replace(char, " ")
+    try:
+        return text.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
+    except UnicodeEncodeError:
+        return None
 
 
 def fold_text(text: str) -> str:
