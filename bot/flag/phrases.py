@@ -60,9 +60,12 @@ def _word_regex(word: str) -> str:
     if _is_acronym(word):
         dotted = r"\.".join(word.lower())
         return f"(?:{word.lower()}|{dotted}\\.?)"  # ICC, I.C.C.
-    return _HYPHEN.join(
-        "".join(r"\w*" if c == "*" else re.escape(c) for c in fold_text(part)) for part in word.split("-")
-    )
+    # A hyphen may be missing in the text; other punctuation is a space there, as in #NoReprisals.
+    return _HYPHEN.join(SEPARATOR.join(map(_piece_regex, fold_text(part).split())) for part in word.split("-"))
+
+
+def _piece_regex(piece: str) -> str:
+    return "".join(r"\w*" if char == "*" else re.escape(char) for char in piece)
 
 
 def _item_regex(item: _Item) -> str:
@@ -93,13 +96,32 @@ def _words_anchor(words: Iterable[str]) -> set[str] | None:
     for word in words:
         if _is_acronym(word):
             return {word.lower(), ".".join(word.lower())} if not literal else {" ".join(literal)}
-        folded = fold_text(word)
-        prefix = re.split(r"[*\-]", folded, maxsplit=1)[0]
-        if prefix:
-            literal.append(prefix)
-        if prefix != folded or not prefix:
-            break
+        if "-" in word:
+            return _hyphenated_anchors(literal, word)
+        for piece in fold_text(word).split():
+            prefix = piece.split("*", 1)[0]
+            if prefix:
+                literal.append(prefix)
+            if prefix != piece or not prefix:  # a wildcard: the literal stops here
+                return {" ".join(literal)} if literal else None
     return {" ".join(literal)} if literal else None
+
+
+def _hyphenated_anchors(literal: list[str], word: str) -> set[str] | None:
+    """Pre-Trial is "pre trial" or "pretrial" in the text: both, and the literal ends there."""
+    pieces = []
+    for part in word.split("-"):
+        folded = fold_text(part).split()
+        prefix = folded[0].split("*", 1)[0] if len(folded) == 1 else ""
+        if prefix:
+            pieces.append(prefix)
+        if not prefix or prefix != folded[0]:
+            break
+    head = " ".join(literal)
+    if not pieces:
+        return {head} if head else None
+    head = head + " " if head else ""
+    return {head + " ".join(pieces), head + "".join(pieces)}
 
 
 def phrase_anchors(phrase: str) -> frozenset[str] | None:
