@@ -29,13 +29,13 @@ from bot.scheduler import (
     CACHE_HINT_MAX,
     RETRY_AFTER_MAX,
     SchedulePolicy,
-    Worker,
     backoff_delay,
     decide,
     health_notice_text,
     interval_warnings,
     next_check,
 )
+from bot.scheduler.worker import Worker
 from bot.schema import Feed
 from bot.store import make_engine, make_session_factory, upgrade
 from bot.store import schedule as schedule_store

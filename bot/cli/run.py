@@ -83,7 +83,8 @@ def run(log_json: bool) -> None:
     Stops cleanly on SIGTERM or SIGINT (Ctrl-C) within 20 seconds.
     """
     from bot.errors import ConfigError
-    from bot.scheduler import Worker, build_scheduler, interval_warnings
+    from bot.scheduler import interval_warnings
+    from bot.scheduler.worker import Worker, build_scheduler
 
     _setup_logging(log_json)
     settings = load_settings()
