@@ -139,7 +139,7 @@ def run(passes: int, feeds: int, database_url: str | None, csv: Path | None) -> 
 def drive(env: dict[str, str], passes: int, server: Connection) -> list[tuple[int, float, float, int, int]]:
     """Run the passes; (pass, RSS MB, seconds, feeds polled, alerts posted so far) for each."""
     from bot.config import load
-    from bot.scheduler import Worker
+    from bot.scheduler.worker import Worker
     from bot.store import make_engine, make_session_factory, upgrade
 
     settings = load(env)
