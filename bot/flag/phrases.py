@@ -11,6 +11,7 @@ import functools
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
 from bot.flag.text import fold_text
@@ -133,7 +134,18 @@ def phrase_anchors(phrase: str) -> frozenset[str] | None:
     return _anchors_from(_parse(phrase), 0)
 
 
+# Words too common to look for alone: an anchor that ends with one goes on with the next
+# item of the phrase ("for" → "for having", "for testif"), or the scan stops at every "for".
+_COMMON_WORDS = (
+    "a al an and as at by d de del des du el en et for his her in its l la las le les leur leurs los"
+    " of on or por pour sa ses son su sus the their to y with"
+)
+_COMMON = frozenset(_COMMON_WORDS.split())
+_MAX_ANCHORS = 200
+
+
 def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
+    """The literals a match of items[index:] starts with; None when there is none."""
     if index >= len(items):
         return None
     item = items[index]
@@ -144,6 +156,8 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
                 break
             words.extend(plain.alternatives[0])
         found = _words_anchor(words)
+        if found and _ends_common(words):
+            return _extended(found, items, index + sum(1 for _ in takewhile(_plain, items[index:])))
         return frozenset(found) if found else None
     anchors: set[str] = set()
     for alternative in item.alternatives:
@@ -153,10 +167,29 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
         anchors |= found
     if item.optional:
         rest = _anchors_from(items, index + 1)
-        if rest is None:
-            return None
-        anchors |= rest
+        return None if rest is None else frozenset(anchors | rest)
+    if all(_ends_common(alternative) for alternative in item.alternatives):
+        return _extended(anchors, items, index + 1)
     return frozenset(anchors)
+
+
+def _plain(item: _Item) -> bool:
+    return len(item.alternatives) == 1 and not item.optional
+
+
+def _ends_common(words: tuple[str, ...] | list[str]) -> bool:
+    """All words literal (no *, acronym or hyphen) and the last one a common word."""
+    if any("*" in w or "-" in w or _is_acronym(w) for w in words):
+        return False
+    pieces = fold_text(" ".join(words)).split()
+    return bool(pieces) and pieces[-1] in _COMMON
+
+
+def _extended(anchors: set[str], items: list[_Item], index: int) -> frozenset[str]:
+    rest = _anchors_from(items, index)
+    if not rest or len(anchors) * len(rest) > _MAX_ANCHORS:
+        return frozenset(anchors)
+    return frozenset(f"{anchor} {more}" for anchor in anchors for more in rest)
 
 
 def trie_regex(anchors: Iterable[str]) -> str:
