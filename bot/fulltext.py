@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from email.message import Message
 
 import httpx
+import pycld2
 import trafilatura
-from langdetect import DetectorFactory, LangDetectException, detect_langs
 from lxml import etree
 from trafilatura.settings import Document
 
@@ -28,18 +28,17 @@ from bot.records import ArticleText, ParsedItem
 
 logger = logging.getLogger(__name__)
 
-# langdetect is randomised; a fixed seed makes the same text always get the same language.
-DetectorFactory.seed = 0
-
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", ""})
 # The HTML standard prescans 1024 bytes for <meta charset>, but CMS pages often put
 # long comments and scripts first (miniflux's iso-8859-1-meta-after-1024 case).
 META_SCAN_BYTES = 65_536
 META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-# Below this, langdetect guesses more than it detects (its own docs: short text is unreliable).
+# Below this, a detector guesses more than it detects.
 MIN_DETECT_CHARS = 40
-MIN_DETECT_PROBABILITY = 0.80
+# CLD2 still speaks some pre-2000 ISO 639 codes.
+CLD2_CODES = {"iw": "he", "jw": "jv", "in": "id", "ji": "yi"}
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CLD2 refuses them
 WHITESPACE = re.compile(r"\s+")
 # trafilatura discards site chrome by English class names (share, related, newsletter…);
 # French and Spanish CMS themes name theirs in their own language.
@@ -234,17 +233,21 @@ def _flat(element: etree._Element) -> str:
 def detect_language(text: str, declared: str | None = None) -> str | None:
     """The text's language as a lower-case ISO 639-1 code ("en", "fr", "es"…).
 
-    langdetect when the text is long enough and the guess confident; otherwise the
-    language the feed declared ("en-US" → "en"), or None.
+    CLD2 (pycld2) when the text is long enough and its guess reliable; otherwise the
+    language the feed declared ("en-US" → "en"), or None. CLD2 rather than langdetect:
+    a pass detects every new item, and langdetect cost ~4 ms and ~60 MB per process
+    against CLD2's ~0.07 ms and ~6 MB (benchmarks/pass.py), with the same answers on
+    the labeled development set.
     """
-    sample = WHITESPACE.sub(" ", text).strip()
+    sample = CONTROL_CHARS.sub("", WHITESPACE.sub(" ", text)).strip()
     if len(sample) >= MIN_DETECT_CHARS:
         try:
-            best = detect_langs(sample)[0]
-        except LangDetectException:
-            best = None
-        if best is not None and best.prob >= MIN_DETECT_PROBABILITY:
-            return normalize_language(best.lang)
+            # Lone surrogates from a broken feed cannot be UTF-8: replace them.
+            reliable, _bytes, guesses = pycld2.detect(sample.encode("utf-8", "replace"))
+        except pycld2.error:  # CLD2 refuses some control characters
+            reliable = False
+        if reliable and guesses[0][1] != "un":
+            return normalize_language(CLD2_CODES.get(guesses[0][1], guesses[0][1]))
     return normalize_language(declared)
 
 
