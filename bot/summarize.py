@@ -113,6 +113,8 @@ BEFORE_NUMBER = frozenset(
 )
 # The word before a final full stop, after any elision ("l’art." → "art").
 LAST_WORD = re.compile(r"(?:^|[\s(«“\"'’])([^\s(«“\"'’]+)\.$")
+# What _key drops: \w is str.isalnum() plus "_" (re docs), so this keeps letters and digits.
+NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 def summarize(text: str, *, title: str = "", language: str | None = None, max_chars: int = 400) -> str:
@@ -201,7 +203,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _key(text: str) -> str:
-    return "".join(char for char in text.casefold() if char.isalnum())
+    return NOT_ALNUM.sub("", text.casefold())
 
 
 def _is_tail(text: str) -> bool:
@@ -212,7 +214,12 @@ def _same_text(text: str, title: str) -> bool:
     if not title:
         return False
     text_key, title_key = _key(text), _key(title)
-    return text_key == title_key or SequenceMatcher(None, text_key, title_key).ratio() >= 0.9
+    if text_key == title_key:
+        return True
+    matcher = SequenceMatcher(None, text_key, title_key)
+    # real_quick_ratio() bounds ratio() from above from the lengths alone: most
+    # paragraphs are far longer than the title, and ratio() is quadratic.
+    return matcher.real_quick_ratio() >= 0.9 and matcher.ratio() >= 0.9
 
 
 def _drop_title(paragraph: str, title: str) -> str:
