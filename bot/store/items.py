@@ -31,6 +31,9 @@ class UpsertResult:
     new: list[StoredItem] = field(default_factory=list)
     updated: list[StoredItem] = field(default_factory=list)
     unchanged: int = 0
+    # The written rows, held so that the session's (weak) identity map keeps them for
+    # the flag and summary writes that follow: without this, each get_one is a SELECT.
+    rows: list[Item] = field(default_factory=list)
 
 
 def to_stored(row: Item, feed_name: str) -> StoredItem:
@@ -117,9 +120,7 @@ def upsert_items(
             row = Item(feed_id=feed.id, key=item.key, first_seen_at=now, language=item.language, flags=[])
             _apply(row, item, hashes[item.key], now)
             _apply_article(row, article)
-            session.add(row)
-            session.flush()
-            result.new.append(to_stored(row, feed.name))
+            result.rows.append(row)
         elif item.key in rows:
             row = rows[item.key]
             text_changed = item.key in changed_keys
@@ -127,10 +128,15 @@ def upsert_items(
                 _apply(row, item, hashes[item.key], now)
             if _apply_article(row, article) or text_changed:
                 result.updated.append(to_stored(row, feed.name))
+                result.rows.append(row)
             else:
                 result.unchanged += 1
         else:
             result.unchanged += 1
+    inserted = [row for row in result.rows if row.id is None]
+    session.add_all(inserted)
+    session.flush()  # once per feed: one multi-row INSERT gives every new row its id
+    result.new = [to_stored(row, feed.name) for row in inserted]
     return result
 
 
@@ -161,6 +167,8 @@ def record_flags(
     (an old release seen on a feed's first pass). Returns the number of alerts created.
     """
     row = session.get_one(Item, item.item_id)
+    if not matches and not row.flags:
+        return 0  # never flagged: no matches or alerts to withdraw (they are written together)
     session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item.item_id))
     for match in matches:
         session.add(
