@@ -9,12 +9,14 @@ feed's failure loses nothing of the others'.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,12 +46,25 @@ _PARALLEL_PARSE_MIN = 8
 
 
 @dataclass(frozen=True, slots=True)
+class Lede:
+    """An item's language and summary, and the text they were worked out from."""
+
+    basis: str  # digest of the title, text and declared language
+    language: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class FeedWork:
     """A fetched and parsed feed waiting to be stored."""
 
     result: FetchResult
     parsed: ParsedFeed | None
     error: str | None = None
+    # Worked out beside the parse in a worker process, by item key: summaries and
+    # language detection are most of a cold pass's CPU, and the main process has
+    # one core. Used when the item's text is still what they were made from.
+    ledes: Mapping[str, Lede] = field(default_factory=dict)
 
 
 def utcnow() -> datetime:
@@ -84,7 +99,17 @@ async def _fetch_all(
         return await fetch.fetch_feeds(client, feeds, fetch_limits(settings), on_result)
 
 
-def _parse_one(result: FetchResult) -> FeedWork:
+def _basis(title: str, text: str, declared: str | None) -> str:
+    return hashlib.blake2b(f"{title}\x00{text}\x00{declared or ''}".encode(), digest_size=16).hexdigest()
+
+
+def make_lede(title: str, text: str, declared: str | None) -> Lede:
+    language = fulltext.detect_language(f"{title}\n{text}", declared)
+    summary = summarize.summarize(text, title=title, language=language) or None
+    return Lede(_basis(title, text, declared), language, summary)
+
+
+def _parse_one(result: FetchResult, with_ledes: bool = False) -> FeedWork:
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
     try:
@@ -93,7 +118,10 @@ def _parse_one(result: FetchResult) -> FeedWork:
         )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
-    return FeedWork(result, parsed)
+    if not with_ledes:
+        return FeedWork(result, parsed)
+    ledes = {item.key: make_lede(item.title, item.content or item.teaser, item.language) for item in parsed.items}
+    return FeedWork(result, parsed, ledes=ledes)
 
 
 def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
@@ -104,7 +132,8 @@ def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
     if bodies < _PARALLEL_PARSE_MIN or workers == 1:
         return [_parse_one(result) for result in results]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_parse_one, results, chunksize=4))
+        # Ledes for every item, stored or not: the workers' cores would idle otherwise.
+        return list(pool.map(partial(_parse_one, with_ledes=True), results, chunksize=4))
 
 
 def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
@@ -147,15 +176,17 @@ def flag_and_summarize(
     *,
     first_pass: bool,
     now: datetime,
+    ledes: Mapping[str, Lede] | None = None,
 ) -> tuple[int, int, int]:
     """Flag, summarise and queue alerts for ``items``; returns (flagged, alerts, held)."""
     window = timedelta(seconds=parse_duration(settings.alerts.window))
     flagged = alerts = held = 0
     for item in items:
         text = item.full_text or item.content or item.teaser
-        language = fulltext.detect_language(f"{item.title}\n{text}", item.language)
-        summary = summarize.summarize(text, title=item.title, language=language) or None
-        item_store.set_summary(session, item.item_id, summary, language)
+        lede = (ledes or {}).get(item.key)
+        if lede is None or lede.basis != _basis(item.title, text, item.language):
+            lede = make_lede(item.title, text, item.language)
+        item_store.set_summary(session, item.item_id, lede.summary, lede.language)
         matches = flag.match_flags(
             settings.flag_rules,
             title=item.title,
@@ -194,7 +225,13 @@ def store_feed(
             return FeedReport(name=feed.name, status="not_modified")
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
         flagged, _alerts, held = flag_and_summarize(
-            session, feed, [*upserted.new, *upserted.updated], settings, first_pass=first_pass, now=now
+            session,
+            feed,
+            [*upserted.new, *upserted.updated],
+            settings,
+            first_pass=first_pass,
+            now=now,
+            ledes=work.ledes,
         )
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(
