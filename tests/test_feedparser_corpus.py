@@ -102,6 +102,8 @@ def check(feed: ParsedFeed) -> None:
         assert item.key and isinstance(item.key, str)
         for text in (item.title, item.teaser, item.content):
             assert isinstance(text, str)
+            # tests/wellformed/sanitize holds hundreds of ways to smuggle a script in.
+            assert "<script" not in text.lower()
         for moment in (item.published, item.updated):
             assert moment is None or (moment.tzinfo is not None and moment.utcoffset().total_seconds() == 0)
         if item.url is not None:
