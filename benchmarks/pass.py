@@ -16,8 +16,9 @@ Measured in one run, on the same bytes:
 
 (b)–(d) are wall times of whole processes (start-up, imports, migrations included) as a
 user sees them; the update_feeds call alone is printed too. Peak RSS is the largest sum
-of the RSS of the pressbot process and its children (parse workers), polled from /proc,
-next to ru_maxrss from wait4 (the largest single process of the tree).
+of the PSS of the pressbot process and its children (parse workers), polled from /proc
+(PSS: the workers' pages shared with their parent count once), next to ru_maxrss from
+wait4 (the RSS of the largest single process of the tree).
 Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
 """
 
@@ -131,32 +132,43 @@ def serve(bodies: list[bytes], port_pipe: Any) -> None:
 @dataclass
 class Run:
     seconds: float
-    peak_rss_mb: float  # the process and its children, summed, at the worst moment
+    peak_pss_mb: float  # the process and its children, summed, at the worst moment
     maxrss_mb: float  # the largest single process (wait4)
     output: str
 
 
-def _tree_rss_kb(root: int) -> int:
-    """RSS of ``root`` and every descendant, from /proc."""
+def _tree_pss_kb(root: int) -> int:
+    """Proportional set size of ``root`` and every descendant, from /proc.
+
+    PSS, not RSS: forked parse workers share their parent's pages, and summing RSS
+    would count those pages once per process.
+    """
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{entry}/status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry)
-        children.setdefault(int(fields["PPid"]), []).append(pid)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry))
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        total += _pss_kb(pid)
         todo.extend(children.get(pid, []))
     return total
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    return 0
 
 
 def run_measured(command: list[str], env: dict[str, str]) -> Run:
@@ -169,7 +181,7 @@ def run_measured(command: list[str], env: dict[str, str]) -> Run:
         def poll_rss() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss_kb(process.pid))
+                peak = max(peak, _tree_pss_kb(process.pid))
                 done.wait(0.02)
 
         watcher = threading.Thread(target=poll_rss, daemon=True)
@@ -299,7 +311,7 @@ def main() -> None:
         f"{cold_json['failed']} failed; warm: {warm_json['not_modified']} not modified, "
         f"{warm_json['new_items']} new; reader: {reader_data['entries']} entries"
     )
-    peak = max(cold.peak_rss_mb, warm.peak_rss_mb)
+    peak = max(cold.peak_pss_mb, warm.peak_pss_mb)
     rows = [
         ("measure", "seconds", "ratio", "target"),
         ("(a) feedparser alone, 1 process", f"{floor:.2f}", "", ""),
@@ -309,7 +321,7 @@ def main() -> None:
          verdict(warm.seconds / cold.seconds, "warm/cold")),
         (f"(d) reader update_feeds (workers={args.reader_workers})", f"{reader_run.seconds:.2f}",
          f"update_feeds call alone {reader_data['update_feeds']:.2f}s", ""),
-        ("peak RSS pressbot + workers", f"{peak:.0f} MB", f"largest process {cold.maxrss_mb:.0f} MB",
+        ("peak memory, pressbot + workers (PSS)", f"{peak:.0f} MB", f"largest process RSS {cold.maxrss_mb:.0f} MB",
          verdict(peak, "peak RSS MB")),
     ]  # fmt: skip
     report(rows)

@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -118,6 +118,7 @@ def _parse_one(result: FetchResult, with_ledes: bool = False) -> FeedWork:
         )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
+    result = replace(result, body=None)  # parsed: not worth its memory, or its way back from a worker
     if not with_ledes:
         return FeedWork(result, parsed)
     ledes = {item.key: make_lede(item.title, item.content or item.teaser, item.language) for item in parsed.items}
