@@ -32,7 +32,7 @@ from bot.errors import QuerySyntaxError
 from bot.records import FeedListing, QueryFilters, QueryHit
 from bot.schema import Feed, FlagMatchRow, Item
 
-MARK_START = "\x02"  # control characters: never in stored text, so a marker is always ours
+MARK_START = "\x02"  # control characters: XML 1.0 (§2.2) forbids them, so feed text lacks them
 MARK_END = "\x03"
 
 # FTS5 column order: title, teaser, content, full_text, summary, flags (a filter, not a score).
