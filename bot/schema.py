@@ -143,6 +143,8 @@ class Item(Base):
 
 class FlagMatchRow(Base):
     __tablename__ = "flag_matches"
+    # Created by migration 0002: `--flag` filters walk it flag-first.
+    __table_args__ = (Index("ix_flag_matches_flag_item_id", "flag", "item_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
@@ -189,3 +191,12 @@ class PassRecord(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(100))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# Full-text search objects live outside the models (migration 0002): Alembic's
+# autogenerate and drift checks must not propose dropping them.
+_SEARCH_OBJECTS = ("items_fts", "search_vector", "ix_items_search_vector", "ix_items_sort_date")
+
+
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    return not (reflected and compare_to is None and name is not None and name.startswith(_SEARCH_OBJECTS))

@@ -6,25 +6,16 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.schema import Base
+from bot.schema import Base, include_object
 
 target_metadata = Base.metadata
-
-
-# Full-text search objects live outside the ORM models (migration 0002): autogenerate
-# must not propose dropping them.
-_SEARCH_OBJECTS = ("items_fts", "search_vector", "ix_items_sort_date")
-
-
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
-    return not (reflected and compare_to is None and name is not None and name.startswith(_SEARCH_OBJECTS))
 
 
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
-        include_object=_include_object,
+        include_object=include_object,
         # SQLite cannot ALTER most things: batch mode copies the table instead.
         render_as_batch=True,
         compare_type=True,
