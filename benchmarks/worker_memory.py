@@ -11,16 +11,20 @@ teaser only, so its page is fetched; every fifth pass one mentions the ICC and i
 posted), and the rest answer 304.
 
 Prints the RSS of this process (VmRSS) after each of the first passes and every tenth,
-then the peak, and the growth after the first passes. Targets: ≤ 150 MB, and no growth
-once the first passes are over.
+with the peak PSS of this process plus its parse workers during the pass (sampled every
+50 ms), then the peak, and the growth after the first passes. Targets: ≤ 150 MB, and no
+growth once the first passes are over.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
+import os
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -44,6 +48,40 @@ def rss_mb() -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def tree_pss_mb() -> float:
+    """PSS of this process and its children (the parse workers; shared pages counted once)."""
+    pids = {os.getpid()}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            pids.update(int(pid) for pid in (task / "children").read_text().split())
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
+            total += next((int(line.split()[1]) for line in rollup if line.startswith("Pss:")), 0)
+    return total / 1024
+
+
+class PeakSampler:
+    """The largest ``tree_pss_mb`` seen since the last ``take()``, sampled every 50 ms."""
+
+    def __init__(self) -> None:
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak = max(self.peak, tree_pss_mb())
+
+    def take(self) -> float:
+        peak, self.peak = max(self.peak, tree_pss_mb()), 0.0
+        return peak
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 # --- the server process -------------------------------------------------------------------
@@ -136,8 +174,11 @@ def run(passes: int, feeds: int, database_url: str | None, csv: Path | None) -> 
     return report(curve, feeds, csv)
 
 
-def drive(env: dict[str, str], passes: int, server: Connection) -> list[tuple[int, float, float, int, int]]:
-    """Run the passes; (pass, RSS MB, seconds, feeds polled, alerts posted so far) for each."""
+Row = tuple[int, float, float, float, int, int]  # pass, RSS MB, tree PSS MB, seconds, feeds, alerts so far
+
+
+def drive(env: dict[str, str], passes: int, server: Connection) -> list[Row]:
+    """Run the passes and measure each."""
     from bot.config import load
     from bot.scheduler.worker import Worker
     from bot.store import make_engine, make_session_factory, upgrade
@@ -148,7 +189,8 @@ def drive(env: dict[str, str], passes: int, server: Connection) -> list[tuple[in
     clock = Clock()
     worker = Worker(settings, make_session_factory(engine), clock=clock, echo=lambda text: None)
     worker.sync_feeds()
-    curve = []
+    curve: list[Row] = []
+    sampler = PeakSampler()
     for number in range(1, passes + 1):
         started = time.monotonic()
         polled = worker.run_due()
@@ -157,26 +199,31 @@ def drive(env: dict[str, str], passes: int, server: Connection) -> list[tuple[in
         clock.now += timedelta(minutes=15, seconds=1)
         server.send((number, clock.now))
         posted = server.recv()
-        curve.append((number, rss_mb(), seconds, polled, posted))
+        curve.append((number, rss_mb(), sampler.take(), seconds, polled, posted))
         if number <= 5 or number % 10 == 0 or number == passes:
-            print(f"pass {number:4d}: RSS {curve[-1][1]:6.1f} MB  {seconds:5.2f} s  {polled} feeds  "
-                  f"{posted} alerts posted so far", flush=True)
+            print(f"pass {number:4d}: RSS {curve[-1][1]:6.1f} MB (with parse workers, PSS peak "
+                  f"{curve[-1][2]:6.1f} MB)  {seconds:5.2f} s  {polled} feeds  {posted} alerts posted so far",
+                  flush=True)
+    sampler.stop()
     engine.dispose()
     return curve
 
 
-def report(curve: list[tuple[int, float, float, int, int]], feeds: int, csv: Path | None) -> int:
+def report(curve: list[Row], feeds: int, csv: Path | None) -> int:
     if csv:
-        csv.write_text("pass,rss_mb,seconds,feeds,alerts_posted\n"
-                       + "".join(f"{n},{r:.1f},{s:.3f},{f},{a}\n" for n, r, s, f, a in curve), encoding="utf-8")
-    rss = [mb for _, mb, *_ in curve]
+        csv.write_text("pass,rss_mb,tree_pss_mb,seconds,feeds,alerts_posted\n"
+                       + "".join(f"{n},{r:.1f},{t:.1f},{s:.3f},{f},{a}\n" for n, r, t, s, f, a in curve),
+                       encoding="utf-8")
+    rss = [row[1] for row in curve]
     warm = min(WARM_UP_PASSES, len(rss))
     half = len(rss) // 2
     growth = rss[-1] - rss[warm - 1]
+    tree = max(row[2] for row in curve)
     print(f"\n{len(curve)} passes over {feeds} feeds: peak RSS {max(rss):.1f} MB (target ≤ {LIMIT_MB:g}); "
           f"pass 1: {rss[0]:.1f} MB, pass {warm}: {rss[warm - 1]:.1f} MB, last: {rss[-1]:.1f} MB; "
           f"growth after pass {warm}: {growth:+.1f} MB, over the second half: {rss[-1] - rss[half - 1]:+.1f} MB; "
-          f"median pass {sorted(s for _, _, s, *_ in curve)[len(curve) // 2]:.2f} s")
+          f"peak with parse workers (PSS): {tree:.1f} MB; "
+          f"median pass {sorted(row[3] for row in curve)[len(curve) // 2]:.2f} s")
     return 0 if max(rss) <= LIMIT_MB and growth <= 5.0 else 1
 
 
