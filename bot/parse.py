@@ -176,7 +176,7 @@ def _entry_text(entry: Mapping[str, Any]) -> tuple[str, str]:
     return teaser, content
 
 
-def _item(entry: Mapping[str, Any], base_url: str, language: str | None) -> ParsedItem:
+def _item(entry: dict[str, Any], base_url: str, language: str | None) -> ParsedItem:
     url = _absolute(entry.get("link"), base_url)
     guid = (entry.get("id") or "").strip() or None
     title = html_to_text(entry.get("title", "") or "")
