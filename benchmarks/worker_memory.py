@@ -50,12 +50,13 @@ def rss_mb() -> float:
     return 0.0
 
 
-def tree_pss_mb() -> float:
+def tree_pss_mb(exclude: int | None = None) -> float:
     """PSS of this process and its children (the parse workers; shared pages counted once)."""
     pids = {os.getpid()}
     for task in Path("/proc/self/task").iterdir():
         with contextlib.suppress(OSError):
             pids.update(int(pid) for pid in (task / "children").read_text().split())
+    pids.discard(exclude or 0)  # the server process is not the worker
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as rollup:
@@ -66,7 +67,8 @@ def tree_pss_mb() -> float:
 class PeakSampler:
     """The largest ``tree_pss_mb`` seen since the last ``take()``, sampled every 50 ms."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: int | None) -> None:
+        self.exclude = exclude
         self.peak = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -74,10 +76,10 @@ class PeakSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, tree_pss_mb())
+            self.peak = max(self.peak, tree_pss_mb(self.exclude))
 
     def take(self) -> float:
-        peak, self.peak = max(self.peak, tree_pss_mb()), 0.0
+        peak, self.peak = max(self.peak, tree_pss_mb(self.exclude)), 0.0
         return peak
 
     def stop(self) -> None:
@@ -168,7 +170,7 @@ def run(passes: int, feeds: int, database_url: str | None, csv: Path | None) -> 
         config = write_config(directory, base, feeds)
         env = {"PRESSBOT_CONFIG": str(config), "DATABASE_URL": database_url or f"sqlite:///{directory / 'bench.db'}",
                "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1", "SLACK_BOT_TOKEN": token, "SLACK_API_URL": slack_url}
-        curve = drive(env, passes, parent)
+        curve = drive(env, passes, parent, server.pid)
     parent.send("stop")
     server.join(10)
     return report(curve, feeds, csv)
@@ -177,7 +179,7 @@ def run(passes: int, feeds: int, database_url: str | None, csv: Path | None) -> 
 Row = tuple[int, float, float, float, int, int]  # pass, RSS MB, tree PSS MB, seconds, feeds, alerts so far
 
 
-def drive(env: dict[str, str], passes: int, server: Connection) -> list[Row]:
+def drive(env: dict[str, str], passes: int, server: Connection, server_pid: int | None) -> list[Row]:
     """Run the passes and measure each."""
     from bot.config import load
     from bot.scheduler.worker import Worker
@@ -190,7 +192,7 @@ def drive(env: dict[str, str], passes: int, server: Connection) -> list[Row]:
     worker = Worker(settings, make_session_factory(engine), clock=clock, echo=lambda text: None)
     worker.sync_feeds()
     curve: list[Row] = []
-    sampler = PeakSampler()
+    sampler = PeakSampler(exclude=server_pid)
     for number in range(1, passes + 1):
         started = time.monotonic()
         polled = worker.run_due()
