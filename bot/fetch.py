@@ -90,7 +90,13 @@ def result_from_page(feed: FeedToFetch, page: Page, now: datetime) -> FetchResul
         max_age_seconds=parse_max_age(page.headers.get("cache-control")),
     )
     if page.status == 304:
-        return replace(base, not_modified=True, etag=feed.etag, last_modified=feed.last_modified)
+        # A 304 may carry fresher validators (RFC 9111 §4.3.4): keep those.
+        return replace(
+            base,
+            not_modified=True,
+            etag=page.headers.get("etag") or feed.etag,
+            last_modified=page.headers.get("last-modified") or feed.last_modified,
+        )
     if not 200 <= page.status < 300 or page.status in (204, 205):
         return replace(base, error=f"HTTP {page.status}", gone=page.status == 410)
     if not page.body.strip():

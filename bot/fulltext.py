@@ -18,9 +18,7 @@ from email.message import Message
 
 import httpx
 import pycld2
-import trafilatura
 from lxml import etree
-from trafilatura.settings import Document
 
 from bot.errors import FetchError
 from bot.http import HostLimiter, get_page
@@ -156,6 +154,10 @@ def extract_text(html: bytes, url: str | None = None, *, charset: str | None = N
     banners, share buttons, footers and comments are left out (trafilatura).
     """
     try:
+        # Imported here: trafilatura costs ~0.1 s to import, and most passes fetch no page.
+        import trafilatura
+        from trafilatura.settings import Document
+
         document = trafilatura.bare_extraction(
             decode_html(html, charset),
             url=url,

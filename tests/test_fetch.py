@@ -80,6 +80,15 @@ def test_304_keeps_the_stored_validators_and_parses_nothing() -> None:
     assert (result.etag, result.last_modified) == ('"v1"', "Sun, 01 Nov 2026 10:00:00 GMT")
 
 
+
+def test_304_with_fresh_validators_replaces_the_stored_ones() -> None:
+    feed = FeedToFetch(7, "Rights", FEED.url, etag='"v1"', last_modified="Sun, 01 Nov 2026 10:00:00 GMT")
+
+    result = result_from_page(feed, page(304, b"", etag='"v2"'), NOW)
+
+    assert result.not_modified and result.etag == '"v2"'
+    assert result.last_modified == "Sun, 01 Nov 2026 10:00:00 GMT"
+
 def test_same_bytes_from_a_server_ignoring_conditional_get_are_not_modified() -> None:
     feed = FeedToFetch(7, "Rights", FEED.url, content_hash=content_hash(RSS))
 

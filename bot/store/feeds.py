@@ -73,9 +73,8 @@ def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | N
     feed = session.get_one(Feed, result.feed_id)
     if result.permanent_url:
         feed.url = result.permanent_url
-    if not result.not_modified or result.content_hash:
-        feed.etag = result.etag
-        feed.last_modified = result.last_modified
+    feed.etag = result.etag
+    feed.last_modified = result.last_modified
     if result.content_hash:
         feed.content_hash = result.content_hash
     if parsed is not None:
