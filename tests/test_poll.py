@@ -36,7 +36,8 @@ ATOM10 = """<?xml version="1.0" encoding="utf-8"?>
 <entry><title>Statement on the Human Rights Council</title><id>urn:atom-rights:1</id>
 <link href="statements/1"/><updated>2026-11-02T10:00:00Z</updated>
 <summary>The Council opened its session.</summary>
-<content type="html">&lt;p&gt;The Council opened its session in Geneva.&lt;/p&gt;&lt;p&gt;Delegations spoke.&lt;/p&gt;</content>
+<content type="html">&lt;p&gt;The Council opened its session in Geneva.&lt;/p&gt;
+&lt;p&gt;Delegations spoke.&lt;/p&gt;</content>
 </entry>
 <entry><title>Cricket council meets</title><id>urn:atom-rights:2</id>
 <link href="statements/2"/><updated>2026-11-01T10:00:00Z</updated>
