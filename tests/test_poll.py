@@ -253,3 +253,19 @@ def test_every_corpus_file_is_stored_or_recorded_as_an_error(
         else:
             assert stored.get(name, 0) == report["new_items"], name
     assert summary["failed"] + summary["fetched"] == len(files)
+
+
+def test_a_gone_feed_is_disabled_until_its_configured_url_changes(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    gone = feed_server.add("/gone.xml", "", status=410)
+    config = write_config(tmp_path, [{"name": "Moved away", "url": gone}])
+    assert poll_json(config, sqlite_url)["failed"] == 1
+
+    assert poll_json(config, sqlite_url)["feeds"] == 0  # disabled: not hammered
+    assert feed_server.hits["/gone.xml"] == 1
+
+    write_config(tmp_path, [{"name": "Moved away", "url": feed_server.add("/here.xml", RSS20)}])
+    again = poll_json(config, sqlite_url)
+
+    assert (again["feeds"], again["fetched"], again["new_items"]) == (1, 1, 3)

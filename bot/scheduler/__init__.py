@@ -225,11 +225,13 @@ def reschedule(
             session, health.feed_id, worker=worker,
             next_check_at=decision.next_check_at, disabled_reason=decision.disabled_reason,
         )
-    before = "failing" if was_failing else "ok"
+    never_fetched = health.last_success_at is None and health.consecutive_failures <= 1 and not was_failing
+    before = "failing" if was_failing else "new" if never_fetched else "ok"
     if decision.status != before:
         detail = decision.disabled_reason or health.last_error or "fetched normally"
-        log.log(logging.INFO if decision.status == "ok" else logging.WARNING,
-                "feed %s: %s → %s (%s)", health.name, before, decision.status, detail,
+        # INFO: `pressbot run` shows it; `pressbot poll` says the same in its summary.
+        level = logging.WARNING if decision.status == "disabled" else logging.INFO
+        log.log(level, "feed %s: %s → %s (%s)", health.name, before, decision.status, detail,
                 extra={"feed": health.name, "status": decision.status, "previous_status": before})
     return decision
 

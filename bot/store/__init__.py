@@ -73,6 +73,10 @@ def upgrade(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Two workers starting together on an empty database: one migrates, the
+                # other waits for it and then finds nothing to do.
+                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7142019)")
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except SQLAlchemyError as exc:

@@ -36,8 +36,12 @@ def sync_feeds(session: Session, sources: Sequence[FeedSource]) -> None:
             )
             continue
         if feed.configured_url != source.url:
+            # A new URL in the configuration is the operator's fix: start the feed afresh,
+            # re-enabling it if it had been disabled (410 Gone, failing for days).
             feed.url = feed.configured_url = source.url
             feed.etag = feed.last_modified = feed.content_hash = None
+            feed.enabled, feed.disabled_reason = True, None
+            feed.consecutive_failures, feed.failing_since, feed.next_check_at = 0, None, None
         if feed.disabled_reason == "removed from configuration":
             feed.enabled, feed.disabled_reason = True, None
         feed.tags = list(source.tags)
