@@ -245,6 +245,22 @@ def store_feed(
         )
 
 
+def _store_or_record_failure(
+    session_factory: sessionmaker[Session],
+    work: FeedWork,
+    articles: dict[str, ArticleText],
+    settings: Settings,
+    now: datetime,
+) -> FeedReport:
+    """``store_feed``; a feed whose data the database refuses is a failed feed, not a failed pass."""
+    try:
+        return store_feed(session_factory, work, articles, settings, now)
+    except Exception as exc:  # its transaction is rolled back; the other feeds' are their own
+        log.exception("feed %d: storing its items failed", work.result.feed_id)
+        error = f"storing failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        return store_feed(session_factory, replace(work, parsed=None, error=error), {}, settings, now)
+
+
 def deliver_alerts(
     session_factory: sessionmaker[Session],
     settings: Settings,
@@ -359,7 +375,7 @@ def run_pass(
     articles = _gather_articles(session_factory, works, settings)
     now = clock()
     for work in works:
-        report = store_feed(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
+        report = _store_or_record_failure(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
         _summarize_pass(summary, report)
         scheduler.reschedule(session_factory, work.result, work.parsed, settings, now=now, worker=worker,
                              was_failing=work.result.feed_id in claim.failing)

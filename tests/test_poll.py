@@ -269,3 +269,31 @@ def test_a_gone_feed_is_disabled_until_its_configured_url_changes(
     again = poll_json(config, sqlite_url)
 
     assert (again["feeds"], again["fetched"], again["new_items"]) == (1, 1, 3)
+
+
+def test_a_feed_the_database_refuses_is_recorded_as_failed_and_the_pass_goes_on(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    feeds = [
+        {"name": "first", "url": feed_server.add("/first.xml", RSS20)},
+        {"name": "second", "url": feed_server.add("/second.xml", ATOM10, content_type="application/atom+xml")},
+    ]
+    config = write_config(tmp_path, feeds)
+    assert run_cli(["db", "upgrade"], config, sqlite_url).exit_code == 0
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:
+        # Stands for any row the database refuses (a NUL byte on PostgreSQL, a full disk).
+        connection.exec_driver_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON items WHEN NEW.title = 'Annual report published' "
+            "BEGIN SELECT RAISE(ABORT, 'row refused'); END"
+        )
+    engine.dispose()
+
+    result = run_cli(["poll", "--json"], config, sqlite_url)
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    errors = {report["name"]: report["error"] for report in summary["feeds_report"]}
+    assert "row refused" in errors["first"] and errors["second"] is None
+    assert (summary["failed"], summary["new_items"]) == (1, 2)
+    assert count_items(sqlite_url) == {"second": 2}  # nothing of the refused feed's transaction
