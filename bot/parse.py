@@ -59,6 +59,8 @@ _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MAX_KEY = 500
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")  # BCP 47's shape, loosely
+_MAX_LANGUAGE = 20
 # expat's messages for a document that ends too early.
 _TRUNCATION_SIGNS = ("unclosed token", "no element found", "unclosed CDATA section", "partial character")
 _SOURCE_KEY_PREFIXES = ("un-news:", "un-press:")
@@ -82,7 +84,7 @@ def _convert(html: str) -> str:
     if not html:
         return ""
     if "<" not in html and "&" not in html:
-        return _tidy(html)
+        return _tidy(_NOT_XML_CHARS.sub(" ", html))
     # libxml2 refuses control characters (XML 1.0 §2.2); feedparser's loose parser lets
     # them through.
     html = _NOT_XML_CHARS.sub(" ", html)
@@ -145,9 +147,10 @@ def _to_utc(parsed: time.struct_time | None) -> datetime | None:
 
 
 def _absolute(url: str | None, base: str) -> str | None:
-    if not url or not url.strip():
+    url = _NOT_XML_CHARS.sub("", url or "").strip()
+    if not url:
         return None
-    absolute = urljoin(base, url.strip())
+    absolute = urljoin(base, url)
     return absolute if urlsplit(absolute).scheme in ("http", "https") else None
 
 
@@ -178,7 +181,7 @@ def _entry_text(entry: Mapping[str, Any]) -> tuple[str, str]:
 
 def _item(entry: dict[str, Any], base_url: str, language: str | None) -> ParsedItem:
     url = _absolute(entry.get("link"), base_url)
-    guid = (entry.get("id") or "").strip() or None
+    guid = _NOT_XML_CHARS.sub("", entry.get("id") or "").strip() or None
     title = html_to_text(entry.get("title", "") or "")
     teaser, content = _entry_text(entry)
     published = _to_utc(entry.get("published_parsed"))
@@ -194,8 +197,20 @@ def _item(entry: dict[str, Any], base_url: str, language: str | None) -> ParsedI
         published=published or updated,
         updated=updated,
         guid=guid,
-        language=entry.get("language") or language,
+        language=_language(entry.get("language")) or language,
     )
+
+
+def _language(value: Any) -> str | None:
+    """A declared language tag ("en", "fr-FR"), or None for free text ("English (UK)").
+
+    Stored in VARCHAR(20) columns, where PostgreSQL refuses anything longer: a long
+    tag keeps its primary subtag, all the language detection reads of it.
+    """
+    tag = _NOT_XML_CHARS.sub("", str(value or "")).strip()
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        return None
+    return tag if len(tag) <= _MAX_LANGUAGE else re.split(r"[-_]", tag, maxsplit=1)[0]
 
 
 def _fullness(item: ParsedItem) -> int:
@@ -263,7 +278,7 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
         # declaration) can hide the cut: hence the look at the last byte.
         raise ParseError(url, f"truncated XML: {_one_line(bozo)}")
     meta = parsed.get("feed", {})
-    language = (meta.get("language") or "").strip() or None
+    language = _language(meta.get("language"))
     base_url = url or meta.get("link") or ""
     items = _unique(_item(entry, base_url, language) for entry in parsed.entries)
     return ParsedFeed(

@@ -369,6 +369,32 @@ def test_feed_language_and_ttl() -> None:
     assert (feed.language, feed.ttl_seconds, feed.items[0].language) == ("fr-FR", 1800, "fr-FR")
 
 
+def test_a_free_text_or_overlong_language_is_not_passed_on_as_a_tag() -> None:
+    # Stored in VARCHAR(20) columns: a longer value made PostgreSQL refuse the feed.
+    free_text = parse(rss20("<title>t</title><guid>g</guid>", channel="<language>English (United Kingdom)</language>"))
+    long_tag = parse(rss20("<title>t</title><guid>g</guid>", channel="<language>zh-Hant-TW-x-private-use</language>"))
+
+    assert (free_text.language, free_text.items[0].language) == (None, None)
+    assert (long_tag.language, long_tag.items[0].language) == ("zh", "zh")
+
+
+@pytest.mark.parametrize("nul", ["&#0;", "&#x0;", "\x00"], ids=["decimal", "hex", "raw"])
+def test_no_nul_character_leaves_parse(nul: str) -> None:
+    # PostgreSQL text cannot hold NUL: one such title made the database refuse the feed.
+    body = rss20(
+        f"<title>a{nul}b</title><guid>g{nul}1</guid><link>https://x.example/a{nul}b</link>"
+        f"<description>c{nul}d</description>",
+        channel=f"<title>T{nul}</title><language>en{nul}</language>",
+    )
+
+    feed = parse(body)
+
+    (item,) = feed.items
+    strings = [item.title, item.teaser, item.content, item.key, item.guid, item.url, item.language]
+    assert not any("\x00" in text for text in [*strings, feed.title, feed.language] if text)
+    assert (item.title, item.teaser) == ("a b", "c d")
+
+
 def test_declared_encoding_is_honoured() -> None:
     body = rss20("<title>Déclaration à Genève</title><guid>g</guid>").replace("utf-8", "iso-8859-1")
 
