@@ -1,0 +1,35 @@
+"""The README documents every setting, environment variable and command."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot.cli import COMMANDS
+from bot.config import ENV_VARIABLES, ConfigFile
+from tests.conftest import REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def setting_keys() -> list[str]:
+    keys = []
+    for name, field in ConfigFile.model_fields.items():
+        section = field.default
+        if isinstance(section, BaseModel):
+            keys += [f"{name}.{key}" for key in type(section).model_fields]
+        else:
+            keys.append(name)
+    return keys
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    missing = [key for key in setting_keys() if f"`{key}`" not in README and f"{key}`" not in README]
+    assert missing == []
+
+
+def test_every_environment_variable_is_in_the_readme() -> None:
+    assert [name for name in ENV_VARIABLES if f"`{name}`" not in README] == []
+
+
+def test_every_command_is_in_the_readme() -> None:
+    assert [name for name in COMMANDS if f"pressbot {name}" not in README] == []
