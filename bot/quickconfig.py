@@ -87,9 +87,16 @@ def parse_when(text: str, now: datetime, *, end: bool = False) -> datetime:
 
     A date without a time names a whole day (``2024``, ``2024-05`` a year or month):
     its start, or with ``end`` the start of the next one, so ``--until 2024-05-31``
-    includes that day. A time without a zone is taken as UTC.
+    includes that day. A time without a zone is taken as UTC. ValueError for what is
+    none of these, or lies outside years 1–9999.
     """
-    text = text.strip()
+    try:
+        return _parse_when(text.strip(), now, end=end)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range (years 1 to 9999)") from None
+
+
+def _parse_when(text: str, now: datetime, *, end: bool) -> datetime:
     if _SPAN.match(text):
         return now - timedelta(seconds=parse_duration(text))
     partial = _YEAR_OR_MONTH.match(text)

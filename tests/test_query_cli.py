@@ -143,6 +143,17 @@ def test_a_bad_query_exits_2_with_one_line_and_no_traceback(
     assert len(errors) == 1
 
 
+@pytest.mark.parametrize(
+    "args",
+    [("--since", "99999999d"), ("--until", "9999-12-31"), ("--since", "0001-01-01T00:00+05:00")],
+    ids=["span-before-year-1", "day-after-year-9999", "zone-before-year-1"],
+)
+def test_a_date_out_of_range_exits_2_with_one_line(archive_url: str, args: tuple[str, ...]) -> None:
+    result = run(archive_url, "query", *args)
+    assert result.exit_code == 2, result.output
+    assert "out of range" in result.stderr and "Traceback" not in result.output
+
+
 def test_a_fresh_database_is_migrated_and_answers_nothing(tmp_path: Path) -> None:
     result = run(f"sqlite:///{tmp_path / 'new.db'}", "query", "visa", "--format", "json")
     assert result.exit_code == 0 and json.loads(result.stdout) == []
@@ -190,6 +201,11 @@ def test_prune_keeps_flagged_releases_unless_all(prune_env: dict[str, str]) -> N
 def test_prune_refuses_a_span_that_is_not_one(prune_env: dict[str, str], span: str) -> None:
     result = run(prune_env["DATABASE_URL"], "prune", "--older-than", span, env=prune_env)
     assert result.exit_code == 2 and "--older-than" in result.stderr
+
+
+def test_prune_refuses_a_span_reaching_before_year_1(prune_env: dict[str, str]) -> None:
+    result = run(prune_env["DATABASE_URL"], "prune", "--older-than", "99999999999d", env=prune_env)
+    assert result.exit_code == 2 and "--older-than" in result.stderr and "out of range" in result.stderr
 
 
 @pytest.mark.slow

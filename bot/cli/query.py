@@ -259,7 +259,10 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     if seconds < _MIN_PRUNE_SPAN:
         raise click.BadParameter(f"{older_than!r} is less than a day (m is minutes)", param_hint="--older-than")
-    cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+    try:
+        cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
+    except OverflowError:
+        raise click.BadParameter(f"{older_than!r} is out of range (before year 1)", param_hint="--older-than") from None
     session_factory = open_db(load_settings())
     if dry_run:
         with session_factory() as session:
