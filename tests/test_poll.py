@@ -297,3 +297,32 @@ def test_a_feed_the_database_refuses_is_recorded_as_failed_and_the_pass_goes_on(
     assert "row refused" in errors["first"] and errors["second"] is None
     assert (summary["failed"], summary["new_items"]) == (1, 2)
     assert count_items(sqlite_url) == {"second": 2}  # nothing of the refused feed's transaction
+
+
+def test_two_feeds_numbering_their_releases_alike_each_get_their_alert(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # A guid that is no URI ("1", "press-42") names a release within its own feed only.
+    from email.utils import format_datetime
+
+    def feed(site: str, title: str) -> str:
+        return (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>{site}</title>'
+            f"<item><title>{title}</title><link>https://{site}/news/{len(title)}</link>"
+            f'<guid isPermaLink="false">1</guid><pubDate>{format_datetime(datetime.now(UTC))}</pubDate>'
+            f"<description>{title}.</description></item></channel></rss>"
+        )
+
+    feeds = [
+        {"name": "A", "url": feed_server.add("/a.xml", feed("a.example", "Defenders face reprisals in Geneva"))},
+        {"name": "B", "url": feed_server.add("/b.xml", feed("b.example", "ICC prosecutor opens an investigation"))},
+    ]
+    poll_json(write_config(tmp_path, feeds), sqlite_url)
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        alerted = connection.execute(
+            select(Feed.name, Alert.status).join(Item, Item.feed_id == Feed.id).join(Alert, Alert.item_id == Item.id)
+        ).all()
+    engine.dispose()
+    assert sorted(alerted) == [("A", "pending"), ("B", "pending")]

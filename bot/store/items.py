@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, select
 from sqlalchemy.orm import Session
 
 from bot.records import ArticleText, FlagMatch, ParsedItem, StoredItem
 from bot.schema import Alert, Feed, FlagMatchRow, Item
+
+# RFC 3986 §3.1; also parse's "un-news:", "un-press:" and "sha256:" keys.
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def item_hash(item: ParsedItem) -> str:
@@ -208,9 +212,11 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     """Channels that already have this release through another feed.
 
     UN News publishes one story in its "all" feed and in topic feeds; the stable key
-    (story id) or the same link shows it is one release, and one alert is enough.
+    (story id) or the same link shows it is one release, and one alert is enough. A
+    key without a URI scheme is a guid like "1" or "press-42", unique only within its
+    own feed: another feed's release "1" is another release.
     """
-    same_release = Item.key == item.key
+    same_release = Item.key == item.key if _URI_SCHEME.match(item.key) else false()
     if item.url:
         same_release = same_release | (Item.url == item.url)
     query = (
