@@ -326,3 +326,27 @@ def test_two_feeds_numbering_their_releases_alike_each_get_their_alert(
         ).all()
     engine.dispose()
     assert sorted(alerted) == [("A", "pending"), ("B", "pending")]
+
+
+def test_releases_of_one_feed_sharing_one_link_each_get_their_alert(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # Some newsrooms link every item to their press page; the link is no identity there.
+    from email.utils import format_datetime
+
+    items = "".join(
+        f"<item><title>{title}</title><link>https://gov.example/press</link><guid>{guid}</guid>"
+        f"<pubDate>{format_datetime(datetime.now(UTC))}</pubDate><description>{title}.</description></item>"
+        for guid, title in (
+            ("https://gov.example/p/1", "Defenders face reprisals in Geneva"),
+            ("https://gov.example/p/2", "ICC prosecutor opens an investigation"),
+        )
+    )
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Gov</title>{items}</channel></rss>'
+    poll_json(write_config(tmp_path, [{"name": "Gov", "url": feed_server.add("/gov.xml", body)}]), sqlite_url)
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        alerted = connection.execute(select(Item.title).join(Alert, Alert.item_id == Item.id)).scalars().all()
+    engine.dispose()
+    assert len(alerted) == 2

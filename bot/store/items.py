@@ -214,11 +214,12 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     UN News publishes one story in its "all" feed and in topic feeds; the stable key
     (story id) or the same link shows it is one release, and one alert is enough. A
     key without a URI scheme is a guid like "1" or "press-42", unique only within its
-    own feed: another feed's release "1" is another release.
+    own feed: another feed's release "1" is another release. Within one feed a shared
+    link is no identity either (newsrooms that link every item to their press page).
     """
     same_release = Item.key == item.key if _URI_SCHEME.match(item.key) else false()
     if item.url:
-        same_release = same_release | (Item.url == item.url)
+        same_release = same_release | ((Item.url == item.url) & (Item.feed_id != item.feed_id))
     query = (
         select(Alert.channel)
         .join(Item, Alert.item_id == Item.id)
