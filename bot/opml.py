@@ -55,7 +55,10 @@ def parse_opml(data: bytes, source: str) -> tuple[FeedSource, ...]:
     taken: set[str] = set()
     for feed in result.feeds:
         url = feed.url.strip()
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # "http://[::1/feed": no scheme or host to trust, refused below
+            parts = urlsplit("")
         name = " ".join((feed.title or "").split()) or parts.hostname or url
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f'{source}: outline "{name}": {url!r} is not an http(s) URL')

@@ -121,6 +121,14 @@ def test_importing_something_that_is_not_opml_exits_2(tmp_path: Path, config_env
     assert result.exit_code == 2 and "not an OPML subscription list" in result.stderr
 
 
+def test_an_opml_outline_with_a_malformed_url_exits_2_naming_it(tmp_path: Path, config_env: dict[str, str]) -> None:
+    opml = tmp_path / "broken.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="Broken" xmlUrl="http://[::1/feed"/></body></opml>')
+    result = invoke(config_env, "feeds", "import", str(opml))
+    assert result.exit_code == 2, result.output
+    assert 'outline "Broken"' in result.stderr and "not an http(s) URL" in result.stderr
+
+
 def test_an_opml_feed_list_reads_like_a_toml_one(tmp_path: Path) -> None:
     # Two feeds named alike in a reader's export get distinct pressbot names.
     opml = tmp_path / "feeds.opml"
