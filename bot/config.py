@@ -235,11 +235,22 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         scheduler=config.scheduler,
         flag_rules=flag_rules,
         slack_token=env.get("SLACK_BOT_TOKEN") or None,
-        slack_api_url=env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL,
+        slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
         raw_flags=config.flags,
     )
+
+
+def _slack_api_url(url: str) -> str:
+    # Else urllib refuses it only at the first post, with a ValueError traceback.
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unclosed IPv6 bracket
+        parts = urlsplit("")
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"SLACK_API_URL: {url!r} is not an http(s) URL")
+    return url
 
 
 ENV_VARIABLES: tuple[str, ...] = (

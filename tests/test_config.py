@@ -107,6 +107,16 @@ def test_bad_feed_lists_raise_one_line_naming_file_and_key(case: str, tmp_path: 
     assert "feeds.toml" in message and expected in message and "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "url", ["notaurl", "slack.example/api/", "http://[::1/api/"], ids=["word", "no-scheme", "bad-ipv6"]
+)
+def test_a_slack_api_url_that_is_no_http_url_is_a_config_error(tmp_path: Path, url: str) -> None:
+    # Found only at the first post otherwise: a ValueError traceback from urllib.
+    config = write_config(tmp_path, [GOOD_FEED])
+    with pytest.raises(ConfigError, match=r"SLACK_API_URL: .* is not an http\(s\) URL"):
+        load(env_for(config, SLACK_API_URL=url))
+
+
 def test_unknown_setting_is_named(tmp_path: Path) -> None:
     config = write_config(tmp_path, [GOOD_FEED], extra="[poll]\nspeed = 3\n")
     with pytest.raises(ConfigError, match=r"pressbot.toml: .*"):
