@@ -146,3 +146,20 @@ def test_cli_exits_2_with_one_line_and_no_traceback(case: str, tmp_path: Path) -
     assert len(lines) == 1 and "feeds.toml" in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.db").exists()  # nothing touched before the configuration is valid
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [("garbage", 2), ("mysql://u@h/db", 2), ("postgresql://postgres@127.0.0.1:1/nothing", 1)],
+    ids=["unparsable", "no-driver", "unreachable"],
+)
+def test_a_database_that_cannot_be_used_gives_one_line(url: str, code: int, tmp_path: Path) -> None:
+    config = write_config(tmp_path, [GOOD_FEED])
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": url}
+
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "status"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+
+    assert result.returncode == code
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("pressbot: error:")

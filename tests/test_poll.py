@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, func, select
 
 from bot.cli import cli
 from bot.config import normalize_database_url
-from bot.schema import Alert, Feed, Item
+from bot.schema import Alert, Feed, FlagMatchRow, Item
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
 
@@ -350,3 +350,30 @@ def test_releases_of_one_feed_sharing_one_link_each_get_their_alert(
         alerted = connection.execute(select(Item.title).join(Alert, Alert.item_id == Item.id)).scalars().all()
     engine.dispose()
     assert len(alerted) == 2
+
+
+def test_a_teaser_only_release_is_read_in_full_and_flagged_on_its_body(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    page = (Path(__file__).parent / "pages" / "en_release.html").read_bytes()
+    link = feed_server.add("/latest-updates/valdoria/", page, content_type="text/html; charset=utf-8")
+    teaser_feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>ISHR</title>
+<link>{feed_server.base}</link>
+<item><title>Valdoria: three lawyers must be freed</title><link>{link}</link><guid>{link}</guid>
+<pubDate>{datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")}</pubDate>
+<description>ISHR calls on Valdoria to free three lawyers.</description></item></channel></rss>"""
+    url = feed_server.add("/feed/", teaser_feed)
+    config = write_config(tmp_path, [{"name": "ISHR", "url": url}], extra="[fulltext]\nenabled = true\n")
+
+    summary = poll_json(config, sqlite_url)
+
+    assert summary["flagged"] == 1
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        item = connection.execute(select(Item)).one()
+        fields = connection.execute(select(FlagMatchRow.flag, FlagMatchRow.field)).all()
+    assert "pattern of reprisals against the lawyers" in item.full_text
+    assert "cookie" not in item.full_text.lower() and "Home ›" not in item.full_text
+    assert ("reprisal", "full_text") in fields
+    assert item.summary and item.summary.startswith("Valdoria must immediately release")
+    assert item.language == "en"

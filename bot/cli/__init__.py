@@ -48,6 +48,12 @@ class ConfigClickError(click.ClickException):
         click.echo(f"pressbot: error: {self.format_message()}", err=True)
 
 
+class CommandError(ConfigClickError):
+    """The command could not do its job (a database unreachable…): one line, exit status 1."""
+
+    exit_code = 1
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -111,11 +117,20 @@ def open_db(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session
 
     try:
         engine = make_engine(settings.database_url)
+    except StoreError as exc:
+        # An unusable DATABASE_URL is a configuration error.
+        raise ConfigClickError(_first_line(exc)) from exc
+    try:
         if migrate:
             upgrade(engine)
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CommandError(_first_line(exc)) from exc
     return make_session_factory(engine)
+
+
+def _first_line(exc: Exception) -> str:
+    # Drivers add hints and SQLAlchemy a "Background on this error" link: one line is enough.
+    return str(exc).strip().splitlines()[0]
 
 
 def main() -> None:
