@@ -474,7 +474,7 @@ def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime
         outcome = classify_api_error(alert_id, exc)
         message = f"cannot read {channel} history: {outcome.error}"
         raise DeliveryError(message, permanent=outcome.permanent) from exc
-    except (OSError, HTTPException) as exc:
+    except (OSError, HTTPException, SlackClientError) as exc:
         raise DeliveryError(f"cannot read {channel} history: {exc}", permanent=False) from exc
     return None
 
@@ -522,7 +522,14 @@ class DeliveryRun:
 
     def _known_failure(self, alert: AlertToSend) -> DeliveryOutcome | None:
         error = self._token_error or self._channel_errors.get(alert.channel)
-        return DeliveryOutcome(alert.alert_id, sent=False, error=error, permanent=True) if error else None
+        if not error:
+            return None
+        if alert.outcome_unknown:
+            # An earlier post may be in Slack: keep that trace, and tell the operator.
+            error = f"{error}; it may already be in {alert.channel}: check, then `pressbot alerts retry {alert.alert_id}`"
+        return DeliveryOutcome(
+            alert.alert_id, sent=False, error=error, permanent=True, maybe_posted=alert.outcome_unknown
+        )
 
     def _attempt(self, alert: AlertToSend, mark: Callable[[int], bool]) -> DeliveryOutcome | None:
         if alert.outcome_unknown:

@@ -266,6 +266,20 @@ def test_an_unknown_outcome_that_history_cannot_settle_fails_instead_of_guessing
     assert run(db, fake, now=LATER).sent == 1 and posted_alert_ids(fake) == [alert_id]
 
 
+def test_a_token_error_on_an_alert_that_may_be_posted_keeps_its_trace_and_warns(
+    db: sessionmaker[Session], fake: FakeSlack
+) -> None:
+    [first] = add_alerts(db, 1)
+    [unknown] = add_alerts(db, 1, posting_started_at=NOW - timedelta(minutes=5), attempts=1)
+    fake.always("chat.postMessage", fakeslack.slack_error("invalid_auth"))
+    stats = run(db, fake)
+    assert stats.failed == 2
+    row = alert_row(db, unknown)
+    assert row.posting_started_at is not None  # the next attempt looks in the channel first
+    assert "may already be in #pressbot" in (row.last_error or "")
+    assert alert_row(db, first).last_error == "invalid_auth"
+
+
 @pytest.mark.parametrize("error", ["invalid_auth", "account_inactive", "token_revoked"])
 def test_a_token_error_fails_every_alert_with_it_once_and_is_not_retried(
     db: sessionmaker[Session], fake: FakeSlack, error: str
