@@ -526,7 +526,10 @@ class DeliveryRun:
             return None
         if alert.outcome_unknown:
             # An earlier post may be in Slack: keep that trace, and tell the operator.
-            error = f"{error}; it may already be in {alert.channel}: check, then `pressbot alerts retry {alert.alert_id}`"
+            error = (
+                f"{error}; it may already be in {alert.channel}: "
+                f"check, then `pressbot alerts retry {alert.alert_id}`"
+            )
         return DeliveryOutcome(
             alert.alert_id, sent=False, error=error, permanent=True, maybe_posted=alert.outcome_unknown
         )
