@@ -15,7 +15,7 @@ def reflag(as_json: bool) -> None:
     """Re-evaluate every stored item with the current rules; report what changed."""
     from dataclasses import asdict
 
-    from bot.poll import reflag as run_reflag
+    from bot.reflag import reflag as run_reflag
 
     settings = load_settings()
     report = run_reflag(settings, open_db(settings))
