@@ -44,11 +44,15 @@ def write_feeds(path: Path, feeds: list[dict[str, Any]]) -> Path:
 
 
 def write_config(directory: Path, feeds: list[dict[str, Any]], extra: str = "") -> Path:
-    """A pressbot.toml with the project's real flag rules and the given feeds."""
+    """A pressbot.toml with the project's real flag rules and the given feeds (full text off)."""
     real = (REPO / "config" / "pressbot.toml").read_text(encoding="utf-8")
     flags_at = real.find("\n[flags")
     flags = real[flags_at:] if flags_at >= 0 else ""
     write_feeds(directory / "feeds.toml", feeds)
+    if "[fulltext]" not in extra:
+        # Test feeds link to real sites (example.org…): no release page is fetched unless
+        # a test asks for it, so no traffic leaves 127.0.0.1.
+        extra += "\n[fulltext]\nenabled = false\n"
     config = directory / "pressbot.toml"
     config.write_text(
         'feeds = "feeds.toml"\n'
