@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +73,13 @@ def _postgres_required() -> bool:
     return os.environ.get("PRESSBOT_REQUIRE_POSTGRES") == "1"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty database on the PostgreSQL server, dropped afterwards."""
+@contextmanager
+def fresh_postgres_database(prefix: str = "pressbot_test") -> Iterator[str]:
+    """A fresh, empty database on the PostgreSQL server, dropped afterwards.
+
+    Skips when the server is unreachable, or fails under PRESSBOT_REQUIRE_POSTGRES=1 (CI).
+    The URL uses the platforms' ``postgres://`` spelling on purpose: config must rewrite it.
+    """
     try:
         import psycopg
 
@@ -83,13 +88,19 @@ def postgres_url() -> Iterator[str]:
         if _postgres_required():
             pytest.fail(f"PostgreSQL required (PRESSBOT_REQUIRE_POSTGRES=1) but unreachable: {exc}")
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-    name = f"pressbot_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        base = POSTGRES_URL.rsplit("/", 1)[0]
-        # The platforms' spelling on purpose: config must rewrite postgres:// itself.
-        yield base.replace("postgresql://", "postgres://", 1) + f"/{name}"
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            yield POSTGRES_URL.rsplit("/", 1)[0].replace("postgresql://", "postgres://", 1) + f"/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

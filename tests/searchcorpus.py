@@ -7,13 +7,11 @@ triggers and generated columns that fill it in production.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,20 +110,7 @@ def archive(database_url: str) -> sessionmaker[Session]:
 @contextmanager
 def postgres_database() -> Iterator[str]:
     """A fresh database on the test PostgreSQL server for a whole module (conftest's is per test)."""
-    from tests.conftest import POSTGRES_URL, _postgres_required
+    from tests.conftest import fresh_postgres_database
 
-    try:
-        import psycopg
-
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except Exception as exc:
-        if _postgres_required():
-            pytest.fail(f"PostgreSQL required (PRESSBOT_REQUIRE_POSTGRES=1) but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
-    name = f"pressbot_search_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database("pressbot_search") as url:
+        yield url
