@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -150,7 +150,7 @@ def _feed_location(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def load_feeds(path: Path, default_interval: float) -> tuple[FeedSource, ...]:
+def load_feeds(path: Path) -> tuple[FeedSource, ...]:
     """Read a feed list: TOML with ``[[feeds]]``, or OPML (by extension)."""
     if path.suffix.lower() in (".opml", ".xml"):
         from bot.opml import read_opml
@@ -218,7 +218,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
     )
-    feeds = load_feeds(feeds_path, parse_duration(config.poll.interval))
+    feeds = load_feeds(feeds_path)
     database_url = env.get("DATABASE_URL") or config.database_url or DEFAULT_DATABASE_URL
     slack = config.slack
     if env.get("SLACK_CHANNEL"):
@@ -264,4 +264,3 @@ ENV_VARIABLES: tuple[str, ...] = (
     "PRESSBOT_ALLOW_PRIVATE_NETWORKS",
 )
 
-Format = Literal["table", "json", "csv", "ndjson"]

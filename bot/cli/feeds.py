@@ -195,7 +195,7 @@ def _new_sources(existing: Sequence[FeedSource], imported: Sequence[FeedSource])
     return new, skipped
 
 
-def _append_validated(path: Path, addition: str, default_interval: float) -> None:
+def _append_validated(path: Path, addition: str) -> None:
     """Append, but only if the result still loads: a broken feed list would stop every poll."""
     from bot.config import load_feeds
     from bot.errors import ConfigError
@@ -207,7 +207,7 @@ def _append_validated(path: Path, addition: str, default_interval: float) -> Non
         with os.fdopen(handle, "w", encoding="utf-8") as fh:
             fh.write(original + separator + addition)
         try:
-            load_feeds(Path(temporary), default_interval)
+            load_feeds(Path(temporary))
         except ConfigError as exc:
             raise ConfigClickError(f"import would break {path}: {exc}") from exc
         os.replace(temporary, path)
@@ -225,7 +225,6 @@ def import_command(file: Path) -> None:
     """
     from bot.errors import ConfigError
     from bot.opml import read_opml
-    from bot.quickconfig import parse_duration
 
     settings = load_settings()
     target = settings.feeds_path
@@ -238,7 +237,7 @@ def import_command(file: Path) -> None:
     new, skipped = _new_sources(settings.feeds, imported)
     if new:
         addition = feeds_toml(new, file.name, datetime.now(UTC))
-        _append_validated(target, addition, parse_duration(settings.poll.interval))
+        _append_validated(target, addition)
     click.echo(f"imported {len(new)} feeds into {target}; skipped {len(skipped)} already configured")
     for name in skipped:
         click.echo(f"  skipped: {name}")
