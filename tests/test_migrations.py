@@ -9,8 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.config import normalize_database_url
-from bot.schema import Base, include_object
 from bot.store import make_engine, upgrade
+from bot.tables import include_object, metadata
 
 
 def test_migrations_match_the_models(database_url: str) -> None:
@@ -21,7 +21,7 @@ def test_migrations_match_the_models(database_url: str) -> None:
     with engine.connect() as connection, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLite: expression indexes are not reflected
         context = MigrationContext.configure(connection, opts={"include_object": include_object})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
         tables = set(inspect(connection).get_table_names())
     engine.dispose()
 
