@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import random
@@ -32,12 +33,13 @@ from pathlib import Path
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.records import FeedSource, FlagMatch, ParsedItem, QueryFilters
+import bot
+from bot.records import FeedSource, FlagMatch, ParsedItem
 from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import make_engine, make_session_factory, upgrade
-from bot.store.search import search_items
+from bot.store.search import QueryFilters, search_items
 
 FEEDS = 50
 PER_TRANSACTION = 10_000
@@ -162,6 +164,10 @@ def measure_in_process(session_factory: sessionmaker[Session], queries: int) -> 
 
 
 def measure_process(database_url: str, runs: int) -> dict[str, object]:
+    # pip compiles what it installs, SQLAlchemy included; an editable checkout run with
+    # PYTHONDONTWRITEBYTECODE set (as on these machines) would recompile pressbot's
+    # modules in every process, timing the compiler rather than the query.
+    compileall.compile_dir(Path(bot.__file__).parent, quiet=1)
     pressbot = str(Path(sys.executable).with_name("pressbot"))
     command = [pressbot, "query", "visa", "threats", "--flag", "icc", "--limit", "20", "--format", "json"]
     env = {**os.environ, "DATABASE_URL": database_url}

@@ -2,12 +2,13 @@
 
 Each record names the stage that makes it and the stages that read it. All
 datetimes are timezone-aware UTC. No ORM row, dict or httpx object crosses a
-boundary: stages speak in these.
+boundary: stages speak in these. The records of a search (``QueryFilters`` in,
+``QueryHit`` out) live with it in ``bot.store.search``, so that a one-off query does
+not load the pipeline's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -193,58 +194,6 @@ class OutboxEntry:
     last_error: str | None
     slack_ts: str | None
     sent_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class QueryFilters:
-    """A search over stored items. Made by the CLI and the Slack slash command; read by store.search.
-
-    Repeating one filter widens it (any of these flags, any of these feeds); different
-    filters narrow each other. ``since``/``until`` apply to the published date, else the
-    date the item was first seen.
-    """
-
-    text: str | None = None  # full text, in pressbot's search syntax (see store.search)
-    flags: tuple[str, ...] = ()
-    feeds: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    languages: tuple[str, ...] = ()  # "en" also matches "en-GB"
-    since: datetime | None = None  # inclusive
-    until: datetime | None = None  # exclusive
-    limit: int = 20
-    sort: str = "relevance"  # "relevance" (when there is text) or "date", newest first
-
-
-@dataclass(frozen=True, slots=True)
-class QueryHit:
-    """One search result. Made by store.search; read by the CLI and the Slack slash command."""
-
-    item_id: int
-    feed_name: str
-    title: str
-    url: str | None
-    published: datetime | None
-    first_seen: datetime
-    language: str | None
-    summary: str | None
-    flags: tuple[str, ...] = ()
-    matches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → matched phrases
-    snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
-
-
-@dataclass(frozen=True, slots=True)
-class FeedListing:
-    """A feed with its health and size, for ``pressbot feeds list``. Made by store.search."""
-
-    name: str
-    url: str  # as now polled (a permanent redirect may have changed it)
-    enabled: bool
-    disabled_reason: str | None
-    last_success_at: datetime | None
-    last_error: str | None
-    consecutive_failures: int
-    next_check_at: datetime | None
-    items: int
 
 
 @dataclass(slots=True)

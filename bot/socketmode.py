@@ -30,8 +30,7 @@ from slack_sdk.webhook import WebhookClient
 from bot.deliver import escape_slack, make_client, shorten, slack_link
 from bot.errors import ConfigError, QuerySyntaxError
 from bot.quickconfig import parse_when
-from bot.records import QueryFilters, QueryHit
-from bot.store.search import MARK_END, MARK_START, search_items
+from bot.store.search import MARK_END, MARK_START, QueryFilters, QueryHit, search_items
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

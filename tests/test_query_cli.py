@@ -175,6 +175,41 @@ def test_the_query_process_loads_neither_the_fetching_nor_the_slack_stack(archiv
     assert title_of("icc-visa") in done.stdout
 
 
+def test_a_query_does_not_wait_for_a_writing_worker(tmp_path: Path) -> None:
+    """A worker mid-transaction holds SQLite's write lock; a search must answer at once, not after it."""
+    import sqlite3
+    import time
+
+    path = tmp_path / "pressbot.db"
+    archive(f"sqlite:///{path}").kw["bind"].dispose()
+    worker = sqlite3.connect(path, isolation_level=None)
+    worker.execute("BEGIN IMMEDIATE")
+    worker.execute("UPDATE feeds SET last_error = 'mid-pass'")
+    try:
+        started = time.perf_counter()
+        titles = json_titles(f"sqlite:///{path}", "visa", "--flag", "icc")
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.rollback()
+        worker.close()
+    assert titles == [title_of("icc-visa")]
+    assert elapsed < 10  # the busy timeout is 30 s: waiting for the lock would take all of it
+
+
+def test_a_query_leaves_cycle_collection_as_it_found_it(archive_url: str) -> None:
+    import gc
+
+    assert gc.isenabled()
+    json_titles(archive_url, "visa")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        json_titles(archive_url, "visa")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 # -- prune -------------------------------------------------------------------------------
 
 

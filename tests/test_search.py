@@ -10,10 +10,19 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import QuerySyntaxError
-from bot.records import FlagMatch, QueryFilters
+from bot.records import FlagMatch
 from bot.schema import Feed, Item
 from bot.store import items as item_store
-from bot.store.search import MARK_END, MARK_START, count_prunable, parse_search, prune_items, search_items, to_fts5
+from bot.store.search import (
+    MARK_END,
+    MARK_START,
+    QueryFilters,
+    count_prunable,
+    parse_search,
+    prune_items,
+    search_items,
+    to_fts5,
+)
 from tests.searchcorpus import NOW, RELEASES, Release, _parsed, archive, postgres_database, title_of
 
 

@@ -16,7 +16,8 @@ from bot.cli import ConfigClickError, load_settings, open_db
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.records import FeedListing, FeedSource, FetchResult
+    from bot.records import FeedSource, FetchResult
+    from bot.store.search import FeedListing
 
 
 @click.group()
@@ -29,8 +30,7 @@ def feeds() -> None:
 
 def _listings(settings: Settings) -> list[FeedListing]:
     """The database's view, plus configured feeds no pass has seen yet."""
-    from bot.records import FeedListing
-    from bot.store.search import list_feeds
+    from bot.store.search import FeedListing, list_feeds
 
     with open_db(settings)() as session:
         known = list_feeds(session)

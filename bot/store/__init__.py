@@ -38,10 +38,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN: a deferred transaction that later upgrades to a
-    # write fails with SQLITE_BUSY immediately, ignoring the busy timeout.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# Execution options for a session that only reads: ``session.connection(execution_options=READ_ONLY)``.
+READ_ONLY = {"pressbot_read_only": True}
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A writer takes the write lock at BEGIN: a deferred transaction that later upgrades
+    # to a write fails with SQLITE_BUSY immediately, ignoring the busy timeout. A reader
+    # (a search) begins deferred, so under WAL it never waits for a writing worker.
+    read_only = conn.get_execution_options().get("pressbot_read_only")
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def make_engine(database_url: str) -> Engine:
@@ -53,7 +59,7 @@ def make_engine(database_url: str) -> Engine:
             event.listen(
                 engine, "connect", lambda dbapi_conn, _rec: setattr(dbapi_conn, "isolation_level", None)
             )
-            event.listen(engine, "begin", _sqlite_begin_immediate)
+            event.listen(engine, "begin", _sqlite_begin)
             return engine
         return create_engine(database_url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:

@@ -19,18 +19,18 @@ most) or by date, and each carries a snippet with the matched words between
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import reduce
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bot import tables
 from bot.errors import QuerySyntaxError
-from bot.records import FeedListing, QueryFilters, QueryHit
-from bot.schema import Feed, FlagMatchRow, Item
+from bot.store import READ_ONLY
 
 MARK_START = "\x02"  # control characters: XML 1.0 (§2.2) forbids them, so feed text lacks them
 MARK_END = "\x03"
@@ -45,6 +45,61 @@ _TOKEN = re.compile(
     r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<neg>-)(?=[^\s)])|"(?P<phrase>[^"]*)(?P<end>"?)|(?P<word>[^\s()"]+))'
 )
 _WORD = re.compile(r"\w+")
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFilters:
+    """A search over stored items. Made by the CLI and the Slack slash command; read by store.search.
+
+    Repeating one filter widens it (any of these flags, any of these feeds); different
+    filters narrow each other. ``since``/``until`` apply to the published date, else the
+    date the item was first seen.
+    """
+
+    text: str | None = None  # full text, in pressbot's search syntax (see store.search)
+    flags: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()  # "en" also matches "en-GB"
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    limit: int = 20
+    sort: str = "relevance"  # "relevance" (when there is text) or "date", newest first
+
+
+@dataclass(frozen=True, slots=True)
+class QueryHit:
+    """One search result. Made by store.search; read by the CLI and the Slack slash command."""
+
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    published: datetime | None
+    first_seen: datetime
+    language: str | None
+    summary: str | None
+    flags: tuple[str, ...] = ()
+    matches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → matched phrases
+    snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
+
+
+@dataclass(frozen=True, slots=True)
+class FeedListing:
+    """A feed with its health and size, for ``pressbot feeds list``. Made by store.search."""
+
+    name: str
+    url: str  # as now polled (a permanent redirect may have changed it)
+    enabled: bool
+    disabled_reason: str | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    next_check_at: datetime | None
+    items: int
 
 
 # -- the search syntax ----------------------------------------------------------------
@@ -220,13 +275,13 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
 
 # -- searching ---------------------------------------------------------------------------
 
-# Core tables, not the ORM classes: an ORM statement first configures every mapper
-# (~15 ms), a noticeable share of a `pressbot query` process.
-_item_table = cast(sa.Table, Item.__table__)
-_feed_table = cast(sa.Table, Feed.__table__)
+# Core tables, not the ORM classes: importing and configuring the mappers would cost a
+# `pressbot query` process a tenth of its time.
+_item_table = tables.items
+_feed_table = tables.feeds
 _items = _item_table.c
 _feeds = _feed_table.c
-_matches = cast(sa.Table, FlagMatchRow.__table__).c
+_matches = tables.flag_matches.c
 
 
 def sort_date() -> sa.ColumnElement[datetime]:
@@ -389,6 +444,7 @@ def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
     Raises QuerySyntaxError for text that is not a search, or a feed name that does not exist.
     """
     tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
+    session.connection(execution_options=READ_ONLY)
     feed_ids = _feed_ids(session, filters)
     if feed_ids == [] or filters.limit <= 0:
         return []
@@ -430,6 +486,7 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
 
 def list_feeds(session: Session) -> list[FeedListing]:
     """Every feed the database knows, by name, with its health and how many items it holds."""
+    session.connection(execution_options=READ_ONLY)
     counts = (
         sa.select(_items.feed_id, sa.func.count().label("items")).group_by(_items.feed_id).subquery()
     )
