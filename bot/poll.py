@@ -161,8 +161,17 @@ def route_channels(feed: Feed, flags: Iterable[str], settings: Settings) -> set[
     return {rules.channel_for(name) or settings.slack.channel for name in flags}
 
 
-def should_hold(item: StoredItem, *, first_pass: bool, now: datetime, window: timedelta) -> bool:
-    """On a feed's first pass only recent releases are alerted: no backlog flood."""
+def should_hold(
+    item: StoredItem, *, first_pass: bool, now: datetime, window: timedelta, pruned_before: datetime | None = None
+) -> bool:
+    """Whether a flagged release is recorded without alerting.
+
+    On a feed's first pass only recent releases are alerted: no backlog flood. Later, a
+    release dated before what ``pressbot prune`` deleted is one the feed still lists,
+    stored again as new: it was news once already.
+    """
+    if pruned_before is not None and item.published is not None and item.published < pruned_before:
+        return True
     if not first_pass:
         return False
     published = item.published or item.first_seen
@@ -196,7 +205,7 @@ def flag_and_summarize(
             full_text=item.full_text,
         )
         names = {match.flag for match in matches}
-        hold = should_hold(item, first_pass=first_pass, now=now, window=window)
+        hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=feed.pruned_before)
         created = item_store.record_flags(
             session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
         )

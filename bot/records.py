@@ -225,7 +225,7 @@ class PassSummary:
     alerts_sent: int = 0
     alerts_pending: int = 0
     alerts_failed: int = 0
-    alerts_held_back: int = 0  # old flagged releases not alerted on a first pass
+    alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
     reports: list[FeedReport] = field(default_factory=list)
 
 

@@ -49,6 +49,7 @@ class Feed(Base):
     next_check_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]
+    pruned_before: Mapped[datetime | None]
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 

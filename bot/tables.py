@@ -108,6 +108,8 @@ feeds = Table(
     Column("next_check_at", UTCDateTime, index=True),
     Column("claimed_by", String(100)),
     Column("claimed_until", UTCDateTime),
+    # Retention: `pressbot prune` deleted this feed's releases dated before this.
+    Column("pruned_before", UTCDateTime),
 )
 
 items = Table(

@@ -377,3 +377,43 @@ def test_a_teaser_only_release_is_read_in_full_and_flagged_on_its_body(
     assert ("reprisal", "full_text") in fields
     assert item.summary and item.summary.startswith("Valdoria must immediately release")
     assert item.language == "en"
+
+
+def test_a_pruned_release_its_feed_still_lists_is_not_alerted_again(
+    feed_server: FeedServer, tmp_path: Path, database_url: str
+) -> None:
+    from datetime import timedelta
+    from email.utils import format_datetime
+
+    def item(guid: str, title: str, age: timedelta) -> str:
+        return (
+            f"<item><title>{title}</title><link>https://example.org/{guid}</link><guid>{guid}</guid>"
+            f"<pubDate>{format_datetime(datetime.now(UTC) - age)}</pubDate><description>{title}.</description></item>"
+        )
+
+    def feed(*items: str) -> str:
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title>{"".join(items)}</channel></rss>'
+
+    old = item("old", "ICC prosecutor opens an investigation", timedelta(days=3))
+    url = feed_server.add("/w.xml", feed(old))
+    config = write_config(tmp_path, [{"name": "W", "url": url}], extra='[alerts]\nwindow = "7d"\n')
+    first = poll_json(config, database_url)
+    assert first["alerts_pending"] == 1 and first["alerts_held_back"] == 0
+
+    pruned = run_cli(["prune", "--older-than", "1d", "--all"], config, database_url)
+    assert pruned.exit_code == 0 and "deleted 1 releases" in pruned.stdout, pruned.output
+
+    # The feed still lists the old release when a new one arrives: both are stored as new.
+    feed_server.add("/w.xml", feed(item("new", "Defenders face reprisals in Geneva", timedelta(hours=1)), old))
+    second = poll_json(config, database_url)
+    assert second["new_items"] == 2 and second["alerts_pending"] == 1 and second["alerts_held_back"] == 1
+
+    engine = create_engine(normalize_database_url(database_url))
+    with engine.connect() as connection:
+        query = select(Item.title, Alert.status).join(Alert, Alert.item_id == Item.id)
+        statuses = dict(connection.execute(query).all())
+    engine.dispose()
+    assert statuses == {
+        "Defenders face reprisals in Geneva": "pending",
+        "ICC prosecutor opens an investigation": "held",
+    }

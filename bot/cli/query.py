@@ -266,13 +266,14 @@ _MIN_PRUNE_SPAN = 86_400  # "m" is minutes: `--older-than 18m` would delete near
 def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
     """Delete old releases (retention). Flagged releases are kept unless --all.
 
-    A release still listed by its feed comes back as new on the next poll.
+    A release its feed still lists comes back on the next poll, stored as new but
+    not alerted again.
     """
     from datetime import timedelta
 
     from bot.cli import load_settings, open_db
     from bot.quickconfig import parse_duration
-    from bot.store.search import count_prunable, prune_items
+    from bot.store.search import count_prunable, prune_items, record_prune
 
     try:
         seconds = parse_duration(older_than)
@@ -290,6 +291,8 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
             count = count_prunable(session, cutoff, keep_flagged=not include_flagged)
         click.echo(f"would delete {count} releases older than {cutoff:%Y-%m-%d}")
         return
+    with session_factory.begin() as session:
+        record_prune(session, cutoff)
     deleted = 0
     while True:
         with session_factory.begin() as session:

@@ -467,6 +467,16 @@ def count_prunable(session: Session, cutoff: datetime, *, keep_flagged: bool) ->
     return session.scalar(sa.select(sa.func.count()).select_from(query)) or 0
 
 
+def record_prune(session: Session, cutoff: datetime) -> None:
+    """Note the cutoff on every feed: a deleted release its feed still lists, stored
+    again by the next poll, is then not alerted a second time (``poll.should_hold``)."""
+    session.execute(
+        sa.update(_feed_table)
+        .where(sa.or_(_feeds.pruned_before.is_(None), _feeds.pruned_before < cutoff))
+        .values(pruned_before=cutoff)
+    )
+
+
 def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch: int = 2000) -> int:
     """Delete up to ``batch`` items dated before ``cutoff``; returns how many (call until 0).
 
