@@ -466,6 +466,26 @@ def test_flags_test_json_is_one_object(tmp_path: Path, monkeypatch: pytest.Monke
     assert icc["false_positives"][0]["matches"][0]["phrase"] == "ICC"
 
 
+def test_flags_test_does_not_score_a_flag_no_line_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    only_icc = tmp_path / "icc.jsonl"
+    only_icc.write_text(json.dumps({"id": 1, "title": "ICC judges issue a warrant", "labels": {"icc": True}}) + "\n")
+
+    report = json.loads(run_flags(tmp_path, monkeypatch, str(only_icc), "--json").output)
+    assert report["flags"]["icc"]["recall"] == 1.0
+    assert report["flags"]["reprisal"]["precision"] is None and report["flags"]["reprisal"]["recall"] is None
+    printed = run_flags(tmp_path, monkeypatch, str(only_icc)).output
+    assert "not measured (no line labels them): reprisal" in printed
+
+
+def test_flags_test_refuses_a_file_that_labels_no_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unlabeled = tmp_path / "unlabeled.jsonl"
+    unlabeled.write_text(json.dumps({"id": 1, "title": "ICC judges issue a warrant"}) + "\n", encoding="utf-8")
+
+    result = run_flags(tmp_path, monkeypatch, str(unlabeled))
+
+    assert result.exit_code == 2 and "no line labels any of the flags" in result.output
+
+
 def test_flags_test_refuses_a_file_that_is_not_json_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"id": 1}\nnot json\n', encoding="utf-8")

@@ -28,6 +28,9 @@ def test(file: Path, as_json: bool) -> None:
 
     settings = load_settings()
     report = evaluate(settings.flag_rules, _read_rows(file))
+    if all(score["precision"] is None for score in report["flags"].values()):
+        names = ", ".join(report["flags"])
+        raise click.BadParameter(f"no line labels any of the flags ({names}): nothing to measure", param_hint="FILE")
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False))
     else:
@@ -59,8 +62,14 @@ def _print_report(report: dict[str, Any]) -> None:
     table = Table("flag", "precision", "recall", "TP", "FP", "FN", "TN", title=f"{report['items']} items")
     for name, score in report["flags"].items():
         counts = (str(score[key]) for key in ("tp", "fp", "fn", "tn"))
-        table.add_row(name, f"{score['precision']:.3f}", f"{score['recall']:.3f}", *counts)
+        if score["precision"] is None:
+            table.add_row(name, "—", "—", *counts)
+        else:
+            table.add_row(name, f"{score['precision']:.3f}", f"{score['recall']:.3f}", *counts)
     console.print(table)
+    unlabeled = [name for name, score in report["flags"].items() if score["precision"] is None]
+    if unlabeled:
+        console.print(f"not measured (no line labels them): {', '.join(unlabeled)}")
     for name, score in report["flags"].items():
         for item in score["false_positives"]:
             console.print(Text.assemble(("false positive", "bold"), f" {name}: {item['id']} {item['title']}"))

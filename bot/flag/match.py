@@ -183,7 +183,8 @@ def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, A
 
     A row is a release as in ``tests/data/labeled-dev.jsonl``: ``id``, ``title``,
     ``summary`` (or ``teaser``), ``content``, optional ``full_text`` and ``labels``
-    (flag → bool). A flag missing from a row's labels is not counted for that row.
+    (flag → bool). A flag missing from a row's labels is not counted for that row; a
+    flag no row labels has ``None`` for precision and recall, not a perfect score.
     """
     report: dict[str, Any] = {"items": 0, "flags": {name: _empty_score() for name in rules.names}}
     for row in rows:
@@ -201,8 +202,9 @@ def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, A
                 _count(score, row, bool(labels[name]), [m for m in matches if m.flag == name])
     for score in report["flags"].values():
         predicted, actual = score["tp"] + score["fp"], score["tp"] + score["fn"]
-        score["precision"] = score["tp"] / predicted if predicted else 1.0
-        score["recall"] = score["tp"] / actual if actual else 1.0
+        labeled = bool(actual + score["fp"] + score["tn"])
+        score["precision"] = (score["tp"] / predicted if predicted else 1.0) if labeled else None
+        score["recall"] = (score["tp"] / actual if actual else 1.0) if labeled else None
     return report
 
 
