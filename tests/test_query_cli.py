@@ -160,8 +160,9 @@ def test_a_fresh_database_is_migrated_and_answers_nothing(tmp_path: Path) -> Non
 
 
 def test_the_query_process_loads_neither_the_fetching_nor_the_slack_stack(archive_url: str) -> None:
+    # bot.schema and bot.records: the ORM mapping and the pipeline's records cost ~25 ms.
     heavy = ("httpx", "feedparser", "trafilatura", "slack_sdk", "pydantic", "alembic", "bot.flag", "bot.config",
-             "bot.fetch", "bot.parse", "rich")
+             "bot.fetch", "bot.parse", "rich", "bot.schema", "bot.records")
     code = (
         "import sys, bot.cli\n"
         "try:\n    bot.cli.main()\nexcept SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
