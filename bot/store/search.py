@@ -438,13 +438,19 @@ def _hits(session: Session, tree: Node | None, ids: Sequence[int]) -> list[Query
     return hits
 
 
+def _begin_reading(session: Session) -> None:
+    """Begin without SQLite's write lock, so that a search never waits for a writing worker."""
+    if not session.in_transaction():  # one already begun keeps its own
+        session.connection(execution_options=READ_ONLY)
+
+
 def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
     """The items matching ``filters``, best first (or newest first), at most ``filters.limit``.
 
     Raises QuerySyntaxError for text that is not a search, or a feed name that does not exist.
     """
     tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
-    session.connection(execution_options=READ_ONLY)
+    _begin_reading(session)
     feed_ids = _feed_ids(session, filters)
     if feed_ids == [] or filters.limit <= 0:
         return []
@@ -496,7 +502,7 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
 
 def list_feeds(session: Session) -> list[FeedListing]:
     """Every feed the database knows, by name, with its health and how many items it holds."""
-    session.connection(execution_options=READ_ONLY)
+    _begin_reading(session)
     counts = (
         sa.select(_items.feed_id, sa.func.count().label("items")).group_by(_items.feed_id).subquery()
     )
