@@ -187,8 +187,11 @@ def flag_and_summarize(
     first_pass: bool,
     now: datetime,
     ledes: Mapping[str, Lede] | None = None,
+    new: Iterable[StoredItem] = (),
 ) -> tuple[int, int, int]:
-    """Flag, summarise and queue alerts for ``items``; returns (flagged, alerts, held)."""
+    """Flag, summarise and queue alerts for ``items`` (``new``: those first stored now);
+    returns (flagged, alerts, held)."""
+    new_ids = {item.item_id for item in new}
     window = timedelta(seconds=parse_duration(settings.alerts.window))
     flagged = alerts = held = 0
     for item in items:
@@ -205,7 +208,9 @@ def flag_and_summarize(
             full_text=item.full_text,
         )
         names = {match.flag for match in matches}
-        hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=feed.pruned_before)
+        # Only a release stored as new can be one that prune deleted and its feed still lists.
+        pruned_before = feed.pruned_before if item.item_id in new_ids else None
+        hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=pruned_before)
         created = item_store.record_flags(
             session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
         )
@@ -242,6 +247,7 @@ def store_feed(
             first_pass=first_pass,
             now=now,
             ledes=work.ledes,
+            new=upserted.new,
         )
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(

@@ -72,7 +72,7 @@ def _reflag_one(
         report.unflagged[name] = report.unflagged.get(name, 0) + 1
     if before == after and not matches:
         return
-    hold = should_hold(item, first_pass=True, now=now, window=window)
+    hold = should_hold(item, first_pass=True, now=now, window=window, pruned_before=feed.pruned_before)
     created = item_store.record_flags(session, item, matches, route_channels(feed, after, settings), hold=hold, now=now)
     report.held += created if hold else 0
     report.alerts += 0 if hold else created

@@ -27,3 +27,33 @@ def test_migrations_match_the_models(database_url: str) -> None:
 
     assert diff == []
     assert {"feeds", "items", "flag_matches", "alerts", "passes"} <= tables
+
+
+def test_undoing_the_prune_cutoff_keeps_every_release(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import text
+
+    from bot.store import MIGRATIONS_DIR
+
+    engine = make_engine(normalize_database_url(database_url))
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO feeds (name, url, configured_url, tags, enabled, full_text,"
+                                " created_at, consecutive_failures)"
+                                " VALUES ('W', 'u', 'u', '[]', true, false, CURRENT_TIMESTAMP, 0)"))
+        connection.execute(text("INSERT INTO items (feed_id, key, title, teaser, content, content_hash, first_seen_at,"
+                                " changed_at, full_text_attempts, flags) SELECT id, 'k', 't', '', '', 'h',"
+                                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, '[]' FROM feeds"))
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    with engine.connect() as connection:
+        columns = {column["name"] for column in inspect(connection).get_columns("feeds")}
+        items = connection.execute(text("SELECT count(*) FROM items")).scalar_one()
+    upgrade(engine)
+    engine.dispose()
+
+    assert "pruned_before" not in columns and items == 1

@@ -417,3 +417,38 @@ def test_a_pruned_release_its_feed_still_lists_is_not_alerted_again(
         "Defenders face reprisals in Geneva": "pending",
         "ICC prosecutor opens an investigation": "held",
     }
+
+
+def test_a_kept_release_edited_after_a_prune_still_alerts_a_new_channel(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # The prune hold is for releases stored again as new, not for kept ones that change.
+    from datetime import timedelta
+    from email.utils import format_datetime
+
+    def feed(description: str) -> str:
+        published = format_datetime(datetime.now(UTC) - timedelta(days=3))
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>W</title><item>'
+            "<title>ICC prosecutor opens an investigation</title><link>https://example.org/k</link>"
+            f"<guid>k</guid><pubDate>{published}</pubDate><description>{description}</description>"
+            "</item></channel></rss>"
+        )
+
+    url = feed_server.add("/w.xml", feed("The prosecutor acted."))
+    window = '[alerts]\nwindow = "7d"\n'
+    config = write_config(tmp_path, [{"name": "W", "url": url}], extra=window)
+    assert poll_json(config, sqlite_url)["alerts_pending"] == 1
+    kept = run_cli(["prune", "--older-than", "1d"], config, sqlite_url)
+    assert kept.exit_code == 0 and "deleted 0 releases" in kept.stdout, kept.output
+
+    feed_server.add("/w.xml", feed("The prosecutor acted; judges will rule."))
+    config = write_config(tmp_path, [{"name": "W", "url": url, "channel": "#icc-desk"}], extra=window)
+    second = poll_json(config, sqlite_url)
+    assert second["updated_items"] == 1 and second["alerts_held_back"] == 0
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        statuses = dict(connection.execute(select(Alert.channel, Alert.status)).all())
+    engine.dispose()
+    assert statuses["#icc-desk"] == "pending"

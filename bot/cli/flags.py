@@ -28,6 +28,8 @@ def test(file: Path, as_json: bool) -> None:
 
     settings = load_settings()
     report = evaluate(settings.flag_rules, _read_rows(file))
+    if not report["flags"]:
+        raise click.UsageError("no flag rules are configured ([flags.*] in pressbot.toml)")
     if all(score["precision"] is None for score in report["flags"].values()):
         names = ", ".join(report["flags"])
         raise click.BadParameter(f"no line labels any of the flags ({names}): nothing to measure", param_hint="FILE")

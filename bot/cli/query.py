@@ -266,8 +266,8 @@ _MIN_PRUNE_SPAN = 86_400  # "m" is minutes: `--older-than 18m` would delete near
 def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
     """Delete old releases (retention). Flagged releases are kept unless --all.
 
-    A release its feed still lists comes back on the next poll, stored as new but
-    not alerted again.
+    A release its feed still lists comes back on the next poll, stored as new but,
+    dated before the prune, not alerted again (an undated one cannot be recognised).
     """
     from datetime import timedelta
 

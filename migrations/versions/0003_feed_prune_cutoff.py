@@ -27,5 +27,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("feeds") as batch:
-        batch.drop_column("pruned_before")
+    # Not batch mode: on SQLite it would copy and drop ``feeds``, and with foreign keys on
+    # dropping the parent table fails (or cascades to every item). SQLite ≥ 3.35 and
+    # PostgreSQL both drop a column in place.
+    op.execute("ALTER TABLE feeds DROP COLUMN pruned_before")
