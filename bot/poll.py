@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -38,6 +38,7 @@ from bot.records import (
 from bot.schema import Feed, PassRecord
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
+from bot.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ class FeedWork:
     # language detection are most of a cold pass's CPU, and the main process has
     # one core. Used when the item's text is still what they were made from.
     ledes: Mapping[str, Lede] = field(default_factory=dict)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def fetch_limits(settings: Settings) -> fetch.FetchLimits:
@@ -181,20 +178,19 @@ def should_hold(
 def flag_and_summarize(
     session: Session,
     feed: Feed,
-    items: Iterable[StoredItem],
+    new: Sequence[StoredItem],
+    updated: Sequence[StoredItem],
     settings: Settings,
     *,
     first_pass: bool,
     now: datetime,
     ledes: Mapping[str, Lede] | None = None,
-    new: Iterable[StoredItem] = (),
 ) -> tuple[int, int, int]:
-    """Flag, summarise and queue alerts for ``items`` (``new``: those first stored now);
-    returns (flagged, alerts, held)."""
-    new_ids = {item.item_id for item in new}
+    """Flag, summarise and queue alerts for the items just stored (``new``) or changed
+    (``updated``); returns (flagged, alerts, held)."""
     window = timedelta(seconds=parse_duration(settings.alerts.window))
     flagged = alerts = held = 0
-    for item in items:
+    for item, is_new in [*((item, True) for item in new), *((item, False) for item in updated)]:
         text = item.full_text or item.content or item.teaser
         lede = (ledes or {}).get(item.key)
         if lede is None or lede.basis != _basis(item.title, text, item.language):
@@ -209,7 +205,7 @@ def flag_and_summarize(
         )
         names = {match.flag for match in matches}
         # Only a release stored as new can be one that prune deleted and its feed still lists.
-        pruned_before = feed.pruned_before if item.item_id in new_ids else None
+        pruned_before = feed.pruned_before if is_new else None
         hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=pruned_before)
         created = item_store.record_flags(
             session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
@@ -242,12 +238,12 @@ def store_feed(
         flagged, _alerts, held = flag_and_summarize(
             session,
             feed,
-            [*upserted.new, *upserted.updated],
+            upserted.new,
+            upserted.updated,
             settings,
             first_pass=first_pass,
             now=now,
             ledes=work.ledes,
-            new=upserted.new,
         )
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(

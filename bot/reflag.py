@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import flag
 from bot.config import Settings, parse_duration
-from bot.poll import route_channels, should_hold, utcnow
+from bot.poll import route_channels, should_hold
 from bot.records import StoredItem
 from bot.schema import Feed
 from bot.store import items as item_store
+from bot.tables import utcnow
 
 
 @dataclass(slots=True)

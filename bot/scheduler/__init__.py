@@ -16,7 +16,7 @@ import secrets
 import socket
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
@@ -38,10 +38,6 @@ WARN_INTERVAL = 60.0  # below this, public servers may take the polling for abus
 # every alert by a day.
 RETRY_AFTER_MAX = 24 * 3600.0
 CACHE_HINT_MAX = 6 * 3600.0
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- Pure decisions -------------------------------------------------------------------

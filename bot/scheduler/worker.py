@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.scheduler import SchedulePolicy, make_worker_id, send_health_notices, utcnow
+from bot.scheduler import SchedulePolicy, make_worker_id, send_health_notices
 from bot.store import feeds as feed_store
 from bot.store import schedule as schedule_store
+from bot.tables import utcnow
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler

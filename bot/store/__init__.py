@@ -39,14 +39,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Execution options for a session that only reads: ``session.connection(execution_options=READ_ONLY)``.
-READ_ONLY = {"pressbot_read_only": True}
+_READ_ONLY_OPTION = "pressbot_read_only"
+READ_ONLY = {_READ_ONLY_OPTION: True}
 
 
 def _sqlite_begin(conn: Any) -> None:
     # A writer takes the write lock at BEGIN: a deferred transaction that later upgrades
     # to a write fails with SQLITE_BUSY immediately, ignoring the busy timeout. A reader
     # (a search) begins deferred, so under WAL it never waits for a writing worker.
-    read_only = conn.get_execution_options().get("pressbot_read_only")
+    read_only = conn.get_execution_options().get(_READ_ONLY_OPTION)
     conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
