@@ -25,7 +25,7 @@ from bot.quickconfig import normalize_database_url as normalize_database_url
 from bot.quickconfig import parse_duration as parse_duration
 from bot.quickconfig import read_toml as _read_toml
 from bot.quickconfig import redact_url as redact_url
-from bot.records import FeedSource
+from bot.records import DEFAULT_PAGES_PER_PASS, FeedSource, ListingRule
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
@@ -91,6 +91,13 @@ class FeedEntry(_Strict):
     full_text: bool = False
     interval: Duration | None = None
     channel: str | None = None
+    # A newsroom listing page instead of a feed (issue 17), and how to read it.
+    page: bool = False
+    items: str | None = None
+    link: str | None = None
+    title: str | None = None
+    date: str | None = None
+    pages_per_pass: int | None = Field(default=None, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -185,9 +192,41 @@ def load_feeds(path: Path) -> tuple[FeedSource, ...]:
                 full_text=entry.full_text,
                 interval_seconds=int(interval) if interval is not None else None,
                 channel=entry.channel,
+                listing=_listing_rule(path, index, entry),
             )
         )
     return tuple(sources)
+
+
+_LISTING_KEYS = ("items", "link", "title", "date", "pages_per_pass")
+_SELECTOR_KEYS = ("items", "link", "title", "date")
+
+
+def _listing_rule(path: Path, index: int, entry: FeedEntry) -> ListingRule | None:
+    """A page source's selectors, each compiled once here so that a bad one stops the start."""
+    label = f'feeds[{index}] (name "{entry.name}")'
+    if not entry.page:
+        for key in _LISTING_KEYS:
+            if getattr(entry, key) is not None:
+                raise ConfigError(f"{path}: {label}.{key}: only for a listing page (page = true)")
+        return None
+    from bot.listing import SelectorSyntaxError, compile_selector
+
+    for key in _SELECTOR_KEYS:
+        selector = getattr(entry, key)
+        if selector is None:
+            continue
+        try:
+            compile_selector(selector)
+        except SelectorSyntaxError as exc:
+            raise ConfigError(f"{path}: {label}.{key}: {exc}") from None
+    return ListingRule(
+        items=entry.items,
+        link=entry.link,
+        title=entry.title,
+        date=entry.date,
+        pages_per_pass=entry.pages_per_pass if entry.pages_per_pass is not None else DEFAULT_PAGES_PER_PASS,
+    )
 
 
 def _check_durations(path: Path, config: ConfigFile) -> None:

@@ -438,3 +438,39 @@ def written_date(element: Any) -> datetime | None:
     # A fresh little document: htmldate cleans the tree it is given.
     found = find_date(f"<html><body><p>{escape(text)}</p></body></html>", extensive_search=True, original_date=True)
     return parse_iso(found) if found else None
+
+
+# -- what a page advertises (``pressbot feeds discover``) --------------------------------
+
+_FEED_TYPES = frozenset(
+    {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json",
+     "application/xml", "text/xml"}
+)  # fmt: skip
+
+
+def advertised_feeds(body: bytes | str, url: str, *, content_type: str | None = None) -> list[str]:
+    """The feeds a page names in ``<link rel="alternate" type="application/rss+xml">``, absolute."""
+    root = _parse(body, content_type)
+    if root is None:
+        return []
+    base = _base_url(root, url)
+    found: list[str] = []
+    for element in root.iter("link"):
+        rels = (element.get("rel") or "").lower().split()
+        kind = (element.get("type") or "").split(";")[0].strip().lower()
+        link = absolute_link(element.get("href"), base)
+        if "alternate" in rels and kind in _FEED_TYPES and link and link not in found:
+            found.append(link)
+    return found
+
+
+def site_title(body: bytes | str, *, content_type: str | None = None) -> str | None:
+    """``og:site_name``, else the ``<title>``: a name for a proposed source."""
+    root = _parse(body, content_type)
+    if root is None:
+        return None
+    for meta in root.iter("meta"):
+        if (meta.get("property") or "").lower() == "og:site_name" and (meta.get("content") or "").strip():
+            return _SPACES.sub(" ", meta.get("content")).strip()
+    title = root.find(".//title")
+    return _text(title) or None if title is not None else None

@@ -23,6 +23,7 @@ class FeedSource:
     full_text: bool = False
     interval_seconds: int | None = None  # None: the configured default
     channel: str | None = None
+    listing: ListingRule | None = None  # set for a newsroom listing page (``page = true``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +278,9 @@ class LastPass:
     alerts_failed: int = 0
 
 
+DEFAULT_PAGES_PER_PASS = 20  # a 500-link archive must not hammer its site on a first pass
+
+
 @dataclass(frozen=True, slots=True)
 class ListingRule:
     """How to read a newsroom listing page (a ``page = true`` source). Made by config;
@@ -286,7 +290,7 @@ class ListingRule:
     link: str | None = None  # inside the container
     title: str | None = None
     date: str | None = None
-    pages_per_pass: int = 20  # release pages fetched per pass at most
+    pages_per_pass: int = DEFAULT_PAGES_PER_PASS  # release pages fetched per pass at most
 
 
 @dataclass(frozen=True, slots=True)
