@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,31 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert settings.database_url == "postgresql+psycopg://u:secret@db.example:5432/press"
     assert settings.slack.channel == "#from-env"
     assert "secret" not in repr(settings) and "xoxb" not in repr(settings)
+
+
+def test_durations_and_limits_are_parsed_once_into_typed_values(tmp_path: Path) -> None:
+    extra = 'interval = "2m"\nmax_redirects = 2\n[alerts]\nwindow = "3d"\n[scheduler]\nlease = 90\n'
+    settings = load(env_for(write_config(tmp_path, [GOOD_FEED], extra=extra), PRESSBOT_ALLOW_PRIVATE_NETWORKS="1"))
+
+    assert settings.poll.timeout == timedelta(seconds=2) and settings.alerts.window == timedelta(days=3)
+    limits = settings.fetch_limits
+    assert (limits.max_redirects, limits.timeout_seconds, limits.deadline_seconds, limits.allow_private) == (
+        2, 2.0, 6.0, True,
+    )
+    assert (settings.schedule.default_interval, settings.schedule.lease) == (120.0, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [('interval = "soon"\n', "poll.interval"), ('[scheduler]\nlease = "5 minutes"\n', "scheduler.lease"),
+     ("[alerts]\nwindow = true\n", "alerts.window")],
+    ids=["poll", "scheduler", "not-a-string"],
+)
+def test_a_bad_duration_is_one_line_naming_its_key(tmp_path: Path, extra: str, key: str) -> None:
+    config = write_config(tmp_path, [GOOD_FEED], extra=extra)
+    with pytest.raises(ConfigError) as error:
+        load(env_for(config))
+    assert f"pressbot.toml: {key}: " in str(error.value) and "\n" not in str(error.value)
 
 
 def test_feed_list_can_be_replaced_by_environment(tmp_path: Path) -> None:
@@ -163,3 +189,38 @@ def test_a_database_that_cannot_be_used_gives_one_line(url: str, code: int, tmp_
 
     assert result.returncode == code
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("pressbot: error:")
+
+
+PAGE = {"name": "OHCHR", "url": "https://www.ohchr.org/en/press-releases", "page": True}
+BAD_PAGE_SOURCES = {
+    "unknown-key": ({**PAGE, "item": "div"}, 'feeds[1] (name "OHCHR").item: unknown key'),
+    "bad-selector": ({**PAGE, "items": "div[class="},
+                     'feeds[1] (name "OHCHR").items: bad CSS selector \'div[class=\':'),
+    "selector-on-a-feed": ({"name": "ISHR", "url": "https://ishr.ch/feed/", "link": "h3 a"},
+                           'feeds[1] (name "ISHR").link: only for a listing page (page = true)'),
+    "negative-cap": ({**PAGE, "pages_per_pass": -1}, 'feeds[1] (name "OHCHR").pages_per_pass: '),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PAGE_SOURCES), ids=list(BAD_PAGE_SOURCES))
+def test_a_bad_page_source_is_one_line_exit_2(case: str, tmp_path: Path) -> None:
+    entry, expected = BAD_PAGE_SOURCES[case]
+    config = write_config(tmp_path, [entry])
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+
+    result = subprocess.run([sys.executable, "-m", "bot", "feeds", "list"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_a_page_source_loads_with_its_selectors_and_default_cap(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{**PAGE, "items": "div.views-row", "link": "h3 a"}, GOOD_FEED])
+
+    page, feed = load(env_for(config)).feeds
+
+    assert page.listing is not None and (page.listing.items, page.listing.link) == ("div.views-row", "h3 a")
+    assert page.listing.pages_per_pass == 20
+    assert feed.listing is None

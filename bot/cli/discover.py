@@ -85,14 +85,10 @@ def _first_of_each(urls: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 async def _get(settings: Settings, url: str) -> Any:
     from bot.errors import FetchError
-    from bot.http import get_page, make_client
-    from bot.poll import fetch_limits
-    from bot.quickconfig import parse_duration
+    from bot.http import client_for, get_page
 
-    limits = fetch_limits(settings)
-    poll = settings.poll
-    async with make_client(timeout=parse_duration(poll.timeout), connect_timeout=parse_duration(poll.connect_timeout),
-                           concurrency=poll.concurrency) as client:
+    limits = settings.fetch_limits
+    async with client_for(limits) as client:
         try:
             return await get_page(client, url, max_bytes=limits.max_bytes, allow_private=limits.allow_private,
                                   max_redirects=limits.max_redirects, deadline_seconds=limits.deadline_seconds,
@@ -103,16 +99,12 @@ async def _get(settings: Settings, url: str) -> Any:
 
 async def _fetch_candidates(settings: Settings, urls: Sequence[str]) -> list[FetchResult]:
     from bot.fetch import fetch_feeds
-    from bot.http import make_client
-    from bot.poll import fetch_limits
-    from bot.quickconfig import parse_duration
+    from bot.http import client_for
     from bot.records import FeedToFetch
 
-    poll = settings.poll
     wanted = [FeedToFetch(feed_id=index, name=url, url=url) for index, url in enumerate(urls)]
-    async with make_client(timeout=parse_duration(poll.timeout), connect_timeout=parse_duration(poll.connect_timeout),
-                           concurrency=poll.concurrency) as client:
-        return await fetch_feeds(client, wanted, fetch_limits(settings))
+    async with client_for(settings.fetch_limits) as client:
+        return await fetch_feeds(client, wanted, settings.fetch_limits)
 
 
 def check_candidate(url: str, found: str, result: FetchResult) -> Candidate:
