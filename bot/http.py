@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,14 @@ from bot.errors import FetchError
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# A header or request line cannot carry these; httpx raises InvalidURL (or worse, h11
+# a LocalProtocolError) only once the request is being built.
+_URL_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+# What each step of building a request raises for a URL it cannot use: urlsplit's
+# .port (ValueError), httpx.URL (InvalidURL), socket.getaddrinfo on a port > 65535
+# (OverflowError).
+URL_ERRORS = (httpx.InvalidURL, ValueError, OverflowError, UnicodeError)
+NOT_HTTP = "is not an http(s) URL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,27 @@ def make_client(*, timeout: float, connect_timeout: float, concurrency: int) -> 
     )
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be fetched (one phrase), or None when it can.
+
+    Config and OPML import ask this so that such a feed is refused before a pass
+    starts; a redirect or item link is checked by ``get_page`` at fetch time.
+    """
+    if _URL_CONTROL_OR_SPACE.search(url):
+        return "is not an http(s) URL (a space or control character in it)"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        httpx.URL(url)
+    except URL_ERRORS as exc:
+        return f"is not an http(s) URL ({exc})"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return NOT_HTTP
+    if port == 0:
+        return "is not an http(s) URL (port 0)"
+    return None
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -71,7 +101,10 @@ def _is_public(address: str) -> bool:
 
 async def check_url(url: str, *, allow_private: bool) -> None:
     """Raise FetchError unless ``url`` is http(s) and (if required) resolves to public addresses."""
-    parts = urlsplit(url)
+    problem = url_problem(url)
+    parts = urlsplit(url) if problem is None or problem == NOT_HTTP else None
+    if parts is None:
+        raise FetchError(url, f"refused: the URL {problem}")
     if parts.scheme not in ("http", "https"):
         raise FetchError(url, f"refused: {parts.scheme or 'no'} scheme (only http and https)")
     host = parts.hostname
@@ -179,4 +212,7 @@ async def _follow(
                     limiter.release()
         except httpx.HTTPError as exc:
             raise FetchError(current, describe_error(exc)) from exc
+        except URL_ERRORS as exc:
+            # A Location that cannot be joined or requested is this fetch's failure only.
+            raise FetchError(current, f"unusable URL: {type(exc).__name__}: {exc}") from exc
     raise FetchError(url, f"too many redirects (more than {max_redirects})")
