@@ -22,6 +22,7 @@ import httpx
 
 from bot import USER_AGENT
 from bot.errors import FetchError
+from bot.httpbody import decoded_chunks
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -130,7 +131,8 @@ async def _read_limited(response: httpx.Response, url: str, max_bytes: int) -> b
         raise FetchError(url, f"body too large: {int(declared)} bytes (limit {max_bytes})")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    encoding = response.headers.get("content-encoding")
+    async for chunk in decoded_chunks(response.aiter_raw(), encoding, url, max_bytes):
         size += len(chunk)
         if size > max_bytes:
             raise FetchError(url, f"body too large: over {max_bytes} bytes")
