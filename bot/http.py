@@ -14,10 +14,12 @@ import asyncio
 import ipaddress
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from bot import USER_AGENT
@@ -61,15 +63,83 @@ class HostLimiter:
         return self._semaphores[host]
 
 
-def make_client(*, timeout: float, connect_timeout: float, concurrency: int) -> httpx.AsyncClient:
-    """One client per pass (httpx docs: share a client; don't make one per request)."""
+def make_client(
+    *, timeout: float, connect_timeout: float, concurrency: int, allow_private: bool = False
+) -> httpx.AsyncClient:
+    """One client per pass (httpx docs: share a client; don't make one per request).
+
+    Its connections go only to addresses checked at connect time (``_VettedBackend``).
+    """
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=connect_timeout, pool=None),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        limits=limits,
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         follow_redirects=False,
         http2=False,
+        transport=_vetted_transport(limits, allow_private),
     )
+
+
+class _VettedBackend(httpcore.AsyncNetworkBackend):
+    """Resolves the host once, checks those addresses and connects to one of them.
+
+    ``check_url`` alone resolved the name, then httpx resolved it again to connect:
+    a DNS server answering a public address, then 127.0.0.1, got through (DNS
+    rebinding, issue 14). httpcore still sends the original name as Host and as the
+    TLS server name (its ``start_tls(server_hostname=origin.host)``), so virtual hosts
+    and certificates work as before. The same approach as reqwest's ``dns_resolver``.
+    """
+
+    def __init__(self, allow_private: bool) -> None:
+        self._inner = httpcore.AnyIOBackend()
+        self._allow_private = allow_private
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            addresses = await resolve_vetted(host, port, allow_private=self._allow_private)
+        except FetchError as exc:
+            raise httpcore.ConnectError(str(exc)) from exc
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address for {host}")
+
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("refused: no Unix sockets")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+def _vetted_transport(limits: httpx.Limits, allow_private: bool) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(limits=limits, http2=False)
+    # httpx has no network-backend option (encode/httpx#1319, #1444): its pool is
+    # replaced by the same pool with our backend.
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        http1=True,
+        http2=False,
+        network_backend=_VettedBackend(allow_private),
+    )
+    return transport
 
 
 def url_problem(url: str) -> str | None:
@@ -114,15 +184,24 @@ async def check_url(url: str, *, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            host, parts.port or (443 if parts.scheme == "https" else 80), type=socket.SOCK_STREAM
-        )
+        await resolve_vetted(host, parts.port or (443 if parts.scheme == "https" else 80), allow_private=False)
+    except FetchError as exc:
+        raise FetchError(url, str(exc)) from None
+
+
+async def resolve_vetted(host: str, port: int, *, allow_private: bool) -> list[str]:
+    """The addresses of ``host``; FetchError when any is non-public (unless allowed) or none is found."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise FetchError(url, f"DNS lookup failed for {host}: {exc.strerror}") from exc
-    for info in infos:
-        address = str(info[4][0])
-        if not _is_public(address):
-            raise FetchError(url, f"refused: {host} resolves to non-public address {address}")
+        raise FetchError(host, f"DNS lookup failed for {host}: {exc.strerror}") from exc
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        if not allow_private and not _is_public(address):
+            raise FetchError(host, f"refused: {host} resolves to non-public address {address}")
+    if not addresses:
+        raise FetchError(host, f"DNS lookup failed for {host}: no address")
+    return addresses
 
 
 async def _read_limited(response: httpx.Response, url: str, max_bytes: int) -> bytes:

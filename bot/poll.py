@@ -86,6 +86,7 @@ def _client(settings: Settings) -> Any:
         timeout=parse_duration(settings.poll.timeout),
         connect_timeout=parse_duration(settings.poll.connect_timeout),
         concurrency=settings.poll.concurrency,
+        allow_private=settings.allow_private_networks,
     )
 
 

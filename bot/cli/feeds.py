@@ -110,7 +110,7 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
     wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url) for index, source in enumerate(sources)]
     poll = settings.poll
     async with make_client(timeout=parse_duration(poll.timeout), connect_timeout=parse_duration(poll.connect_timeout),
-                           concurrency=poll.concurrency) as client:
+                           concurrency=poll.concurrency, allow_private=settings.allow_private_networks) as client:
         return await fetch_feeds(client, wanted, fetch_limits(settings))
 
 
