@@ -25,6 +25,7 @@ import httpx
 from bot import USER_AGENT
 from bot.errors import FetchError
 from bot.httpbody import decoded_chunks
+from bot.records import FetchLimits
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -161,6 +162,16 @@ def url_problem(url: str) -> str | None:
     if port == 0:
         return "is not an http(s) URL (port 0)"
     return None
+
+
+def client_for(limits: FetchLimits) -> httpx.AsyncClient:
+    """The pass's client, with the configured timeouts, connection limits and address policy."""
+    return make_client(
+        timeout=limits.timeout_seconds,
+        connect_timeout=limits.connect_timeout_seconds,
+        concurrency=limits.concurrency,
+        allow_private=limits.allow_private,
+    )
 
 
 def _is_public(address: str) -> bool:
