@@ -22,22 +22,26 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import fetch, flag, fulltext, parse, scheduler, summarize
-from bot.config import Settings, parse_duration
+from bot.config import Settings
 from bot.errors import ParseError
-from bot.http import HostLimiter, make_client
+from bot.http import HostLimiter, client_for
 from bot.records import (
+    AlertStatus,
     ArticleText,
     DeliveryStats,
     FeedReport,
     FeedToFetch,
     FetchResult,
     ParsedFeed,
+    ParsedItem,
     PassSummary,
+    ReportStatus,
+    StoredFeed,
     StoredItem,
 )
-from bot.schema import Feed, PassRecord
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
+from bot.store import schedule as schedule_store
 from bot.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -68,32 +72,11 @@ class FeedWork:
     ledes: Mapping[str, Lede] = field(default_factory=dict)
 
 
-def fetch_limits(settings: Settings) -> fetch.FetchLimits:
-    poll = settings.poll
-    timeout = parse_duration(poll.timeout)
-    return fetch.FetchLimits(
-        max_bytes=poll.max_bytes,
-        max_redirects=poll.max_redirects,
-        concurrency=poll.concurrency,
-        per_host=poll.per_host,
-        deadline_seconds=timeout * 3,
-        allow_private=settings.allow_private_networks,
-    )
-
-
-def _client(settings: Settings) -> Any:
-    return make_client(
-        timeout=parse_duration(settings.poll.timeout),
-        connect_timeout=parse_duration(settings.poll.connect_timeout),
-        concurrency=settings.poll.concurrency,
-    )
-
-
 async def _fetch_all(
     settings: Settings, feeds: Sequence[FeedToFetch], on_result: Callable[[FetchResult], None] | None
 ) -> list[FetchResult]:
-    async with _client(settings) as client:
-        return await fetch.fetch_feeds(client, feeds, fetch_limits(settings), on_result)
+    async with client_for(settings.fetch_limits) as client:
+        return await fetch.fetch_feeds(client, feeds, settings.fetch_limits, on_result)
 
 
 def _basis(title: str, text: str, declared: str | None) -> str:
@@ -134,12 +117,12 @@ def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
         return list(pool.map(partial(_parse_one, with_ledes=True), results, chunksize=4))
 
 
-def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
+def _wanting_full_text(session: Session, feed: StoredFeed, work: FeedWork, settings: Settings) -> list[ParsedItem]:
     """New or changed items that need their page fetched, plus earlier failures to retry."""
     assert work.parsed is not None
     config = settings.fulltext
-    known = item_store.existing_hashes(session, feed.id, (item.key for item in work.parsed.items))
-    retry = item_store.keys_wanting_full_text(session, feed.id, config.max_attempts)
+    known = item_store.existing_hashes(session, feed.feed_id, (item.key for item in work.parsed.items))
+    retry = item_store.keys_wanting_full_text(session, feed.feed_id, config.max_attempts)
     wanted = []
     for item in work.parsed.items:
         fresh = known.get(item.key) != item_store.item_hash(item)
@@ -150,7 +133,7 @@ def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: S
     return wanted
 
 
-def route_channels(feed: Feed, flags: Iterable[str], settings: Settings) -> set[str]:
+def route_channels(feed: StoredFeed, flags: Iterable[str], settings: Settings) -> set[str]:
     """Feed channel, else each flag's channel, else the default channel."""
     if feed.channel:
         return {feed.channel}
@@ -177,7 +160,7 @@ def should_hold(
 
 def flag_and_summarize(
     session: Session,
-    feed: Feed,
+    feed: StoredFeed,
     new: Sequence[StoredItem],
     updated: Sequence[StoredItem],
     settings: Settings,
@@ -188,7 +171,7 @@ def flag_and_summarize(
 ) -> tuple[int, int, int]:
     """Flag, summarise and queue alerts for the items just stored (``new``) or changed
     (``updated``); returns (flagged, alerts, held)."""
-    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    window = settings.alerts.window
     flagged = alerts = held = 0
     for item, is_new in [*((item, True) for item in new), *((item, False) for item in updated)]:
         text = item.full_text or item.content or item.teaser
@@ -226,14 +209,13 @@ def store_feed(
     """Store one feed's outcome in its own transaction."""
     result = work.result
     with session_factory.begin() as session:
-        feed = session.get_one(Feed, result.feed_id)
+        feed = feed_store.stored_feed(session, result.feed_id)
         if work.error is not None:
-            feed_store.record_failure(session, feed.id, work.error, result.status, now)
-            return FeedReport(name=feed.name, status="failed", error=work.error)
-        first_pass = feed.first_polled_at is None
+            feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
+            return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
-            return FeedReport(name=feed.name, status="not_modified")
+            return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
         flagged, _alerts, held = flag_and_summarize(
             session,
@@ -241,14 +223,14 @@ def store_feed(
             upserted.new,
             upserted.updated,
             settings,
-            first_pass=first_pass,
+            first_pass=feed.first_pass,
             now=now,
             ledes=work.ledes,
         )
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(
             name=feed.name,
-            status="ok",
+            status=ReportStatus.OK,
             new_items=len(upserted.new),
             updated_items=len(upserted.updated),
             flagged=flagged,
@@ -310,7 +292,7 @@ def deliver_alerts(
         return DeliveryStats(pending=len(alerts), printed=len(alerts))
 
     started = time.monotonic()
-    lease = parse_duration(settings.scheduler.lease)
+    lease = settings.schedule.lease
     backoff = outbox.Backoff()
 
     def clock() -> datetime:  # the pass's "now", moving on as this run takes time
@@ -341,15 +323,15 @@ def deliver_alerts(
         handled.update(alert.alert_id for alert in batch)
         run.deliver([narrow(alert) for alert in batch], mark=mark, record=record, release=release)
     with session_factory() as session:
-        pending = outbox.alert_counts(session)["pending"]
+        pending = outbox.alert_counts(session)[AlertStatus.PENDING]
     return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)
 
 
 def _summarize_pass(summary: PassSummary, report: FeedReport) -> None:
     summary.reports.append(report)
-    if report.status == "failed":
+    if report.status == ReportStatus.FAILED:
         summary.failed += 1
-    elif report.status == "not_modified":
+    elif report.status == ReportStatus.NOT_MODIFIED:
         summary.not_modified += 1
     else:
         summary.fetched += 1
@@ -400,13 +382,12 @@ def run_pass(
     )
     summary.finished_at = clock()
     with session_factory.begin() as session:
-        session.add(
-            PassRecord(
-                started_at=summary.started_at,
-                finished_at=summary.finished_at,
-                worker=worker,
-                summary=summary_json(summary),
-            )
+        schedule_store.record_pass(
+            session,
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            worker=worker,
+            summary=summary_json(summary),
         )
     return summary
 
@@ -416,18 +397,19 @@ def _gather_articles(
 ) -> dict[int, dict[str, ArticleText]]:
     if not settings.fulltext.enabled:
         return {}
-    wanted: dict[int, list[Any]] = {}
+    wanted: dict[int, list[ParsedItem]] = {}
     with session_factory() as session:
+        feeds = feed_store.stored_feeds(session, [work.result.feed_id for work in works if work.parsed is not None])
         for work in works:
             if work.parsed is not None:
-                feed = session.get_one(Feed, work.result.feed_id)
-                wanted[feed.id] = _wanting_full_text(session, feed, work, settings)
+                feed = feeds[work.result.feed_id]
+                wanted[feed.feed_id] = _wanting_full_text(session, feed, work, settings)
     wanted = {feed_id: items for feed_id, items in wanted.items() if items}
     return asyncio.run(_fetch_articles(settings, wanted)) if wanted else {}
 
 
 async def _fetch_articles(
-    settings: Settings, wanted: dict[int, list[Any]]
+    settings: Settings, wanted: dict[int, list[ParsedItem]]
 ) -> dict[int, dict[str, ArticleText]]:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
     config = settings.fulltext
@@ -435,7 +417,7 @@ async def _fetch_articles(
     # One gate for all feeds: a page's deadline starts when it gets through, not while
     # it waits behind other feeds' pages.
     gate = asyncio.Semaphore(config.concurrency)
-    async with _client(settings) as client:
+    async with client_for(settings.fetch_limits) as client:
         results = await asyncio.gather(
             *(
                 fulltext.fetch_articles(
@@ -445,7 +427,8 @@ async def _fetch_articles(
                     allow_private=settings.allow_private_networks,
                     concurrency=config.concurrency,
                     host_limiter=host_limiter,
-                    deadline_seconds=fetch_limits(settings).deadline_seconds,
+                    max_redirects=settings.fetch_limits.max_redirects,
+                    deadline_seconds=settings.fetch_limits.deadline_seconds,
                     gate=gate,
                 )
                 for items in wanted.values()

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import flag
-from bot.config import Settings, parse_duration
+from bot.config import Settings
 from bot.poll import route_channels, should_hold
 from bot.records import StoredItem
-from bot.schema import Feed
+from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.tables import utcnow
 
@@ -42,7 +42,7 @@ def reflag(
     """
     report = ReflagReport()
     now = clock()
-    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    window = settings.alerts.window
     last_id = 0
     while True:
         # One transaction per batch: on SQLite a long-lived reader would hold the lock
@@ -60,7 +60,7 @@ def reflag(
 def _reflag_one(
     session: Session, item: StoredItem, settings: Settings, report: ReflagReport, *, now: datetime, window: timedelta
 ) -> None:
-    feed = session.get_one(Feed, item.feed_id)
+    feed = feed_store.stored_feed(session, item.feed_id)
     before = set(item_store.flags_of(session, item.item_id))
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
