@@ -39,7 +39,8 @@ def decision(channel: str = "#pressbot", *flags: str, hold: HoldReason | None = 
 
 def feeds(db: sessionmaker[Session], *names: str) -> dict[str, StoredFeed]:
     with db.begin() as session:
-        feed_store.sync_feeds(session, [FeedSource(name=name, url=f"https://{name.lower()}.example/") for name in names])
+        sources = [FeedSource(name=name, url=f"https://{name.lower()}.example/") for name in names]
+        feed_store.sync_feeds(session, sources)
     with db() as session:
         found = feed_store.stored_feeds(session, list(feed_store.feed_names(session)))
     return {feed.name: feed for feed in found.values()}
@@ -111,7 +112,10 @@ def test_record_flags_creates_one_alert_per_decided_channel_once(db: sessionmake
     again = flag(db, item, [ICC, REPRISAL], decisions)
 
     assert created == decisions and again == []
-    assert alerts(db) == [(item.item_id, "#icc", "pending", ["icc"]), (item.item_id, "#pressbot", "pending", ["reprisal"])]
+    assert alerts(db) == [
+        (item.item_id, "#icc", "pending", ["icc"]),
+        (item.item_id, "#pressbot", "pending", ["reprisal"]),
+    ]
     with db() as session:
         assert sorted(session.scalars(select(FlagMatchRow.flag))) == ["icc", "reprisal"]
         assert item_store.flags_of(session, item.item_id) == ["icc", "reprisal"]
