@@ -21,6 +21,7 @@ from bot.errors import ConfigError
 # Defined there so that `pressbot query` can use them without pydantic; re-exported here.
 from bot.quickconfig import DEFAULT_CONFIG as DEFAULT_CONFIG
 from bot.quickconfig import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
+from bot.quickconfig import config_path as _config_path
 from bot.quickconfig import normalize_database_url as normalize_database_url
 from bot.quickconfig import parse_duration as parse_duration
 from bot.quickconfig import read_toml as _read_toml
@@ -204,7 +205,7 @@ def _check_durations(path: Path, config: ConfigFile) -> None:
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the config file and feed list, apply the environment, validate everything."""
     env = os.environ if environ is None else environ
-    config_path = Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
+    config_path = _config_path(env)
     data = _read_toml(config_path)
     try:
         config = ConfigFile.model_validate(data)

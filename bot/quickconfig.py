@@ -51,6 +51,30 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+def default_config_dir() -> Path:
+    """The configuration that ships: inside the installed package, else the clone's ``config/``.
+
+    setup.py copies the top-level ``config/`` into the wheel as ``bot/_config``.
+    """
+    from importlib.resources import files
+
+    packaged = files("bot") / "_config"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``PRESSBOT_CONFIG``, else ``./config/pressbot.toml`` if there is one, else the shipped default."""
+    env = os.environ if environ is None else environ
+    if env.get("PRESSBOT_CONFIG"):
+        return Path(env["PRESSBOT_CONFIG"])
+    local = Path(DEFAULT_CONFIG)
+    if local.is_file():
+        return local
+    return default_config_dir() / "pressbot.toml"
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     import tomllib  # here: a query with DATABASE_URL set never needs it
 
@@ -74,7 +98,7 @@ def database_url_from_env_and_file(environ: Mapping[str, str] | None = None) -> 
     env = os.environ if environ is None else environ
     url = env.get("DATABASE_URL")
     if not url:
-        path = Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
+        path = config_path(env)
         value = read_toml(path).get("database_url")
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"{path}: database_url: must be a string")
