@@ -510,3 +510,38 @@ def test_the_benchmark_feed_holds_every_item_it_is_given() -> None:
 
     assert not feed.bozo and len(feed.entries) == 25
     assert feed.entries[3].title == DEV_ROWS[3]["title"]
+
+
+def test_flags_test_breaks_scores_down_by_language_and_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        {"id": "a", "lang": "en", "case": "icc-acronym", "title": "ICC judges issue a warrant"},
+        {"id": "b", "lang": "en", "case": "icc-acronym", "title": "The Hague court acts"},
+        {"id": "c", "lang": "fr", "case": "icc-fr", "title": "La Cour pénale internationale siège"},
+        {"id": "d", "lang": "fr", "case": "neg-cricket", "title": "Cricket : la coupe du monde"},
+    ]
+    for row in rows:
+        row["labels"] = {"icc": row["id"] != "d"}
+    labeled = tmp_path / "cases.jsonl"
+    labeled.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+    report = json.loads(run_flags(tmp_path, monkeypatch, str(labeled), "--json").output)
+    icc = report["flags"]["icc"]
+    assert icc["by_lang"]["en"] == {"tp": 1, "fp": 0, "fn": 1, "tn": 0, "precision": 1.0, "recall": 0.5}
+    assert (icc["by_lang"]["fr"]["tp"], icc["by_lang"]["fr"]["tn"], icc["by_lang"]["fr"]["recall"]) == (1, 1, 1.0)
+    assert icc["by_case"]["icc-acronym"]["recall"] == 0.5 and icc["by_case"]["neg-cricket"]["tn"] == 1
+    assert icc["false_negatives"] == [{"id": "b", "title": "The Hague court acts", "lang": "en", "case": "icc-acronym"}]
+    assert report["flags"]["reprisal"]["by_lang"] == {}
+
+    printed = run_flags(tmp_path, monkeypatch, str(labeled)).output
+    assert "icc by language" in printed and "icc by case" in printed
+    assert [line.split("│")[1:4] for line in printed.splitlines() if "icc-acronym " in line] == [
+        [" icc-acronym ", " 1.000     ", " 0.500  "]
+    ]
+    assert "false negative icc: b The Hague court acts [en] [icc-acronym]" in printed
+
+
+def test_flags_test_without_lang_or_case_prints_no_breakdown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labeled: Path
+) -> None:
+    printed = run_flags(tmp_path, monkeypatch, str(labeled)).output
+    assert "by language" not in printed and "by case" not in printed

@@ -63,19 +63,46 @@ def _print_report(report: dict[str, Any]) -> None:
     console = Console(highlight=False, markup=False)  # titles are feed text, not markup
     table = Table("flag", "precision", "recall", "TP", "FP", "FN", "TN", title=f"{report['items']} items")
     for name, score in report["flags"].items():
-        counts = (str(score[key]) for key in ("tp", "fp", "fn", "tn"))
-        if score["precision"] is None:
-            table.add_row(name, "—", "—", *counts)
-        else:
-            table.add_row(name, f"{score['precision']:.3f}", f"{score['recall']:.3f}", *counts)
+        table.add_row(name, *_rates(score), *(str(score[key]) for key in ("tp", "fp", "fn", "tn")))
     console.print(table)
+    for name, score in report["flags"].items():
+        for part, heading in (("by_lang", "language"), ("by_case", "case")):
+            if score[part]:
+                console.print(*_breakdown(name, score[part], heading))
     unlabeled = [name for name, score in report["flags"].items() if score["precision"] is None]
     if unlabeled:
         console.print(f"not measured (no line labels them): {', '.join(unlabeled)}")
     for name, score in report["flags"].items():
         for item in score["false_positives"]:
-            console.print(Text.assemble(("false positive", "bold"), f" {name}: {item['id']} {item['title']}"))
+            console.print(Text.assemble(("false positive", "bold"), f" {name}: {_describe(item)}"))
             for match in item["matches"]:
                 console.print(f"    “{match['phrase']}” ({match['field']}): {match['sentence']}")
         for item in score["false_negatives"]:
-            console.print(Text.assemble(("false negative", "bold"), f" {name}: {item['id']} {item['title']}"))
+            console.print(Text.assemble(("false negative", "bold"), f" {name}: {_describe(item)}"))
+
+
+def _rates(score: dict[str, Any]) -> tuple[str, str]:
+    if score["precision"] is None:
+        return "—", "—"
+    return f"{score['precision']:.3f}", f"{score['recall']:.3f}"
+
+
+def _breakdown(flag: str, scores: dict[str, Any], heading: str) -> list[Any]:
+    """One flag's scores per language or per case; a case with only true negatives is left out."""
+    from rich.table import Table
+
+    shown = {key: score for key, score in scores.items() if heading == "language" or score["tn"] != _total(score)}
+    table = Table(heading, "precision", "recall", "TP", "FP", "FN", "TN", title=f"{flag} by {heading}")
+    for key, score in shown.items():
+        table.add_row(key, *_rates(score), *(str(score[count]) for count in ("tp", "fp", "fn", "tn")))
+    hidden = len(scores) - len(shown)
+    return [table, f"({hidden} cases with only true negatives for {flag} not shown)"] if hidden else [table]
+
+
+def _total(score: dict[str, Any]) -> int:
+    return int(score["tp"] + score["fp"] + score["fn"] + score["tn"])
+
+
+def _describe(item: dict[str, Any]) -> str:
+    tags = " ".join(f"[{item[key]}]" for key in ("lang", "case") if key in item)
+    return f"{item['id']} {item['title']}" + (f" {tags}" if tags else "")

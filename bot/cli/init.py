@@ -19,7 +19,7 @@ def init(directory: Path) -> None:
     Never overwrites: if either file is there, nothing is written. ./config/pressbot.toml
     is found without PRESSBOT_CONFIG; elsewhere, point PRESSBOT_CONFIG at the copy.
     """
-    from bot.quickconfig import default_config_dir
+    from bot.locations import default_config_dir
 
     targets = [directory / name for name in CONFIG_FILES]
     existing = [str(target) for target in targets if target.exists()]

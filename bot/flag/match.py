@@ -184,7 +184,9 @@ def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, A
     A row is a release as in ``tests/data/labeled-dev.jsonl``: ``id``, ``title``,
     ``summary`` (or ``teaser``), ``content``, optional ``full_text`` and ``labels``
     (flag → bool). A flag missing from a row's labels is not counted for that row; a
-    flag no row labels has ``None`` for precision and recall, not a perfect score.
+    flag no row labels has ``None`` for precision and recall, not a perfect score. Rows
+    with ``lang`` or ``case`` are also scored per language and per kind of case (issue 15:
+    a rule author sees which kind of release is missed), in ``by_lang`` and ``by_case``.
     """
     report: dict[str, Any] = {"items": 0, "flags": {name: _empty_score() for name in rules.names}}
     for row in rows:
@@ -201,27 +203,50 @@ def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, A
             if name in labels:
                 _count(score, row, bool(labels[name]), [m for m in matches if m.flag == name])
     for score in report["flags"].values():
-        predicted, actual = score["tp"] + score["fp"], score["tp"] + score["fn"]
-        labeled = bool(actual + score["fp"] + score["tn"])
-        score["precision"] = (score["tp"] / predicted if predicted else 1.0) if labeled else None
-        score["recall"] = (score["tp"] / actual if actual else 1.0) if labeled else None
+        _rates(score)
+        for part in ("by_lang", "by_case"):
+            for subscore in score[part].values():
+                _rates(subscore)
+            score[part] = dict(sorted(score[part].items()))
     return report
 
 
 def _empty_score() -> dict[str, Any]:
-    return {"tp": 0, "fp": 0, "fn": 0, "tn": 0, "false_positives": [], "false_negatives": []}
+    return {
+        **_empty_counts(),
+        "false_positives": [],
+        "false_negatives": [],
+        "by_lang": {},
+        "by_case": {},
+    }
+
+
+def _empty_counts() -> dict[str, Any]:
+    return {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+
+
+def _rates(score: dict[str, Any]) -> None:
+    predicted, actual = score["tp"] + score["fp"], score["tp"] + score["fn"]
+    labeled = bool(actual + score["fp"] + score["tn"])
+    score["precision"] = (score["tp"] / predicted if predicted else 1.0) if labeled else None
+    score["recall"] = (score["tp"] / actual if actual else 1.0) if labeled else None
 
 
 def _count(score: dict[str, Any], row: Mapping[str, Any], expected: bool, matches: list[FlagMatch]) -> None:
     item = {"id": row.get("id"), "title": row.get("title")}
-    if matches and expected:
-        score["tp"] += 1
-    elif matches:
-        score["fp"] += 1
+    item.update({key: row[key] for key in ("lang", "case") if row.get(key)})
+    for part, key in (("by_lang", "lang"), ("by_case", "case")):
+        if row.get(key):
+            _tally(score[part].setdefault(str(row[key]), _empty_counts()), expected, bool(matches))
+    outcome = _tally(score, expected, bool(matches))
+    if outcome == "fp":
         explained = [{"phrase": m.phrase, "sentence": m.sentence, "field": m.field} for m in matches]
         score["false_positives"].append({**item, "matches": explained})
-    elif expected:
-        score["fn"] += 1
+    elif outcome == "fn":
         score["false_negatives"].append(item)
-    else:
-        score["tn"] += 1
+
+
+def _tally(counts: dict[str, Any], expected: bool, matched: bool) -> str:
+    outcome = ("tp" if expected else "fp") if matched else ("fn" if expected else "tn")
+    counts[outcome] += 1
+    return outcome

@@ -112,9 +112,9 @@ def check_database_url(database_url: str) -> URL:
     except (SQLAlchemyError, ValueError) as exc:
         raise ConfigError(f"DATABASE_URL: cannot parse {database_url!r}: {exc}") from None
     if not url.database or (url.get_backend_name() == "sqlite" and sqlite_path(url) is None):
-        from bot.quickconfig import redact_url
+        from bot.logs import redact
 
-        shown = redact_url(database_url)
+        shown = redact(database_url)
         raise ConfigError(f"DATABASE_URL: {shown} names no database (e.g. sqlite:///pressbot.db, postgresql://host/pressbot)")
     return url
 
