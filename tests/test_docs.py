@@ -46,3 +46,8 @@ def test_every_feeds_subcommand_is_in_the_readme() -> None:
 
     assert [name for name in feeds.commands if f"pressbot feeds {name}" not in README
             and not any(name in line for line in README.splitlines() if "pressbot feeds " in line)] == []
+
+
+def test_the_readme_shows_the_procfile_as_it_is() -> None:
+    procfile = (REPO / "Procfile").read_text(encoding="utf-8")
+    assert f"The `Procfile`:\n\n```\n{procfile}```" in README
