@@ -143,6 +143,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
     allow_private_networks: bool = False
+    metrics_port: int | None = None  # `pressbot run` serves /metrics and /healthz when set
+    metrics_host: str = "127.0.0.1"
     fetch_limits: FetchLimits = field(init=False)
     schedule: SchedulePolicy = field(init=False)
     alert_policy: AlertPolicy = field(init=False)
@@ -279,7 +281,17 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
+        metrics_port=_metrics_port(env.get("PRESSBOT_METRICS_PORT") or None),
+        metrics_host=env.get("PRESSBOT_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def _metrics_port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise ConfigError(f"PRESSBOT_METRICS_PORT: {text!r} is not a port number (0-65535; 0 picks a free one)")
+    return int(text)
 
 
 def _slack_api_url(url: str) -> str:
@@ -302,5 +314,7 @@ ENV_VARIABLES: tuple[str, ...] = (
     "SLACK_API_URL",
     "SLACK_APP_TOKEN",
     "PRESSBOT_ALLOW_PRIVATE_NETWORKS",
+    "PRESSBOT_METRICS_PORT",
+    "PRESSBOT_METRICS_HOST",
 )
 
