@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import deliver, fetch, flag, fulltext, parse, policy, scheduler, summarize
 from bot.config import Settings
-from bot.errors import ParseError
+from bot.errors import ParseError, UnwritableError
 from bot.http import HostLimiter, client_for
 from bot.records import (
     ArticleText,
@@ -223,6 +223,8 @@ def _store_or_record_failure(
     """``store_feed``; a feed whose data the database refuses is a failed feed, not a failed pass."""
     try:
         return store_feed(session_factory, work, articles, settings, now)
+    except UnwritableError:
+        raise  # the whole database refuses, not this feed's data: reported once, by the caller
     except Exception as exc:  # its transaction is rolled back; the other feeds' are their own
         log.exception("feed %d: storing its items failed", work.result.feed_id)
         error = f"storing failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
