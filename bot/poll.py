@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import deliver, fetch, flag, fulltext, parse, policy, scheduler, summarize
+from bot import deliver, fetch, flag, fulltext, listing, pages, parse, policy, scheduler, summarize
 from bot.config import Settings
 from bot.errors import ParseError, UnwritableError
 from bot.http import HostLimiter, client_for
@@ -90,10 +90,12 @@ def make_lede(title: str, text: str, declared: str | None) -> Lede:
 def _parse_one(result: FetchResult, with_ledes: bool = False) -> FeedWork:
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
+    url = result.final_url or result.url
     try:
-        parsed = parse.parse_feed(
-            result.body, url=result.final_url or result.url, content_type=result.content_type
-        )
+        if result.listing is not None:
+            parsed = listing.parse_listing(result.body, url=url, rule=result.listing, content_type=result.content_type)
+        else:
+            parsed = parse.parse_feed(result.body, url=url, content_type=result.content_type)
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
     result = replace(result, body=None)  # parsed: not worth its memory, or its way back from a worker
@@ -188,24 +190,33 @@ def store_feed(
         if work.error is not None:
             feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
             return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
-        if work.parsed is None:
+        if work.parsed is None and not (result.listing and articles):
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
-        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        if result.listing is not None:
+            listing_url = result.final_url or result.url
+            upserted = pages.store_page_source(session, feed, listing_url, work.parsed, articles, now)
+        else:
+            upserted = item_store.upsert_items(session, feed, work.parsed.items if work.parsed else (), articles, now)
+        backlog = pages.seen_on_first_pass(upserted.updated, feed.first_polled_at) if result.listing else []
         flagged, _alerts, held = flag_and_summarize(
             session,
             feed,
             upserted.new,
-            upserted.updated,
+            [item for item in upserted.updated if item not in backlog],
             settings,
             first_pass=feed.first_pass,
             now=now,
             ledes=work.ledes,
         )
+        backlog_flagged, _alerts, backlog_held = flag_and_summarize(
+            session, feed, [], backlog, settings, first_pass=True, now=now
+        )
+        flagged, held = flagged + backlog_flagged, held + backlog_held
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(
             name=feed.name,
-            status=ReportStatus.OK,
+            status=ReportStatus.OK if work.parsed is not None else ReportStatus.NOT_MODIFIED,
             new_items=len(upserted.new),
             updated_items=len(upserted.updated),
             flagged=flagged,
@@ -265,11 +276,12 @@ def run_pass(
     summary = PassSummary(started_at=clock())
     with session_factory.begin() as session:
         claim = scheduler.claim_for_pass(session, settings, worker=worker, now=summary.started_at, feed_ids=feed_ids)
-        feeds = feed_store.feeds_to_fetch(session, claim.feed_ids)
+        feeds = pages.with_listing_rules(feed_store.feeds_to_fetch(session, claim.feed_ids), settings.feeds)
     summary.feeds = len(feeds)
     results = asyncio.run(_fetch_all(settings, feeds, on_fetched))
     works = parse_all(results, settings.poll.parse_workers)
     articles = _gather_articles(session_factory, works, settings)
+    articles.update(_gather_release_pages(session_factory, works, settings))
     now = clock()
     for work in works:
         report = _store_or_record_failure(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
@@ -305,15 +317,32 @@ def _gather_articles(
     with session_factory() as session:
         feeds = feed_store.stored_feeds(session, [work.result.feed_id for work in works if work.parsed is not None])
         for work in works:
-            if work.parsed is not None:
+            if work.parsed is not None and work.result.listing is None:
                 feed = feeds[work.result.feed_id]
                 wanted[feed.feed_id] = _wanting_full_text(session, feed, work, settings)
     wanted = {feed_id: items for feed_id, items in wanted.items() if items}
     return asyncio.run(_fetch_articles(settings, wanted)) if wanted else {}
 
 
+def _gather_release_pages(
+    session_factory: sessionmaker[Session], works: Sequence[FeedWork], settings: Settings
+) -> dict[int, dict[str, ArticleText]]:
+    """Page sources' release pages, whatever ``fulltext.enabled`` says: they are their text."""
+    wanted: dict[int, list[ParsedItem]] = {}
+    with session_factory() as session:
+        for work in works:
+            rule = work.result.listing
+            if rule is not None and work.error is None:
+                max_attempts = settings.fulltext.max_attempts
+                wanted[work.result.feed_id] = pages.pages_to_fetch(
+                    session, work.result.feed_id, work.parsed, rule, max_attempts
+                )
+    wanted = {feed_id: items for feed_id, items in wanted.items() if items}
+    return asyncio.run(_fetch_articles(settings, wanted, metadata=True)) if wanted else {}
+
+
 async def _fetch_articles(
-    settings: Settings, wanted: dict[int, list[ParsedItem]]
+    settings: Settings, wanted: dict[int, list[ParsedItem]], *, metadata: bool = False
 ) -> dict[int, dict[str, ArticleText]]:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
     config = settings.fulltext
@@ -334,6 +363,7 @@ async def _fetch_articles(
                     max_redirects=settings.fetch_limits.max_redirects,
                     deadline_seconds=settings.fetch_limits.deadline_seconds,
                     gate=gate,
+                    metadata=metadata,
                 )
                 for items in wanted.values()
             )

@@ -105,7 +105,8 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
     from bot.records import FeedToFetch
 
     # No stored validators: a check wants the feed's full answer, not a 304.
-    wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url) for index, source in enumerate(sources)]
+    wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url, listing=source.listing)
+              for index, source in enumerate(sources)]
     async with client_for(settings.fetch_limits) as client:
         return await fetch_feeds(client, wanted, settings.fetch_limits)
 
@@ -113,6 +114,7 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
 def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
     """What ``feeds check`` reports for one feed: fetched and parsed now, nothing stored."""
     from bot.errors import ParseError
+    from bot.listing import parse_listing
     from bot.parse import parse_feed
 
     report: dict[str, Any] = {"name": source.name, "url": source.url, "status": result.status,
@@ -120,8 +122,12 @@ def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
                               "error": result.error, "warning": None}
     if result.error or result.body is None:
         return report
+    url = result.final_url or result.url
     try:
-        parsed = parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+        if source.listing is not None:  # a listing page: its releases, as a pass would read them
+            parsed = parse_listing(result.body, url=url, rule=source.listing, content_type=result.content_type)
+        else:
+            parsed = parse_feed(result.body, url=url, content_type=result.content_type)
     except ParseError as exc:
         report["error"] = str(exc)
         return report
