@@ -17,7 +17,11 @@ from tests.test_poll import RSS20
 _MEASURE = """
 import resource, subprocess, sys, time
 started = time.monotonic()
-done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+try:
+    done = subprocess.run(sys.argv[2:], capture_output=True, text=True, timeout=float(sys.argv[1]))
+except subprocess.TimeoutExpired:
+    sys.stderr.write(f"\\nMEASURED seconds={time.monotonic() - started:.2f} peak_mb=0\\n")
+    sys.exit(124)
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
 sys.stdout.write(done.stdout)
 sys.stderr.write(done.stderr)
@@ -26,13 +30,15 @@ sys.exit(done.returncode)
 """
 
 
-def measured_poll(config: Path, database_url: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float, int]:
+def measured_poll(
+    config: Path, database_url: str, cwd: Path, timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], float, int]:
     env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": database_url,
            "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1", "SLACK_BOT_TOKEN": "", "PRESSBOT_FEEDS": "",
            "PYTHONPATH": str(REPO)}
     done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, sys.executable, "-m", "bot", "poll", "--json"],
-        env=env, capture_output=True, text=True, timeout=300, cwd=cwd,
+        [sys.executable, "-c", _MEASURE, str(timeout), sys.executable, "-m", "bot", "poll", "--json"],
+        env=env, capture_output=True, text=True, timeout=timeout + 30, cwd=cwd,
     )
     figures = dict(part.split("=") for part in done.stderr.rsplit("MEASURED ", 1)[1].split())
     return done, float(figures["seconds"]), int(figures["peak_mb"])
@@ -97,3 +103,50 @@ def test_stacked_and_concatenated_encodings_still_decode(
     assert {r["name"]: (r["status"], r["new_items"]) for r in summary["feeds_report"]} == {
         "Members": ("ok", 3), "Stacked": ("ok", 3), "Raw": ("ok", 3)
     }, summary["feeds_report"]
+
+
+PROSE = (
+    "The Special Rapporteur expressed deep concern about reprisals against human rights defenders. "
+    "Civil society organisations called on the Government to release those detained without charge. "
+)
+
+
+def one_release(text: str) -> str:
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title><item><title>A long release</title>'
+        "<link>https://example.org/1</link><guid>big-1</guid><pubDate>Mon, 02 Nov 2026 10:00:00 GMT</pubDate>"
+        f"<description>{text}</description></item></channel></rss>"
+    )
+
+
+def test_a_one_megabyte_release_is_summarised_in_seconds(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # One paragraph of 1 MB: pysbd split all of it for two sentences (more than 150 s).
+    text = (PROSE * (1_000_000 // len(PROSE) + 1))[:1_000_000]
+    config = write_config(tmp_path, [{"name": "Big", "url": feed_server.add("/big.xml", one_release(text))}])
+    config.write_text(config.read_text().replace("max_bytes = 1_000_000", "max_bytes = 2_000_000"))
+
+    done, seconds, _peak = measured_poll(config, sqlite_url, tmp_path, timeout=60)
+
+    assert done.returncode == 0, done.stderr
+    assert seconds < 20, f"{seconds:.1f} s"
+    from sqlalchemy import create_engine, text as sql
+
+    with create_engine(sqlite_url).connect() as connection:
+        summary = connection.execute(sql("SELECT summary FROM items")).scalar_one()
+    assert summary.startswith("The Special Rapporteur expressed deep concern") and len(summary) <= 400
+
+
+def test_a_ten_megabyte_one_word_release_stays_within_memory(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    word = feed_server.add("/word.xml", one_release("a" * 10_000_000))
+    config = write_config(tmp_path, [{"name": "Word", "url": word}])
+    config.write_text(config.read_text().replace("max_bytes = 1_000_000", "max_bytes = 11_000_000"))
+
+    done, seconds, peak_mb = measured_poll(config, sqlite_url, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["new_items"] == 1
+    assert peak_mb < 300 and seconds < 20, f"peak {peak_mb} MB, {seconds:.1f} s"
