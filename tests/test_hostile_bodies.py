@@ -9,6 +9,9 @@ import sys
 import zlib
 from pathlib import Path
 
+from sqlalchemy import create_engine
+from sqlalchemy import text as sql
+
 from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
 from tests.test_poll import RSS20
@@ -131,8 +134,6 @@ def test_a_one_megabyte_release_is_summarised_in_seconds(
 
     assert done.returncode == 0, done.stderr
     assert seconds < 20, f"{seconds:.1f} s"
-    from sqlalchemy import create_engine, text as sql
-
     with create_engine(sqlite_url).connect() as connection:
         summary = connection.execute(sql("SELECT summary FROM items")).scalar_one()
     assert summary.startswith("The Special Rapporteur expressed deep concern") and len(summary) <= 400
