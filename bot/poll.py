@@ -87,12 +87,13 @@ def make_lede(title: str, text: str, declared: str | None) -> Lede:
     return Lede(_basis(title, text, declared), language, summary)
 
 
-def _parse_one(result: FetchResult, with_ledes: bool = False) -> FeedWork:
+def _parse_one(result: FetchResult, with_ledes: bool = False, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
     try:
         parsed = parse.parse_feed(
-            result.body, url=result.final_url or result.url, content_type=result.content_type
+            result.body, url=result.final_url or result.url, content_type=result.content_type,
+            max_entries=max_entries,
         )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
@@ -103,16 +104,16 @@ def _parse_one(result: FetchResult, with_ledes: bool = False) -> FeedWork:
     return FeedWork(result, parsed, ledes=ledes)
 
 
-def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
+def parse_all(results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES) -> list[FeedWork]:
     """Parse every body; in worker processes when there are enough (parsing is the CPU cost)."""
     bodies = sum(1 for result in results if result.body is not None)
     if workers <= 0:
         workers = max(1, (os.cpu_count() or 1))
     if bodies < _PARALLEL_PARSE_MIN or workers == 1:
-        return [_parse_one(result) for result in results]
+        return [_parse_one(result, max_entries=max_entries) for result in results]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         # Ledes for every item, stored or not: the workers' cores would idle otherwise.
-        return list(pool.map(partial(_parse_one, with_ledes=True), results, chunksize=4))
+        return list(pool.map(partial(_parse_one, with_ledes=True, max_entries=max_entries), results, chunksize=4))
 
 
 def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
@@ -227,6 +228,8 @@ def store_feed(
             ledes=work.ledes,
         )
         feed_store.record_success(session, result, work.parsed, now)
+        if work.parsed.note:
+            log.warning("feed %s: %s", feed.name, work.parsed.note)
         return FeedReport(
             name=feed.name,
             status=ReportStatus.OK,
@@ -234,6 +237,7 @@ def store_feed(
             updated_items=len(upserted.updated),
             flagged=flagged,
             held=held,
+            note=work.parsed.note,
         )
 
 
@@ -363,7 +367,7 @@ def run_pass(
         feeds = feed_store.feeds_to_fetch(session, claim.feed_ids)
     summary.feeds = len(feeds)
     results = asyncio.run(_fetch_all(settings, feeds, on_fetched))
-    works = parse_all(results, settings.poll.parse_workers)
+    works = parse_all(results, settings.poll.parse_workers, settings.poll.max_entries)
     articles = _gather_articles(session_factory, works, settings)
     now = clock()
     for work in works:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import create_engine
@@ -14,7 +15,7 @@ from sqlalchemy import text as sql
 
 from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import RSS20
+from tests.test_poll import RSS20, run_cli
 
 # Run a command as a child and report its peak RSS: RUSAGE_CHILDREN covers only it.
 _MEASURE = """
@@ -151,3 +152,54 @@ def test_a_ten_megabyte_one_word_release_stays_within_memory(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["new_items"] == 1
     assert peak_mb < 300 and seconds < 20, f"peak {peak_mb} MB, {seconds:.1f} s"
+
+
+def test_a_feed_of_more_than_65535_changed_items_is_stored_on_postgresql(postgres_url: str) -> None:
+    # psycopg binds at most 65,535 parameters per statement; one IN list of every changed key broke that.
+    from sqlalchemy import insert
+
+    from bot.config import normalize_database_url
+    from bot.records import ParsedItem
+    from bot.schema import Feed, Item
+    from bot.store import items as item_store
+    from bot.store import make_engine, make_session_factory, upgrade
+
+    engine = make_engine(normalize_database_url(postgres_url))
+    upgrade(engine)
+    session_factory = make_session_factory(engine)
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+
+    def releases(version: str) -> list[ParsedItem]:
+        return [ParsedItem(key=f"k{n}", url=None, title=f"Release {n} {version}", teaser="", content="",
+                           published=now, updated=None) for n in range(66_000)]
+
+    with session_factory.begin() as session:
+        feed = Feed(name="Many", url="https://many.example/feed", configured_url="https://many.example/feed")
+        session.add(feed)
+        session.flush()
+        # Stored as a pass stores them, minus the ORM's cost per row: this test is about the update.
+        rows = [{"feed_id": feed.id, "key": item.key, "title": item.title, "teaser": "", "content": "",
+                 "content_hash": item_store.item_hash(item), "first_seen_at": now, "changed_at": now,
+                 "published_at": now, "flags": []} for item in releases("a")]
+        session.execute(insert(Item), rows)
+    with session_factory.begin() as session:
+        feed = session.get_one(Feed, feed.id)
+        result = item_store.upsert_items(session, feed, releases("b"), {}, now)
+
+    assert len(result.updated) == 66_000
+    engine.dispose()
+
+
+def test_entries_beyond_the_cap_are_left_out_with_a_note(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    items = "".join(f"<item><title>Release {n}</title><guid>g{n}</guid><description>Text {n}.</description></item>"
+                    for n in range(8))
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Many</title>{items}</channel></rss>'
+    config = write_config(tmp_path, [{"name": "Many", "url": feed_server.add("/many.xml", body)}])
+    config.write_text(config.read_text().replace("max_bytes = 1_000_000", "max_bytes = 1_000_000\nmax_entries = 5"))
+    result = run_cli(["poll"], config, sqlite_url)
+
+    assert result.exit_code == 0, result.output
+    assert "5 new" in result.stdout
+    assert "the feed lists 8 entries: only the first 5 were read (poll.max_entries)" in result.stdout
