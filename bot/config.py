@@ -27,7 +27,7 @@ from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
 from bot.opml import read_opml
-from bot.records import FeedSource, FetchLimits, SchedulePolicy
+from bot.records import AlertPolicy, FeedSource, FetchLimits, SchedulePolicy
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -127,7 +127,7 @@ class FeedsFile(_Strict):
 class Settings:
     """Everything a command needs, merged, validated and parsed once.
 
-    ``fetch_limits`` and ``schedule`` are built from the sections here, once.
+    ``fetch_limits``, ``schedule`` and ``alert_policy`` are built from the sections here, once.
     """
 
     config_path: Path
@@ -144,12 +144,16 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
     allow_private_networks: bool = False
+    metrics_port: int | None = None  # `pressbot run` serves /metrics and /healthz when set
+    metrics_host: str = "127.0.0.1"
     fetch_limits: FetchLimits = field(init=False)
     schedule: SchedulePolicy = field(init=False)
+    alert_policy: AlertPolicy = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fetch_limits", _fetch_limits(self.poll, self.allow_private_networks))
         object.__setattr__(self, "schedule", _schedule_policy(self.poll, self.scheduler))
+        object.__setattr__(self, "alert_policy", _alert_policy(self.slack, self.alerts, self.flag_rules))
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(config_path={self.config_path!s}, database={redact(self.database_url)})"
@@ -168,6 +172,11 @@ def _fetch_limits(poll: PollSection, allow_private: bool) -> FetchLimits:
         timeout_seconds=timeout,
         connect_timeout_seconds=poll.connect_timeout.total_seconds(),
     )
+
+
+def _alert_policy(slack: SlackSection, alerts: AlertsSection, rules: FlagRules) -> AlertPolicy:
+    channels = {name: channel for name in rules.names if (channel := rules.channel_for(name))}
+    return AlertPolicy(default_channel=slack.channel, flag_channels=channels, window=alerts.window)
 
 
 def _schedule_policy(poll: PollSection, section: SchedulerSection) -> SchedulePolicy:
@@ -273,7 +282,17 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
+        metrics_port=_metrics_port(env.get("PRESSBOT_METRICS_PORT") or None),
+        metrics_host=env.get("PRESSBOT_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def _metrics_port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise ConfigError(f"PRESSBOT_METRICS_PORT: {text!r} is not a port number (0-65535; 0 picks a free one)")
+    return int(text)
 
 
 def _slack_api_url(url: str) -> str:
@@ -296,5 +315,7 @@ ENV_VARIABLES: tuple[str, ...] = (
     "SLACK_API_URL",
     "SLACK_APP_TOKEN",
     "PRESSBOT_ALLOW_PRIVATE_NETWORKS",
+    "PRESSBOT_METRICS_PORT",
+    "PRESSBOT_METRICS_HOST",
 )
 

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import fetch, flag, fulltext, parse, scheduler, summarize
+from bot import fetch, flag, fulltext, parse, policy, scheduler, summarize
 from bot.config import Settings
 from bot.errors import ParseError
 from bot.http import HostLimiter, client_for
@@ -33,13 +33,15 @@ from bot.records import (
     FeedToFetch,
     FetchResult,
     ParsedFeed,
+    ParsedItem,
     PassSummary,
     ReportStatus,
+    StoredFeed,
     StoredItem,
 )
-from bot.schema import Feed, PassRecord
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
+from bot.store import schedule as schedule_store
 from bot.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -116,12 +118,12 @@ def parse_all(results: Sequence[FetchResult], workers: int, max_entries: int = p
         return list(pool.map(partial(_parse_one, with_ledes=True, max_entries=max_entries), results, chunksize=4))
 
 
-def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
+def _wanting_full_text(session: Session, feed: StoredFeed, work: FeedWork, settings: Settings) -> list[ParsedItem]:
     """New or changed items that need their page fetched, plus earlier failures to retry."""
     assert work.parsed is not None
     config = settings.fulltext
-    known = item_store.existing_hashes(session, feed.id, (item.key for item in work.parsed.items))
-    retry = item_store.keys_wanting_full_text(session, feed.id, config.max_attempts)
+    known = item_store.existing_hashes(session, feed.feed_id, (item.key for item in work.parsed.items))
+    retry = item_store.keys_wanting_full_text(session, feed.feed_id, config.max_attempts)
     wanted = []
     for item in work.parsed.items:
         fresh = known.get(item.key) != item_store.item_hash(item)
@@ -132,34 +134,9 @@ def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: S
     return wanted
 
 
-def route_channels(feed: Feed, flags: Iterable[str], settings: Settings) -> set[str]:
-    """Feed channel, else each flag's channel, else the default channel."""
-    if feed.channel:
-        return {feed.channel}
-    rules = settings.flag_rules
-    return {rules.channel_for(name) or settings.slack.channel for name in flags}
-
-
-def should_hold(
-    item: StoredItem, *, first_pass: bool, now: datetime, window: timedelta, pruned_before: datetime | None = None
-) -> bool:
-    """Whether a flagged release is recorded without alerting.
-
-    On a feed's first pass only recent releases are alerted: no backlog flood. Later, a
-    release dated before what ``pressbot prune`` deleted is one the feed still lists,
-    stored again as new: it was news once already.
-    """
-    if pruned_before is not None and item.published is not None and item.published < pruned_before:
-        return True
-    if not first_pass:
-        return False
-    published = item.published or item.first_seen
-    return item.published is None or published < now - window
-
-
 def flag_and_summarize(
     session: Session,
-    feed: Feed,
+    feed: StoredFeed,
     new: Sequence[StoredItem],
     updated: Sequence[StoredItem],
     settings: Settings,
@@ -170,7 +147,6 @@ def flag_and_summarize(
 ) -> tuple[int, int, int]:
     """Flag, summarise and queue alerts for the items just stored (``new``) or changed
     (``updated``); returns (flagged, alerts, held)."""
-    window = settings.alerts.window
     flagged = alerts = held = 0
     for item, is_new in [*((item, True) for item in new), *((item, False) for item in updated)]:
         text = item.full_text or item.content or item.teaser
@@ -185,16 +161,19 @@ def flag_and_summarize(
             content=item.content,
             full_text=item.full_text,
         )
-        names = {match.flag for match in matches}
-        # Only a release stored as new can be one that prune deleted and its feed still lists.
-        pruned_before = feed.pruned_before if is_new else None
-        hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=pruned_before)
-        created = item_store.record_flags(
-            session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
+        decisions = policy.decide_alerts(
+            item,
+            {match.flag for match in matches},
+            feed,
+            settings.alert_policy,
+            now=now,
+            first_pass=first_pass,
+            check_pruned=is_new,
         )
+        created = item_store.record_flags(session, item, matches, decisions, now=now)
         flagged += bool(matches)
-        alerts += created if not hold else 0
-        held += created if hold else 0
+        alerts += sum(not decision.held for decision in created)
+        held += sum(decision.held for decision in created)
     return flagged, alerts, held
 
 
@@ -208,11 +187,10 @@ def store_feed(
     """Store one feed's outcome in its own transaction."""
     result = work.result
     with session_factory.begin() as session:
-        feed = session.get_one(Feed, result.feed_id)
+        feed = feed_store.stored_feed(session, result.feed_id)
         if work.error is not None:
-            feed_store.record_failure(session, feed.id, work.error, result.status, now)
+            feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
             return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
-        first_pass = feed.first_polled_at is None
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
@@ -223,7 +201,7 @@ def store_feed(
             upserted.new,
             upserted.updated,
             settings,
-            first_pass=first_pass,
+            first_pass=feed.first_pass,
             now=now,
             ledes=work.ledes,
         )
@@ -280,18 +258,11 @@ def deliver_alerts(
     from bot import deliver
     from bot.store import outbox
 
-    feed_channels = {feed.name: feed.channel for feed in settings.feeds}
-
-    def narrow(alert: Any) -> Any:  # only the flags routed to the alert's channel
-        channel_for = settings.flag_rules.channel_for
-        feed_channel = feed_channels.get(alert.feed_name)
-        return deliver.matches_for_channel(alert, feed_channel, channel_for, settings.slack.channel)
-
     if dry_run or not settings.slack_token:
         with session_factory() as session:
             alerts = outbox.pending_alerts(session)
         for alert in alerts:
-            echo(deliver.format_for_terminal(narrow(alert)))
+            echo(deliver.format_for_terminal(alert))
         return DeliveryStats(pending=len(alerts), printed=len(alerts))
 
     started = time.monotonic()
@@ -324,7 +295,7 @@ def deliver_alerts(
         if not batch:
             break
         handled.update(alert.alert_id for alert in batch)
-        run.deliver([narrow(alert) for alert in batch], mark=mark, record=record, release=release)
+        run.deliver(batch, mark=mark, record=record, release=release)
     with session_factory() as session:
         pending = outbox.alert_counts(session)[AlertStatus.PENDING]
     return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)
@@ -385,13 +356,12 @@ def run_pass(
     )
     summary.finished_at = clock()
     with session_factory.begin() as session:
-        session.add(
-            PassRecord(
-                started_at=summary.started_at,
-                finished_at=summary.finished_at,
-                worker=worker,
-                summary=summary_json(summary),
-            )
+        schedule_store.record_pass(
+            session,
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            worker=worker,
+            summary=summary_json(summary),
         )
     return summary
 
@@ -401,18 +371,19 @@ def _gather_articles(
 ) -> dict[int, dict[str, ArticleText]]:
     if not settings.fulltext.enabled:
         return {}
-    wanted: dict[int, list[Any]] = {}
+    wanted: dict[int, list[ParsedItem]] = {}
     with session_factory() as session:
+        feeds = feed_store.stored_feeds(session, [work.result.feed_id for work in works if work.parsed is not None])
         for work in works:
             if work.parsed is not None:
-                feed = session.get_one(Feed, work.result.feed_id)
-                wanted[feed.id] = _wanting_full_text(session, feed, work, settings)
+                feed = feeds[work.result.feed_id]
+                wanted[feed.feed_id] = _wanting_full_text(session, feed, work, settings)
     wanted = {feed_id: items for feed_id, items in wanted.items() if items}
     return asyncio.run(_fetch_articles(settings, wanted)) if wanted else {}
 
 
 async def _fetch_articles(
-    settings: Settings, wanted: dict[int, list[Any]]
+    settings: Settings, wanted: dict[int, list[ParsedItem]]
 ) -> dict[int, dict[str, ArticleText]]:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
     config = settings.fulltext

@@ -21,6 +21,7 @@ from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import make_engine, make_session_factory, upgrade
+from tests.helpers import held_alert
 
 # Relative to the real clock, so that spans such as --since 7d mean what they say.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -87,7 +88,8 @@ def store_releases(session_factory: sessionmaker[Session], releases: tuple[Relea
         for feed in session.scalars(select(Feed)):
             mine = [release for release in releases if release.feed == feed.name]
             articles = {r.key: ArticleText(url="https://x.example/", text=r.full_text) for r in mine if r.full_text}
-            result = item_store.upsert_items(session, feed, [_parsed(r) for r in mine], articles, NOW)
+            stored_feed = feed_store.stored_feed(session, feed.id)
+            result = item_store.upsert_items(session, stored_feed, [_parsed(r) for r in mine], articles, NOW)
             by_key = {release.key: release for release in mine}
             for stored in result.new:
                 release = by_key[stored.key]
@@ -95,7 +97,7 @@ def store_releases(session_factory: sessionmaker[Session], releases: tuple[Relea
                     item_store.set_summary(session, stored.item_id, release.summary, release.language)
                 matches = [FlagMatch(flag=flag, phrase=phrase, sentence=release.content)
                            for flag, phrase in release.flags]
-                item_store.record_flags(session, stored, matches, ["#alerts"], hold=True, now=NOW)
+                item_store.record_flags(session, stored, matches, [held_alert("#alerts", matches)], now=NOW)
 
 
 def archive(database_url: str) -> sessionmaker[Session]:

@@ -163,6 +163,7 @@ def test_a_feed_of_more_than_65535_changed_items_is_stored_on_postgresql(postgre
     from bot.schema import Feed, Item
     from bot.store import items as item_store
     from bot.store import make_engine, make_session_factory, upgrade
+    from bot.store.feeds import stored_feed
 
     engine = make_engine(normalize_database_url(postgres_url))
     upgrade(engine)
@@ -183,8 +184,7 @@ def test_a_feed_of_more_than_65535_changed_items_is_stored_on_postgresql(postgre
                  "published_at": now, "flags": []} for item in releases("a")]
         session.execute(insert(Item), rows)
     with session_factory.begin() as session:
-        feed = session.get_one(Feed, feed.id)
-        result = item_store.upsert_items(session, feed, releases("b"), {}, now)
+        result = item_store.upsert_items(session, stored_feed(session, feed.id), releases("b"), {}, now)
 
     assert len(result.updated) == 66_000
     engine.dispose()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import QuerySyntaxError
 from bot.records import FlagMatch
 from bot.schema import Feed, Item
+from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.search import (
     MARK_END,
@@ -23,6 +24,7 @@ from bot.store.search import (
     search_items,
     to_fts5,
 )
+from tests.helpers import held_alert
 from tests.searchcorpus import NOW, RELEASES, Release, _parsed, archive, postgres_database, title_of
 
 
@@ -212,14 +214,16 @@ def test_the_index_follows_updates_and_deletes(db: sessionmaker[Session]) -> Non
     changed = Release("ISHR", "icc-visa", "ICC staff face travel bans", "Travel bans now replace the old rules.", 3)
     with db.begin() as session:
         feed = session.scalars(select(Feed).where(Feed.name == "ISHR")).one()
-        result = item_store.upsert_items(session, feed, [_parsed(changed)], {}, NOW)
+        stored_feed = feed_store.stored_feed(session, feed.id)
+        result = item_store.upsert_items(session, stored_feed, [_parsed(changed)], {}, NOW)
     assert len(result.updated) == 1
     assert titles(db, text="travel bans") == ["ICC staff face travel bans"]
     assert keys(db, text="restrictions") == set()
     with db.begin() as session:  # flagged later (a rule change and `pressbot reflag`)
         council_id = _item_id(session, "council")
         [council] = item_store.stored_items_after(session, council_id - 1, limit=1)
-        item_store.record_flags(session, council, [FlagMatch("icc", "sanctions", "s")], ["#a"], hold=True, now=NOW)
+        icc = [FlagMatch("icc", "sanctions", "s")]
+        item_store.record_flags(session, council, icc, [held_alert("#a", icc)], now=NOW)
     assert keys(db, text="sanctions", flags=("icc",)) == {"council"}
     with db.begin() as session:
         assert prune_items(session, NOW - timedelta(days=400), keep_flagged=False) == 2

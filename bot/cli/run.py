@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import ConfigClickError, configure_logging, load_settings, open_db
+from bot.cli import CommandError, ConfigClickError, configure_logging, load_settings, open_db
 from bot.records import FeedHealth, FeedStatus, LastPass
 
 if TYPE_CHECKING:
@@ -94,11 +94,12 @@ def run(log_json: bool) -> None:
         raise ConfigClickError(str(exc)) from exc
     for warning in warnings:
         log.warning(warning)
-    session_factory = open_db(settings)
+    session_factory, unwritable = _open_worker_db(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
-    worker = Worker(settings, session_factory, echo=click.echo)
-    worker.sync_feeds()
+    worker = Worker(settings, session_factory, echo=click.echo, metrics=_start_metrics(settings))
+    if unwritable:
+        log.error("%s; passes paused, next try in %gs", unwritable, worker.backoff.failed())
     scheduler = build_scheduler(worker)
     scheduler.start()
     socket_mode = _start_socket_mode(settings, session_factory)
@@ -115,6 +116,41 @@ def run(log_json: bool) -> None:
         os._exit(0)
 
 
+def _open_worker_db(settings: Settings) -> tuple[Any, str | None]:
+    """Migrate; a database that cannot be written but has the current schema is no reason to exit.
+
+    The worker then starts with its passes paused and tries again, backing off, so it
+    recovers by itself once the database is writable (a replica promoted, disk freed).
+    Returns the session factory and the one-line problem, if any.
+    """
+    from bot.errors import UnwritableError
+
+    try:
+        return open_db(settings, migrate=True), None
+    except CommandError as exc:
+        if not isinstance(exc.__cause__, UnwritableError):
+            raise
+        return open_db(settings, migrate=False), exc.format_message()
+
+
+def _start_metrics(settings: Settings) -> Any:
+    """Prometheus /metrics and /healthz on PRESSBOT_METRICS_HOST:PORT, when the port is set."""
+    if settings.metrics_port is None:
+        return None
+    from bot.metrics import WorkerMetrics, serve
+    from bot.scheduler.worker import feed_intervals
+
+    metrics = WorkerMetrics(poll_interval_seconds=min(feed_intervals(settings)))
+    try:
+        server = serve(metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise CommandError(f"metrics: cannot listen on {settings.metrics_host}:{settings.metrics_port}: "
+                           f"{exc.strerror or exc}") from exc
+    host = f"[{settings.metrics_host}]" if ":" in settings.metrics_host else settings.metrics_host
+    log.info("metrics and health check on http://%s:%d/metrics and /healthz", host, server.server_port)
+    return metrics
+
+
 # --- status ---------------------------------------------------------------------------
 
 
@@ -122,8 +158,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def status_json(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> dict[str, Any]:
+def status_json(
+    feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings
+) -> dict[str, Any]:
     return {
+        # Which configuration answered: PRESSBOT_CONFIG, ./config or the one shipped in the package.
+        "config": str(settings.config_path.absolute()),
+        "feeds_file": str(settings.feeds_path.absolute()),
         "feeds": [
             {
                 "name": feed.name,
@@ -163,7 +204,7 @@ def relative(value: datetime | None, now: datetime) -> str:
     return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
-def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> None:
+def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -179,6 +220,8 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
         table.add_row(feed.name, f"[{styles[state]}]{state}[/]", relative(feed.last_success_at, now), next_check,
                       str(feed.consecutive_failures or ""), error or "")
     console = Console()
+    console.print(f"Configuration: {settings.config_path.absolute()} (feeds: {settings.feeds_path.absolute()})",
+                  highlight=False, soft_wrap=True)
     console.print(table)
     console.print(f"Alerts: {alerts.get('pending', 0)} pending, {alerts.get('failed', 0)} failed, "
                   f"{alerts.get('sent', 0)} sent", highlight=False)
@@ -199,12 +242,13 @@ def status(as_json: bool) -> None:
     from bot.store import outbox
     from bot.store import schedule as schedule_store
 
-    session_factory = open_db(load_settings())
+    settings = load_settings()
+    session_factory = open_db(settings, migrate=False)
     with session_factory() as session:
         feeds = schedule_store.all_feed_health(session)
         alerts = outbox.alert_counts(session)
         last = schedule_store.last_pass(session)
     if as_json:
-        click.echo(json.dumps(status_json(feeds, alerts, last), ensure_ascii=False))
+        click.echo(json.dumps(status_json(feeds, alerts, last, settings), ensure_ascii=False))
     else:
-        _print_status(feeds, alerts, last)
+        _print_status(feeds, alerts, last, settings)
