@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from bot.config import Settings
+from bot.deliver import deliver_alerts
 from bot.errors import StoreError
 from bot.scheduler import make_worker_id, send_health_notices
 from bot.store import feeds as feed_store
@@ -206,8 +207,6 @@ class Worker:
             return  # a pass is running and delivers when it ends
         try:
             if self.settings.slack_token:  # without one, every pass prints the pending alerts already
-                from bot.poll import deliver_alerts
-
                 deliver_alerts(self.session_factory, self.settings, now=self.clock(), dry_run=False,
                                echo=self.echo, worker=self.id)
             send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo)
