@@ -105,7 +105,7 @@ async def fetch_parse_complete(
         # Parse workers fork, and a fork copies every lock a thread holds: the resolver's
         # threads are joined first, and a fresh pool serves the release pages.
         resolver.shutdown(wait=True)
-        works = prepare.parse_all(results, settings.poll.parse_workers)
+        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries)
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pass-dns"))
         wanted = wanting_full_text(session_factory, works, settings) if settings.fulltext.enabled else {}
         articles = await fetch_articles(client, settings, wanted) if wanted else {}
@@ -205,11 +205,17 @@ def store_feed(
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
-            name=feed.name, status=ReportStatus.OK, new_items=len(upserted.new), updated_items=len(upserted.updated)
+            name=feed.name,
+            status=ReportStatus.OK,
+            new_items=len(upserted.new),
+            updated_items=len(upserted.updated),
+            note=work.parsed.note,
         )
         for item, is_new in stored:
             flag_and_alert(session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes)
         feed_store.record_success(session, result, work.parsed, now)
+        if work.parsed.note:
+            log.warning("feed %s: %s", feed.name, work.parsed.note)
         return report
 
 

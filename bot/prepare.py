@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from bot import fulltext, parse, summarize
 from bot.errors import ParseError
@@ -61,21 +62,23 @@ def lede_for(item: StoredItem, ledes: Mapping[str, Lede]) -> Lede:
     return lede
 
 
-def parse_result(result: FetchResult) -> FeedWork:
+def parse_result(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
     """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
     try:
-        parsed = parse.parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+        parsed = parse.parse_feed(
+            result.body, url=result.final_url or result.url, content_type=result.content_type, max_entries=max_entries
+        )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
     # Parsed: the body is not worth its memory, or its way back from a worker.
     return FeedWork(replace(result, body=None), parsed)
 
 
-def parse_with_ledes(result: FetchResult) -> FeedWork:
+def parse_with_ledes(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
     """``parse_result``, and every item's lede (in a worker process)."""
-    work = parse_result(result)
+    work = parse_result(result, max_entries)
     if work.parsed is None:
         return work
     items = work.parsed.items
@@ -83,12 +86,12 @@ def parse_with_ledes(result: FetchResult) -> FeedWork:
     return replace(work, ledes=ledes)
 
 
-def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
+def parse_all(results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES) -> list[FeedWork]:
     """Parse every body; in worker processes when there are enough. ``workers`` 0: one per core."""
     bodies = sum(1 for result in results if result.body is not None)
     if workers <= 0:
         workers = max(1, (os.cpu_count() or 1))
     if bodies < PARALLEL_PARSE_MIN or workers == 1:
-        return [parse_result(result) for result in results]
+        return [parse_result(result, max_entries) for result in results]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(parse_with_ledes, results, chunksize=4))
+        return list(pool.map(partial(parse_with_ledes, max_entries=max_entries), results, chunksize=4))

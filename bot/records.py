@@ -213,6 +213,7 @@ class ParsedFeed:
     ttl_seconds: int | None  # RSS <ttl>
     items: tuple[ParsedItem, ...]
     warning: str | None = None  # feedparser's bozo exception, when it still got entries
+    note: str | None = None  # for the operator: entries beyond poll.max_entries left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,7 @@ class FeedReport:
     flagged: int = 0
     held: int = 0  # alerts held back: old releases on the feed's first pass
     error: str | None = None
+    note: str | None = None  # ok, but something was left out (ParsedFeed.note)
 
 
 @dataclass(frozen=True, slots=True)

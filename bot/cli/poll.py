@@ -75,6 +75,8 @@ def format_summary(summary: PassSummary) -> str:
             detail = (
                 f"ok      {report.new_items} new, {report.updated_items} updated, {report.flagged} flagged"
             )
+            if report.note:
+                detail += f" ({report.note})"
         lines.append(f"{report.name:<{width}}  {detail}")
     lines.append("")
     lines.append(
