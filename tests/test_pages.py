@@ -254,3 +254,51 @@ def test_page_sources_are_listed_checked_and_queried_like_feeds(
     assert (listed[0]["name"], listed[0]["items"], listed[0]["last_error"]) == ("Newsroom", 3, None)
     assert (check[0]["ok"], check[0]["items"], check[0]["error"]) == (True, 3, None)
     assert [feed["name"] for feed in status["feeds"]] == ["Newsroom"]
+
+
+def test_opml_export_leaves_listing_pages_out(tmp_path: Path) -> None:
+    feeds = [{"name": "Newsroom", "url": "https://newsroom.example/news", "page": True},
+             {"name": "ISHR", "url": "https://ishr.ch/feed/"}]
+    config = write_config(tmp_path, feeds)
+
+    exported = run_cli(["feeds", "export"], config, "sqlite://")
+
+    assert exported.exit_code == 0
+    assert 'xmlUrl="https://ishr.ch/feed/"' in exported.stdout and "newsroom.example" not in exported.stdout
+
+
+def test_one_release_listed_under_two_urls_is_stored_once_with_both_as_aliases(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # The Coalition for the ICC links the same story as /news/YYYYMMDD/<slug> and /news/<slug>.
+    first, second = release(1, "Coalition welcomes ratification"), release(2, "Judges elected")
+    twice = release(1, first.title, listed_path=f"/news/{first.slug}")
+    url = mount(feed_server, "cards", [first, second])
+    layout = LAYOUTS["cards"]
+    feed_server.add(twice.listed_path or "", feed_server.routes[layout.listed(first)].body, content_type=HTML)
+    feed_server.add(layout.listing_path, listing_html(layout, [first, twice, second]), content_type=HTML)
+
+    summary = poll_json(page_config(tmp_path, url), sqlite_url)
+
+    assert summary["new_items"] == 2, summary["feeds_report"]
+    keys = sorted(key for (key,) in rows(sqlite_url, Item.key))
+    assert keys == sorted(feed_server.url(layout.canonical(r)) for r in (first, second))
+    aliases = {url for (url,) in rows(sqlite_url, ItemAlias.url)}
+    assert {feed_server.url(layout.listed(first)), feed_server.url(f"/news/{first.slug}")} <= aliases
+
+
+def test_a_site_giving_every_page_one_canonical_url_keeps_each_release_apart(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    layout = LAYOUTS["drupal"]
+    releases = [release(index) for index in range(1, 4)]
+    url = mount(feed_server, "drupal", releases)
+    for item in releases:  # a CMS bug: the canonical link names the newsroom's front page
+        route = feed_server.routes[layout.listed(item)]
+        own = feed_server.url(layout.canonical(item)).encode()
+        route.body = route.body.replace(own, feed_server.url("/en").encode())
+
+    summary = poll_json(page_config(tmp_path, url), sqlite_url)
+
+    assert summary["new_items"] == 3
+    assert len({key for (key,) in rows(sqlite_url, Item.key)}) == 3

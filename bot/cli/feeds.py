@@ -247,11 +247,13 @@ def import_command(file: Path) -> None:
 
 @feeds.command("export")
 def export_command() -> None:
-    """Print the configured feeds as OPML 2.0 (for a feed reader, or `feeds import` elsewhere)."""
+    """Print the configured feeds (not the listing pages) as OPML 2.0, for a feed reader or `feeds import`."""
     from bot.opml import write_opml
 
     settings = load_settings()
-    click.echo(write_opml(settings.feeds, created=datetime.now(UTC)), nl=False)
+    # A listing page (page = true) is no feed: a feed reader would show it as a broken one.
+    feeds_only = [source for source in settings.feeds if source.listing is None]
+    click.echo(write_opml(feeds_only, created=datetime.now(UTC)), nl=False)
 
 
 # -- discover ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -52,13 +53,20 @@ def owed_pages(session: Session, feed_id: int, max_attempts: int) -> list[OwedPa
     return [OwedPage(key, url, title, published) for key, url, title, published in rows if url]
 
 
-def _identity(item: ParsedItem, article: ArticleText | None, taken: set[str], listing_url: str) -> str:
-    """The canonical URL the page gave, unless another release of the feed has it already
-    (a CMS that gives every page one canonical URL) or it is the listing itself."""
+def _canonical(article: ArticleText | None, listing_url: str) -> str | None:
+    """The page's canonical URL, if it can name a release of this listing: deeper than the
+    listing (a CMS that names its front page on every page names no release)."""
     canonical = article.canonical_url if article and article.text else None
-    if canonical and canonical not in taken and canonical != listing_url:
-        return canonical
-    return item.key
+    if not canonical:
+        return None
+    depth = len([part for part in urlsplit(canonical).path.split("/") if part])
+    return canonical if depth > len([part for part in urlsplit(listing_url).path.split("/") if part]) else None
+
+
+def _identity(item: ParsedItem, article: ArticleText | None, taken: set[str], listing_url: str) -> str:
+    """The canonical URL the page gave, unless another release of the feed has it already."""
+    canonical = _canonical(article, listing_url)
+    return canonical if canonical and canonical not in taken else item.key
 
 
 def _new_row(feed_id: int, item: ParsedItem, key: str, article: ArticleText | None, now: datetime) -> Item:
@@ -96,8 +104,8 @@ def _complete(row: Item, article: ArticleText, taken: set[str], listing_url: str
     row.title = row.title or article.title or ""
     row.published_at = row.published_at or article.published
     row.language = row.language or article.language
-    canonical = article.canonical_url
-    if canonical and canonical not in taken and canonical != listing_url:
+    canonical = _canonical(article, listing_url)
+    if canonical and canonical not in taken:
         row.key = row.url = canonical
     row.changed_at = now
 
@@ -129,10 +137,15 @@ def store_listed(
         known.add(item.key)
         new_listed.add(item.key)
         article = articles.get(item.key)
-        key = _identity(item, article, taken, listing_url)
-        if key in by_key:  # listed twice under two URLs: one release
-            aliases.append((by_key[key], item.key))
+        # Listed twice under two URLs: the same canonical URL (and title), or this very URL.
+        same = by_key.get(item.key)
+        by_canonical = by_key.get(_canonical(article, listing_url) or "")
+        if same is None and by_canonical is not None and by_canonical.title == (item.title or by_canonical.title):
+            same = by_canonical
+        if same is not None:
+            aliases.append((same, item.key))
             continue
+        key = _identity(item, article, taken, listing_url)
         row = _new_row(feed_id, item, key, article, now)
         taken.add(key)
         by_key[key] = row
@@ -145,7 +158,10 @@ def store_listed(
     read = _read_owed(session, feed_id, owed, taken, listing_url, now, aliases)
     result.updated = [to_stored(row, feed_name) for row in read]
     _keep_in_session(session, [*inserted, *read])
-    session.add_all(ItemAlias(feed_id=feed_id, item_id=row.id, url=url) for row, url in aliases)
+    unique = {url: row for row, url in reversed(aliases)}  # the first release named by a URL keeps it
+    stored = known_urls(session, feed_id, unique)  # an owed page's canonical URL may be listed already
+    fresh = [(url, row) for url, row in unique.items() if url not in stored]
+    session.add_all(ItemAlias(feed_id=feed_id, item_id=row.id, url=url) for url, row in fresh)
     session.flush()
     return result
 
