@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from bot.cli.flags import flags
 from bot.config import load
 from bot.errors import ConfigError
-from bot.flag import FlagRules, compile_rules, evaluate, match_flags
+from bot.flag import FlagRules, compile_rules, evaluate, fold_text, match_flags
 from tests.conftest import REPO, SHARED, write_config
 
 CONFIG = REPO / "config" / "pressbot.toml"
@@ -545,3 +545,63 @@ def test_flags_test_without_lang_or_case_prints_no_breakdown(
 ) -> None:
     printed = run_flags(tmp_path, monkeypatch, str(labeled)).output
     assert "by language" not in printed and "by case" not in printed
+
+
+# ---------------------------------------------------------------- scripts beyond Latin (issue 15)
+
+SCRIPTS = {
+    "icc": {
+        "zh": ["国际刑事法院"],
+        "ar": ["المحكمة الجنائية الدولية"],
+        "ru": ["Международн* уголовн* суд*"],
+    },
+    "reprisal": {
+        "rules": [
+            {"zh": ["报复"], "unless": {"within": 4, "zh": ["关税"]}},
+            {"zh": ["(因|由于)与(联合国|委员会)合作"], "near": {"within": 12, "zh": ["拘留", "逮捕"]}},
+            {"ar": ["(ب|ل)?تعاون*"], "near": {"within": 5, "ar": ["اعتقال"]}},
+        ]
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("律师向国际刑事法院提交了证据。", {"icc"}),  # no spaces around the name
+        ("国际刑事法院检察官", {"icc"}),
+        ("国际刑事法庭", set()),  # the ICTY's tribunal, one character apart
+        ("他们因与联合国合作而遭到报复。", {"reprisal"}),
+        ("他由于与委员会合作被拘留。", {"reprisal"}),
+        ("美国宣布对钢铁征收报复性关税。", set()),
+        ("قدمت المنظمة ملفا إلى المحكمة الجنائية الدولية", {"icc"}),
+        ("ورحبت بالمحكمة الجنائية الدولية", {"icc"}),  # ب + ال
+        ("دعم للمحكمة الجنائيّة الدوليّة", {"icc"}),  # ل + (ا)ل, and a shadda
+        ("والمحكمة الجنائية الدولية", {"icc"}),  # و + ال
+        ("اعتقال ناشط بسبب تعاونه مع الأمم المتحدة", {"reprisal"}),
+        ("اعتقال ناشط لتعاونه مع الأمم المتحدة", {"reprisal"}),  # ل on a word without the article
+        ("жалоба в Международный уголовный суд", {"icc"}),
+        ("решение МЕЖДУНАРОДНОГО УГОЛОВНОГО СУДА", {"icc"}),
+    ],
+)
+def test_phrases_match_without_word_spaces_and_with_arabic_prefixes(text: str, expected: set[str]) -> None:
+    assert flags_of(compile_rules(SCRIPTS, source="pressbot.toml"), text) == expected
+
+
+def test_an_arabic_match_shows_the_word_as_written_with_its_prefix() -> None:
+    rules = compile_rules(SCRIPTS, source="pressbot.toml")
+    [match] = match_flags(rules, title="ورحبت بالمحكمة الجنائية الدولية. جملة أخرى", teaser="", content="")
+    assert match.phrase == "بالمحكمة الجنائية الدولية"
+    assert match.sentence == "ورحبت بالمحكمة الجنائية الدولية."
+
+
+def test_a_chinese_sentence_ends_at_its_full_stop() -> None:
+    rules = compile_rules(SCRIPTS, source="pressbot.toml")
+    [match] = match_flags(rules, title="", teaser="", content="第一句话。律师向国际刑事法院提交了证据。第三句话。")
+    assert match.sentence == "律师向国际刑事法院提交了证据。"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from("وفبكلال محكمةً ّـأإى国际法院 Ёж.,\n")))
+def test_folding_keeps_the_length_of_any_text(text: str) -> None:
+    assert len(fold_text(text)) == len(text)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
-from bot.flag.text import fold_text
+from bot.flag.text import UNSPACED, fold_text
 
 
 class RuleError(ValueError):
@@ -33,20 +33,23 @@ class _Item:
 
     alternatives: tuple[tuple[str, ...], ...]
     optional: bool = False
+    glued: bool = False  # written onto the item before it, no space: (و|ب)?تعاون*, 与(联合国|委员会)合作
 
 
 def _parse(phrase: str) -> list[_Item]:
-    items = []
+    items: list[_Item] = []
+    end = -1
     for token in _ITEM.finditer(re.sub("['’]", " ", phrase)):  # l'humanité: two words, as in the text
         if token.group(0) in ("(", ")"):
             raise RuleError("unbalanced parentheses")
+        glued, end = token.start() == end, token.end()
         if token.group(1) is None:
-            items.append(_Item(((token.group(0),),)))
+            items.append(_Item(((token.group(0),),), glued=glued))
             continue
         alternatives = tuple(tuple(a.split()) for a in token.group(1).split("|"))
         if not all(alternatives):
             raise RuleError("empty alternative in ( | )")
-        items.append(_Item(alternatives, bool(token.group(2))))
+        items.append(_Item(alternatives, bool(token.group(2)), glued))
     return items
 
 
@@ -81,14 +84,27 @@ def phrase_regex(phrase: str) -> str:
         return f"(?:{phrase[3:]})"
     parts: list[str] = []
     need_separator = False
-    for item in _parse(phrase):
-        regex = _item_regex(item)
+    for cluster in _clusters(_parse(phrase)):
+        regex = "".join(f"(?:{_item_regex(item)})?" if item.optional else _item_regex(item) for item in cluster)
+        optional = all(item.optional for item in cluster)
         if need_separator:
-            parts.append(f"(?:{SEPARATOR}{regex})?" if item.optional else SEPARATOR + regex)
+            parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
         else:
-            parts.append(f"(?:{regex}{SEPARATOR})?" if item.optional else regex)
-            need_separator = not item.optional
+            parts.append(f"(?:{regex}{SEPARATOR})?" if optional else regex)
+            need_separator = not optional
     return "".join(parts)
+
+
+def _clusters(items: list[_Item]) -> Iterator[list[_Item]]:
+    """Items written without a space between them: one word of the text."""
+    cluster: list[_Item] = []
+    for item in items:
+        if cluster and not item.glued:
+            yield cluster
+            cluster = []
+        cluster.append(item)
+    if cluster:
+        yield cluster
 
 
 def _words_anchor(words: Iterable[str]) -> set[str] | None:
@@ -149,15 +165,13 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if index >= len(items):
         return None
     item = items[index]
+    glued_on = index + 1 < len(items) and items[index + 1].glued  # the literal ends inside a word
     if len(item.alternatives) == 1 and not item.optional:  # a run of plain words
-        words: list[str] = []
-        for plain in items[index:]:
-            if len(plain.alternatives) != 1 or plain.optional:
-                break
-            words.extend(plain.alternatives[0])
+        run = [item, *takewhile(_plain, items[index + 1 :])]
+        words = [word for plain in run for word in plain.alternatives[0]]
         found = _words_anchor(words)
-        if found and _ends_common(words):
-            return _extended(found, items, index + sum(1 for _ in takewhile(_plain, items[index:])))
+        if found and _ends_common(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
+            return _extended(found, items, index + len(run))
         return frozenset(found) if found else None
     anchors: set[str] = set()
     for alternative in item.alternatives:
@@ -168,13 +182,14 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if item.optional:
         rest = _anchors_from(items, index + 1)
         return None if rest is None else frozenset(anchors | rest)
-    if all(_ends_common(alternative) for alternative in item.alternatives):
+    if not glued_on and all(_ends_common(alternative) for alternative in item.alternatives):
         return _extended(anchors, items, index + 1)
     return frozenset(anchors)
 
 
 def _plain(item: _Item) -> bool:
-    return len(item.alternatives) == 1 and not item.optional
+    """A word that goes on the literal run: one alternative, not optional, after a space."""
+    return len(item.alternatives) == 1 and not item.optional and not item.glued
 
 
 def _ends_common(words: tuple[str, ...] | list[str]) -> bool:
@@ -224,9 +239,19 @@ def scan_regex(trie: str) -> re.Pattern[str]:
     return re.compile(f" (?=({trie}))")
 
 
+# A word ends before a non-word character, and on either side of a character that is a
+# word by itself (Chinese: 国际刑事法院 in 向国际刑事法院提交, ICC in ICC检察官).
+WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
+
+
+def unspaced_scan_regex(trie: str) -> re.Pattern[str]:
+    """An anchor right after a character that is a word by itself: no space there to find."""
+    return re.compile(f"(?<=[{UNSPACED}])(?=({trie}))")
+
+
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
-    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + r")(?!\w)"
+    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +262,7 @@ class PhraseSet:
     anchor_scan: re.Pattern[str] | None  # a space, then an anchor
     anchor_at: re.Pattern[str] | None  # an anchor at the very start
     unanchored: re.Pattern[str] | None  # the phrases without an anchor, searched everywhere
+    unspaced_scan: re.Pattern[str] | None = None  # an anchor right after a Chinese character
     compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -260,6 +286,7 @@ class PhraseSet:
             anchor_scan=scan_regex(trie) if trie else None,
             anchor_at=re.compile(trie) if trie else None,
             unanchored=re.compile(alternation(unanchored)) if unanchored else None,
+            unspaced_scan=unspaced_scan_regex(trie) if trie else None,
         )
 
     def at(self, anchor: str) -> re.Pattern[str]:
@@ -268,7 +295,8 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(self, text: str, low: int = 0, high: int | None = None) -> bool:
+    def search(self, text: str, low: int = 0, high: int | None = None, *, unspaced: bool = False) -> bool:
+        """Whether a phrase is in text[low:high]; `unspaced`: the text has Chinese characters."""
         high = len(text) if high is None else high
         if self.anchor_at is not None and self.anchor_scan is not None:
             first = self.anchor_at.match(text, low, high) if starts_word(text, low) else None
@@ -276,6 +304,10 @@ class PhraseSet:
                 return True
             for hit in self.anchor_scan.finditer(text, low, high):
                 if self.at(normal_anchor(hit.group(1))).match(text, hit.end(), high):
+                    return True
+        if unspaced and self.unspaced_scan is not None:
+            for hit in self.unspaced_scan.finditer(text, low, high):
+                if self.at(normal_anchor(hit.group(1))).match(text, hit.start(), high):
                     return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
 
@@ -285,7 +317,12 @@ def normal_anchor(found: str) -> str:
 
 
 def starts_word(text: str, position: int) -> bool:
-    return position == 0 or not (text[position - 1].isalnum() or text[position - 1] == "_")
+    if position == 0 or not (text[position - 1].isalnum() or text[position - 1] == "_"):
+        return True
+    return _UNSPACED_CHAR.match(text, position - 1, position + 1) is not None
+
+
+_UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
 
 
 def word_matches(pattern: re.Pattern[str], text: str, low: int, high: int) -> Iterator[re.Match[str]]:

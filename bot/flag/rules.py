@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, trie_regex
+from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, trie_regex, unspaced_scan_regex
 
 # ISO 639-1 codes, and "any" for language-neutral terms such as acronyms. A language key
 # documents its phrases; every list is tried on every release, because feeds rarely
@@ -61,6 +61,7 @@ class FlagRules:
         default_factory=dict, compare=False, repr=False
     )
     unanchored: tuple[tuple[int, int, re.Pattern[str]], ...] = field(default=(), compare=False, repr=False)
+    unspaced_scan: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, flags: tuple[Flag, ...]) -> FlagRules:
@@ -74,7 +75,8 @@ class FlagRules:
             if rule.phrases.unanchored is not None
         )
         scan = re.compile(f" ({trie})") if trie else None  # consumed: match_flags steps itself
-        return cls(flags, scan, re.compile(trie) if trie else None, rules_at, unanchored)
+        at = re.compile(trie) if trie else None
+        return cls(flags, scan, at, rules_at, unanchored, unspaced_scan_regex(trie) if trie else None)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -137,6 +139,10 @@ class _Compiler:
         if not phrases:
             raise RuleError(f"{where}: empty phrase list (give en = [...], fr = [...], any = [...] …)")
         try:
+            # A regex alone first: "[unclosed" would close on a bracket of the word boundary.
+            for phrase in phrases:
+                if phrase.startswith("re:"):
+                    re.compile(phrase_regex(phrase))
             if not re.compile(alternation(phrases)).fullmatch(""):
                 return phrases
         except (RuleError, re.error):
