@@ -10,27 +10,42 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from bot.durations import parse_duration
 from bot.errors import ConfigError
-
-# Defined there so that `pressbot query` can use them without pydantic; re-exported here.
-from bot.quickconfig import DEFAULT_CONFIG as DEFAULT_CONFIG
-from bot.quickconfig import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
-from bot.quickconfig import normalize_database_url as normalize_database_url
-from bot.quickconfig import parse_duration as parse_duration
-from bot.quickconfig import read_toml as _read_toml
-from bot.quickconfig import redact_url as redact_url
-from bot.records import FeedSource
+from bot.flag import FlagRules, compile_rules
+from bot.locations import DEFAULT_CONFIG as DEFAULT_CONFIG
+from bot.locations import config_path as _config_path
+from bot.locations import database_url as _database_url
+from bot.locations import normalize_database_url as normalize_database_url
+from bot.locations import read_toml as _read_toml
+from bot.logs import redact
+from bot.opml import read_opml
+from bot.records import FeedSource, FetchLimits, SchedulePolicy
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+# The floor of every poll interval (tests and intranet feeds go this low); below a
+# minute the scheduler warns, as public servers may take the polling for abuse.
+MIN_INTERVAL = timedelta(seconds=5)
 
 
-Duration = str | int | float
+def _duration(value: object) -> timedelta:
+    """A TOML duration ("15m", or a number of seconds) as a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("a duration is a string like 15m or a number of seconds")
+    return timedelta(seconds=parse_duration(value))
+
+
+# Parsed where it is read: no string duration leaves this module.
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
 
 class _Strict(BaseModel):
@@ -38,9 +53,9 @@ class _Strict(BaseModel):
 
 
 class PollSection(_Strict):
-    interval: Duration = "15m"  # default per-feed interval
-    timeout: Duration = "20s"  # read timeout per request
-    connect_timeout: Duration = "10s"
+    interval: Duration = timedelta(minutes=15)  # default per-feed interval
+    timeout: Duration = timedelta(seconds=20)  # read timeout per request
+    connect_timeout: Duration = timedelta(seconds=10)
     max_bytes: int = Field(default=10_000_000, gt=0)
     concurrency: int = Field(default=16, gt=0)  # feeds fetched at once
     per_host: int = Field(default=4, gt=0)  # at once per host
@@ -49,7 +64,7 @@ class PollSection(_Strict):
 
 
 class AlertsSection(_Strict):
-    window: Duration = "48h"  # first pass over a feed: alert only on newer releases
+    window: Duration = timedelta(hours=48)  # first pass over a feed: alert only on newer releases
 
 
 class SlackSection(_Strict):
@@ -66,11 +81,11 @@ class FullTextSection(_Strict):
 
 
 class SchedulerSection(_Strict):
-    backoff_max: Duration = "6h"
-    health_notice_after: Duration = "24h"
-    disable_after: Duration = "7d"
-    lease: Duration = "5m"
-    heartbeat: Duration = "10m"
+    backoff_max: Duration = timedelta(hours=6)
+    health_notice_after: Duration = timedelta(hours=24)
+    disable_after: Duration = timedelta(days=7)
+    lease: Duration = timedelta(minutes=5)
+    heartbeat: Duration = timedelta(minutes=10)
 
 
 class ConfigFile(_Strict):
@@ -89,7 +104,7 @@ class FeedEntry(_Strict):
     url: str
     tags: list[str] = Field(default_factory=list)
     full_text: bool = False
-    interval: Duration | None = None
+    interval: str | int | float | None = None  # parsed by load_feeds, which names the entry
     channel: str | None = None
 
     @field_validator("url")
@@ -106,7 +121,10 @@ class FeedsFile(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything a command needs, merged and validated once."""
+    """Everything a command needs, merged, validated and parsed once.
+
+    ``fetch_limits`` and ``schedule`` are built from the sections here, once.
+    """
 
     config_path: Path
     feeds_path: Path
@@ -117,15 +135,46 @@ class Settings:
     slack: SlackSection
     fulltext: FullTextSection
     scheduler: SchedulerSection
-    flag_rules: Any  # bot.flag.FlagRules; Any keeps this module free of the matcher
+    flag_rules: FlagRules
     slack_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
     allow_private_networks: bool = False
-    raw_flags: Mapping[str, Any] = field(default_factory=dict)
+    fetch_limits: FetchLimits = field(init=False)
+    schedule: SchedulePolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fetch_limits", _fetch_limits(self.poll, self.allow_private_networks))
+        object.__setattr__(self, "schedule", _schedule_policy(self.poll, self.scheduler))
 
     def __repr__(self) -> str:  # never print tokens
-        return f"Settings(config_path={self.config_path!s}, database={redact_url(self.database_url)})"
+        return f"Settings(config_path={self.config_path!s}, database={redact(self.database_url)})"
+
+
+def _fetch_limits(poll: PollSection, allow_private: bool) -> FetchLimits:
+    timeout = poll.timeout.total_seconds()
+    return FetchLimits(
+        max_bytes=poll.max_bytes,
+        max_redirects=poll.max_redirects,
+        concurrency=poll.concurrency,
+        per_host=poll.per_host,
+        # httpx's read timeout alone never fires on a server that trickles.
+        deadline_seconds=timeout * 3,
+        allow_private=allow_private,
+        timeout_seconds=timeout,
+        connect_timeout_seconds=poll.connect_timeout.total_seconds(),
+    )
+
+
+def _schedule_policy(poll: PollSection, section: SchedulerSection) -> SchedulePolicy:
+    return SchedulePolicy(
+        default_interval=poll.interval.total_seconds(),
+        backoff_max=section.backoff_max.total_seconds(),
+        health_notice_after=section.health_notice_after.total_seconds(),
+        disable_after=section.disable_after.total_seconds(),
+        lease=section.lease.total_seconds(),
+        heartbeat=section.heartbeat.total_seconds(),
+    )
 
 
 def _validation_line(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
@@ -153,8 +202,6 @@ def _feed_location(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
 def load_feeds(path: Path) -> tuple[FeedSource, ...]:
     """Read a feed list: TOML with ``[[feeds]]``, or OPML (by extension)."""
     if path.suffix.lower() in (".opml", ".xml"):
-        from bot.opml import read_opml
-
         return read_opml(path)
     data = _read_toml(path)
     try:
@@ -175,8 +222,8 @@ def load_feeds(path: Path) -> tuple[FeedSource, ...]:
             interval = parse_duration(entry.interval) if entry.interval is not None else None
         except ValueError as exc:
             raise ConfigError(f"{path}: feeds[{index}].interval: {exc}") from None
-        if interval is not None and interval < 5:
-            raise ConfigError(f"{path}: feeds[{index}].interval: must be at least 5s")
+        if interval is not None and interval < MIN_INTERVAL.total_seconds():
+            raise ConfigError(f"{path}: feeds[{index}].interval: must be at least {MIN_INTERVAL.total_seconds():g}s")
         sources.append(
             FeedSource(
                 name=entry.name,
@@ -190,43 +237,27 @@ def load_feeds(path: Path) -> tuple[FeedSource, ...]:
     return tuple(sources)
 
 
-def _check_durations(path: Path, config: ConfigFile) -> None:
-    for section_name in ("poll", "alerts", "scheduler"):
-        section = getattr(config, section_name)
-        for key, value in section.model_dump().items():
-            if isinstance(value, str):
-                try:
-                    parse_duration(value)
-                except ValueError as exc:
-                    raise ConfigError(f"{path}: {section_name}.{key}: {exc}") from None
-
-
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Read the config file and feed list, apply the environment, validate everything."""
     env = os.environ if environ is None else environ
-    config_path = Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
+    config_path = _config_path(env)
     data = _read_toml(config_path)
     try:
         config = ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise _validation_line(config_path, exc) from None
-    _check_durations(config_path, config)
-
-    from bot.flag import compile_rules
-
     flag_rules = compile_rules(config.flags, source=str(config_path))
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
     )
     feeds = load_feeds(feeds_path)
-    database_url = env.get("DATABASE_URL") or config.database_url or DEFAULT_DATABASE_URL
     slack = config.slack
     if env.get("SLACK_CHANNEL"):
         slack = slack.model_copy(update={"channel": env["SLACK_CHANNEL"]})
     return Settings(
         config_path=config_path,
         feeds_path=feeds_path,
-        database_url=normalize_database_url(database_url),
+        database_url=_database_url(env, config.database_url),
         feeds=feeds,
         poll=config.poll,
         alerts=config.alerts,
@@ -238,7 +269,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
-        raw_flags=config.flags,
     )
 
 

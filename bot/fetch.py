@@ -11,7 +11,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -19,7 +19,7 @@ import httpx
 
 from bot.errors import FetchError
 from bot.http import HostLimiter, Page, get_page
-from bot.records import FeedToFetch, FetchResult
+from bot.records import FeedToFetch, FetchLimits, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,6 @@ ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    max_bytes: int
-    max_redirects: int
-    concurrency: int
-    per_host: int
-    deadline_seconds: float
-    allow_private: bool
 
 
 def content_hash(body: bytes) -> str:

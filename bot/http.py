@@ -21,6 +21,7 @@ import httpx
 
 from bot import USER_AGENT
 from bot.errors import FetchError
+from bot.records import FetchLimits
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -59,6 +60,15 @@ def make_client(*, timeout: float, connect_timeout: float, concurrency: int) -> 
         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"},
         follow_redirects=False,
         http2=False,
+    )
+
+
+def client_for(limits: FetchLimits) -> httpx.AsyncClient:
+    """The pass's client, with the configured timeouts and connection limits."""
+    return make_client(
+        timeout=limits.timeout_seconds,
+        connect_timeout=limits.connect_timeout_seconds,
+        concurrency=limits.concurrency,
     )
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 # Slack tokens: bot (xoxb-), app-level (xapp-), user (xoxp-), legacy and refresh tokens.
 _SLACK_TOKEN = re.compile(r"\bx(?:ox[abposre]|app)-[A-Za-z0-9-]+")
-_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@/\s]+@")
+# The password may hold "/" (generated ones do); the user name cannot hold ":".
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]+):[^@\s]*@")
 
 # The attributes every LogRecord has; anything else came through ``extra=`` and is kept.
 _STANDARD_ATTRIBUTES = frozenset(

@@ -22,10 +22,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import fetch, flag, fulltext, parse, scheduler, summarize
-from bot.config import Settings, parse_duration
+from bot.config import Settings
 from bot.errors import ParseError
-from bot.http import HostLimiter, make_client
+from bot.http import HostLimiter, client_for
 from bot.records import (
+    AlertStatus,
     ArticleText,
     DeliveryStats,
     FeedReport,
@@ -33,6 +34,7 @@ from bot.records import (
     FetchResult,
     ParsedFeed,
     PassSummary,
+    ReportStatus,
     StoredItem,
 )
 from bot.schema import Feed, PassRecord
@@ -68,32 +70,11 @@ class FeedWork:
     ledes: Mapping[str, Lede] = field(default_factory=dict)
 
 
-def fetch_limits(settings: Settings) -> fetch.FetchLimits:
-    poll = settings.poll
-    timeout = parse_duration(poll.timeout)
-    return fetch.FetchLimits(
-        max_bytes=poll.max_bytes,
-        max_redirects=poll.max_redirects,
-        concurrency=poll.concurrency,
-        per_host=poll.per_host,
-        deadline_seconds=timeout * 3,
-        allow_private=settings.allow_private_networks,
-    )
-
-
-def _client(settings: Settings) -> Any:
-    return make_client(
-        timeout=parse_duration(settings.poll.timeout),
-        connect_timeout=parse_duration(settings.poll.connect_timeout),
-        concurrency=settings.poll.concurrency,
-    )
-
-
 async def _fetch_all(
     settings: Settings, feeds: Sequence[FeedToFetch], on_result: Callable[[FetchResult], None] | None
 ) -> list[FetchResult]:
-    async with _client(settings) as client:
-        return await fetch.fetch_feeds(client, feeds, fetch_limits(settings), on_result)
+    async with client_for(settings.fetch_limits) as client:
+        return await fetch.fetch_feeds(client, feeds, settings.fetch_limits, on_result)
 
 
 def _basis(title: str, text: str, declared: str | None) -> str:
@@ -188,7 +169,7 @@ def flag_and_summarize(
 ) -> tuple[int, int, int]:
     """Flag, summarise and queue alerts for the items just stored (``new``) or changed
     (``updated``); returns (flagged, alerts, held)."""
-    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    window = settings.alerts.window
     flagged = alerts = held = 0
     for item, is_new in [*((item, True) for item in new), *((item, False) for item in updated)]:
         text = item.full_text or item.content or item.teaser
@@ -229,11 +210,11 @@ def store_feed(
         feed = session.get_one(Feed, result.feed_id)
         if work.error is not None:
             feed_store.record_failure(session, feed.id, work.error, result.status, now)
-            return FeedReport(name=feed.name, status="failed", error=work.error)
+            return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
         first_pass = feed.first_polled_at is None
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
-            return FeedReport(name=feed.name, status="not_modified")
+            return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
         flagged, _alerts, held = flag_and_summarize(
             session,
@@ -248,7 +229,7 @@ def store_feed(
         feed_store.record_success(session, result, work.parsed, now)
         return FeedReport(
             name=feed.name,
-            status="ok",
+            status=ReportStatus.OK,
             new_items=len(upserted.new),
             updated_items=len(upserted.updated),
             flagged=flagged,
@@ -310,7 +291,7 @@ def deliver_alerts(
         return DeliveryStats(pending=len(alerts), printed=len(alerts))
 
     started = time.monotonic()
-    lease = parse_duration(settings.scheduler.lease)
+    lease = settings.schedule.lease
     backoff = outbox.Backoff()
 
     def clock() -> datetime:  # the pass's "now", moving on as this run takes time
@@ -341,15 +322,15 @@ def deliver_alerts(
         handled.update(alert.alert_id for alert in batch)
         run.deliver([narrow(alert) for alert in batch], mark=mark, record=record, release=release)
     with session_factory() as session:
-        pending = outbox.alert_counts(session)["pending"]
+        pending = outbox.alert_counts(session)[AlertStatus.PENDING]
     return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)
 
 
 def _summarize_pass(summary: PassSummary, report: FeedReport) -> None:
     summary.reports.append(report)
-    if report.status == "failed":
+    if report.status == ReportStatus.FAILED:
         summary.failed += 1
-    elif report.status == "not_modified":
+    elif report.status == ReportStatus.NOT_MODIFIED:
         summary.not_modified += 1
     else:
         summary.fetched += 1
@@ -435,7 +416,7 @@ async def _fetch_articles(
     # One gate for all feeds: a page's deadline starts when it gets through, not while
     # it waits behind other feeds' pages.
     gate = asyncio.Semaphore(config.concurrency)
-    async with _client(settings) as client:
+    async with client_for(settings.fetch_limits) as client:
         results = await asyncio.gather(
             *(
                 fulltext.fetch_articles(
@@ -445,7 +426,8 @@ async def _fetch_articles(
                     allow_private=settings.allow_private_networks,
                     concurrency=config.concurrency,
                     host_limiter=host_limiter,
-                    deadline_seconds=fetch_limits(settings).deadline_seconds,
+                    max_redirects=settings.fetch_limits.max_redirects,
+                    deadline_seconds=settings.fetch_limits.deadline_seconds,
                     gate=gate,
                 )
                 for items in wanted.values()

@@ -11,6 +11,70 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
+
+
+class AlertStatus(StrEnum):
+    """An outbox row's state: pending → sent | failed; held rows are never sent."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    HELD = "held"  # flagged but not news: old on a first pass, or back after a prune
+
+
+class FeedStatus(StrEnum):
+    """A feed's health as ``pressbot status`` shows it and the scheduler decides it."""
+
+    NEW = "new"  # never fetched successfully, never failed
+    OK = "ok"
+    FAILING = "failing"
+    DISABLED = "disabled"
+
+
+class ReportStatus(StrEnum):
+    """What one pass did with one feed."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class NoticeKind(StrEnum):
+    """The operations messages about a feed's health."""
+
+    FAILING = "failing"
+    RECOVERED = "recovered"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """The ``[poll]`` limits of every HTTP request a pass makes. Made by config; read by
+    fetch, fulltext and the pass's HTTP client."""
+
+    max_bytes: int
+    max_redirects: int
+    concurrency: int  # feeds fetched at once
+    per_host: int  # requests in flight to one host
+    deadline_seconds: float  # a whole exchange, redirects included
+    allow_private: bool
+    timeout_seconds: float = 20.0  # httpx read timeout
+    connect_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulePolicy:
+    """The ``[poll] interval`` and ``[scheduler]`` settings, in seconds. Made by config;
+    read by the scheduler."""
+
+    default_interval: float
+    backoff_max: float
+    health_notice_after: float
+    disable_after: float
+    lease: float
+    heartbeat: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +251,7 @@ class OutboxEntry:
     title: str
     url: str | None
     channel: str
-    status: str  # pending, sent, failed or held
+    status: AlertStatus
     attempts: int
     created_at: datetime
     next_attempt_at: datetime | None
@@ -201,7 +265,7 @@ class FeedReport:
     """One feed's line in the pass summary. Made by poll."""
 
     name: str
-    status: str  # "ok", "not_modified", "failed", "skipped"
+    status: ReportStatus
     new_items: int = 0
     updated_items: int = 0
     flagged: int = 0
@@ -246,6 +310,14 @@ class FeedHealth:
     next_check_at: datetime | None
     claimed_by: str | None = None
 
+    @property
+    def status(self) -> FeedStatus:
+        if not self.enabled:
+            return FeedStatus.DISABLED
+        if self.consecutive_failures:
+            return FeedStatus.FAILING
+        return FeedStatus.OK if self.last_success_at else FeedStatus.NEW
+
 
 @dataclass(frozen=True, slots=True)
 class HealthNotice:
@@ -253,7 +325,7 @@ class HealthNotice:
 
     feed_id: int
     name: str
-    kind: str  # "failing", "recovered" or "disabled"
+    kind: NoticeKind
     error: str | None
     failing_since: datetime | None
     notice_at: datetime | None  # health_notice_at as read: the claim compares against it

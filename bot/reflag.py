@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import flag
-from bot.config import Settings, parse_duration
+from bot.config import Settings
 from bot.poll import route_channels, should_hold
 from bot.records import StoredItem
 from bot.schema import Feed
@@ -42,7 +42,7 @@ def reflag(
     """
     report = ReflagReport()
     now = clock()
-    window = timedelta(seconds=parse_duration(settings.alerts.window))
+    window = settings.alerts.window
     last_id = 0
     while True:
         # One transaction per batch: on SQLite a long-lived reader would hold the lock

@@ -28,8 +28,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
 from bot.deliver import escape_slack, make_client, shorten, slack_link
+from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
-from bot.quickconfig import parse_when
 from bot.store.search import MARK_END, MARK_START, QueryFilters, QueryHit, search_items
 
 if TYPE_CHECKING:

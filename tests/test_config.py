@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,31 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert settings.database_url == "postgresql+psycopg://u:secret@db.example:5432/press"
     assert settings.slack.channel == "#from-env"
     assert "secret" not in repr(settings) and "xoxb" not in repr(settings)
+
+
+def test_durations_and_limits_are_parsed_once_into_typed_values(tmp_path: Path) -> None:
+    extra = 'interval = "2m"\nmax_redirects = 2\n[alerts]\nwindow = "3d"\n[scheduler]\nlease = 90\n'
+    settings = load(env_for(write_config(tmp_path, [GOOD_FEED], extra=extra), PRESSBOT_ALLOW_PRIVATE_NETWORKS="1"))
+
+    assert settings.poll.timeout == timedelta(seconds=2) and settings.alerts.window == timedelta(days=3)
+    limits = settings.fetch_limits
+    assert (limits.max_redirects, limits.timeout_seconds, limits.deadline_seconds, limits.allow_private) == (
+        2, 2.0, 6.0, True,
+    )
+    assert (settings.schedule.default_interval, settings.schedule.lease) == (120.0, 90.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [('interval = "soon"\n', "poll.interval"), ('[scheduler]\nlease = "5 minutes"\n', "scheduler.lease"),
+     ("[alerts]\nwindow = true\n", "alerts.window")],
+    ids=["poll", "scheduler", "not-a-string"],
+)
+def test_a_bad_duration_is_one_line_naming_its_key(tmp_path: Path, extra: str, key: str) -> None:
+    config = write_config(tmp_path, [GOOD_FEED], extra=extra)
+    with pytest.raises(ConfigError) as error:
+        load(env_for(config))
+    assert f"pressbot.toml: {key}: " in str(error.value) and "\n" not in str(error.value)
 
 
 def test_feed_list_can_be_replaced_by_environment(tmp_path: Path) -> None:

@@ -452,3 +452,27 @@ def test_a_kept_release_edited_after_a_prune_still_alerts_a_new_channel(
         statuses = dict(connection.execute(select(Alert.channel, Alert.status)).all())
     engine.dispose()
     assert statuses["#icc-desk"] == "pending"
+
+
+def test_release_pages_obey_the_configured_redirect_cap(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    page = (Path(__file__).parent / "pages" / "en_release.html").read_bytes()
+    target = feed_server.add("/latest-updates/valdoria/", page, content_type="text/html; charset=utf-8")
+    link = feed_server.redirect("/r/valdoria", target, status=302)
+    teaser_feed = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>ISHR</title>
+<link>{feed_server.base}</link>
+<item><title>Valdoria: three lawyers must be freed</title><link>{link}</link><guid>{link}</guid>
+<pubDate>{datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")}</pubDate>
+<description>ISHR calls on Valdoria to free three lawyers.</description></item></channel></rss>"""
+    url = feed_server.add("/feed/", teaser_feed)
+    config = write_config(tmp_path, [{"name": "ISHR", "url": url}],
+                          extra="max_redirects = 0\n[fulltext]\nenabled = true\n")
+
+    poll_json(config, sqlite_url)
+
+    engine = create_engine(sqlite_url)
+    with engine.connect() as connection:
+        item = connection.execute(select(Item)).one()
+    engine.dispose()
+    assert item.full_text is None and "too many redirects" in item.full_text_error

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import ConfigClickError, load_settings, open_db
+from bot.records import AlertStatus
 
 if TYPE_CHECKING:
     from bot.records import OutboxEntry
 
-STATUSES = ("pending", "failed", "sent", "held")
+STATUSES = tuple(str(status) for status in AlertStatus)
 
 
 class SlackRefused(click.ClickException):
@@ -43,7 +44,7 @@ def list_command(statuses: tuple[str, ...], show_all: bool, as_json: bool) -> No
     """List alerts, newest first."""
     from bot.store import outbox
 
-    wanted = None if show_all else (statuses or ("pending", "failed"))
+    wanted = None if show_all else [AlertStatus(status) for status in statuses or ("pending", "failed")]
     session_factory = open_db(load_settings())
     with session_factory() as session:
         entries = outbox.list_alerts(session, wanted)
@@ -85,7 +86,8 @@ def _print_table(entries: list[OutboxEntry]) -> None:
     for column in ("id", "status", "channel", "feed", "title", "attempts", "error / sent"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        detail = entry.last_error if entry.status != "sent" else f"{entry.sent_at:%Y-%m-%d %H:%M} ts {entry.slack_ts}"
+        sent = entry.status == AlertStatus.SENT
+        detail = f"{entry.sent_at:%Y-%m-%d %H:%M} ts {entry.slack_ts}" if sent else entry.last_error
         table.add_row(
             str(entry.alert_id),
             entry.status,

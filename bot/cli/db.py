@@ -15,8 +15,8 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply migrations up to the newest (also done before poll and run)."""
-    from bot.config import redact_url
+    from bot.logs import redact
 
     settings = load_settings()
     open_db(settings, migrate=True)
-    click.echo(f"database {redact_url(settings.database_url)} is up to date")
+    click.echo(f"database {redact(settings.database_url)} is up to date")

@@ -101,17 +101,13 @@ def _select(settings: Settings, names: Sequence[str]) -> list[FeedSource]:
 
 async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[FetchResult]:
     from bot.fetch import fetch_feeds
-    from bot.http import make_client
-    from bot.poll import fetch_limits
-    from bot.quickconfig import parse_duration
+    from bot.http import client_for
     from bot.records import FeedToFetch
 
     # No stored validators: a check wants the feed's full answer, not a 304.
     wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url) for index, source in enumerate(sources)]
-    poll = settings.poll
-    async with make_client(timeout=parse_duration(poll.timeout), connect_timeout=parse_duration(poll.connect_timeout),
-                           concurrency=poll.concurrency) as client:
-        return await fetch_feeds(client, wanted, fetch_limits(settings))
+    async with client_for(settings.fetch_limits) as client:
+        return await fetch_feeds(client, wanted, settings.fetch_limits)
 
 
 def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli import load_settings, open_db
+from bot.records import ReportStatus
 
 if TYPE_CHECKING:
     from bot.records import FetchResult, PassSummary
@@ -65,9 +66,9 @@ def format_summary(summary: PassSummary) -> str:
     lines = []
     width = max((len(report.name) for report in summary.reports), default=4)
     for report in summary.reports:
-        if report.status == "failed":
+        if report.status == ReportStatus.FAILED:
             detail = f"FAILED  {report.error}"
-        elif report.status == "not_modified":
+        elif report.status == ReportStatus.NOT_MODIFIED:
             detail = "not modified"
         else:
             detail = (

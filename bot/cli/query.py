@@ -47,7 +47,7 @@ filters narrow. WHEN is a date (2024-05-31, 2024-05, 2024) or a span back from n
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    from bot.quickconfig import parse_when
+    from bot.durations import parse_when
 
     try:
         return parse_when(value, datetime.now(UTC), end=param.name == "until")
@@ -114,7 +114,7 @@ def _without_cycle_collection() -> Iterator[None]:
 
 def run_search(filters: QueryFilters) -> list[QueryHit]:
     from bot.errors import ConfigError, QuerySyntaxError, StoreError
-    from bot.quickconfig import database_url_from_env_and_file
+    from bot.locations import database_url_from_env_and_file
     from bot.store import make_engine
 
     try:
@@ -272,7 +272,7 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
     from datetime import timedelta
 
     from bot.cli import load_settings, open_db
-    from bot.quickconfig import parse_duration
+    from bot.durations import parse_duration
     from bot.store.search import count_prunable, prune_items, record_prune
 
     try:

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import ConfigClickError, configure_logging, load_settings, open_db
+from bot.records import FeedHealth, FeedStatus, LastPass
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.records import FeedHealth, LastPass
 
 log = logging.getLogger("bot.run")
 
@@ -118,14 +118,6 @@ def run(log_json: bool) -> None:
 # --- status ---------------------------------------------------------------------------
 
 
-def feed_status(feed: FeedHealth) -> str:
-    if not feed.enabled:
-        return "disabled"
-    if feed.consecutive_failures:
-        return "failing"
-    return "ok" if feed.last_success_at else "new"
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -135,7 +127,7 @@ def status_json(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass 
         "feeds": [
             {
                 "name": feed.name,
-                "status": feed_status(feed),
+                "status": feed.status,
                 "disabled_reason": feed.disabled_reason,
                 "last_success": _iso(feed.last_success_at),
                 "last_error": feed.last_error,
@@ -176,14 +168,14 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
     from rich.table import Table
 
     now = datetime.now(UTC)
-    styles = {"ok": "green", "new": "cyan", "failing": "yellow", "disabled": "red"}
+    styles = {FeedStatus.OK: "green", FeedStatus.NEW: "cyan", FeedStatus.FAILING: "yellow", FeedStatus.DISABLED: "red"}
     table = Table(title="Feeds")
     for column in ("Feed", "Status", "Last success", "Next check", "Failures", "Last error"):
         table.add_column(column, overflow="fold")
     for feed in feeds:
-        state = feed_status(feed)
+        state = feed.status
         next_check = "—" if not feed.enabled else relative(feed.next_check_at, now) if feed.next_check_at else "due now"
-        error = feed.disabled_reason if state == "disabled" else feed.last_error if state == "failing" else ""
+        error = {FeedStatus.DISABLED: feed.disabled_reason, FeedStatus.FAILING: feed.last_error}.get(state)
         table.add_row(feed.name, f"[{styles[state]}]{state}[/]", relative(feed.last_success_at, now), next_check,
                       str(feed.consecutive_failures or ""), error or "")
     console = Console()

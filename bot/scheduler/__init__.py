@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.config import MIN_INTERVAL, Settings
 from bot.errors import ConfigError
-from bot.quickconfig import parse_duration
-from bot.records import FeedHealth, FetchResult, HealthNotice, ParsedFeed
+from bot.records import FeedHealth, FeedStatus, FetchResult, HealthNotice, NoticeKind, ParsedFeed, SchedulePolicy
 from bot.store import feeds as feed_store
 from bot.store import schedule as schedule_store
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_INTERVAL = 5.0  # seconds; for tests and intranet feeds
 WARN_INTERVAL = 60.0  # below this, public servers may take the polling for abuse
 # A server may ask us to wait, within reason: a misconfigured Retry-After of a week
 # must not silence a feed, and a CDN's day-long max-age on a news feed would delay
@@ -44,34 +42,10 @@ CACHE_HINT_MAX = 6 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
-class SchedulePolicy:
-    """The ``[poll] interval`` and ``[scheduler]`` settings, in seconds."""
-
-    default_interval: float
-    backoff_max: float
-    health_notice_after: float
-    disable_after: float
-    lease: float
-    heartbeat: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SchedulePolicy:
-        section = settings.scheduler
-        return cls(
-            default_interval=parse_duration(settings.poll.interval),
-            backoff_max=parse_duration(section.backoff_max),
-            health_notice_after=parse_duration(section.health_notice_after),
-            disable_after=parse_duration(section.disable_after),
-            lease=parse_duration(section.lease),
-            heartbeat=parse_duration(section.heartbeat),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class Decision:
     """A feed's schedule after one poll."""
 
-    status: str  # "ok", "failing" or "disabled"
+    status: FeedStatus  # never NEW: the feed was just polled
     next_check_at: datetime | None
     disabled_reason: str | None = None
 
@@ -82,9 +56,10 @@ def interval_warnings(settings: Settings) -> list[str]:
     Raises ConfigError for a default interval below the 5 s floor that feeds.toml
     entries already obey.
     """
-    default = parse_duration(settings.poll.interval)
-    if default < MIN_INTERVAL:
-        raise ConfigError(f"{settings.config_path}: poll.interval: must be at least {MIN_INTERVAL:g}s")
+    default = settings.schedule.default_interval
+    floor = MIN_INTERVAL.total_seconds()
+    if default < floor:
+        raise ConfigError(f"{settings.config_path}: poll.interval: must be at least {floor:g}s")
     named = [(f"[poll] interval ({default:g}s)", default)]
     named += [(f'feed "{feed.name}" interval ({feed.interval_seconds}s)', float(feed.interval_seconds))
               for feed in settings.feeds if feed.interval_seconds is not None]
@@ -131,11 +106,11 @@ def decide(
     """The schedule after a poll whose outcome ``health`` already records."""
     if result.gone:
         # RFC 9110 §15.5.11: 410 is permanent; polling on would only hammer the server.
-        return Decision("disabled", None, "HTTP 410 Gone: the publisher removed this feed")
+        return Decision(FeedStatus.DISABLED, None, "HTTP 410 Gone: the publisher removed this feed")
     failures = health.consecutive_failures
     if failures and health.failing_since and (now - health.failing_since).total_seconds() >= policy.disable_after:
         since = f"{health.failing_since:%Y-%m-%d %H:%M} UTC"
-        return Decision("disabled", None, f"failing since {since}: {health.last_error}")
+        return Decision(FeedStatus.DISABLED, None, f"failing since {since}: {health.last_error}")
     when = next_check(
         now,
         float(health.interval_seconds or policy.default_interval),
@@ -147,7 +122,7 @@ def decide(
         backoff_max=policy.backoff_max,
         rand=rand,
     )
-    return Decision("failing" if failures else "ok", when)
+    return Decision(FeedStatus.FAILING if failures else FeedStatus.OK, when)
 
 
 def _span(seconds: float) -> str:
@@ -159,9 +134,9 @@ def _span(seconds: float) -> str:
 
 def health_notice_text(notice: HealthNotice, now: datetime) -> str:
     """The operations-channel message for one notice (plain text; deliver escapes it)."""
-    if notice.kind == "recovered":
+    if notice.kind == NoticeKind.RECOVERED:
         return f"✅ pressbot: feed “{notice.name}” has recovered and is polled normally again."
-    if notice.kind == "disabled":
+    if notice.kind == NoticeKind.DISABLED:
         return (f"⛔ pressbot: feed “{notice.name}” is disabled and no longer polled: {notice.error}. "
                 "Fix or remove it in the feed list; `pressbot status` shows every feed's health.")
     since = notice.failing_since or now
@@ -190,7 +165,7 @@ def claim_for_pass(
     session: Session, settings: Settings, *, worker: str, now: datetime, feed_ids: Collection[int] | None
 ) -> PassClaim:
     """Claim the pass's feeds; with no ``feed_ids`` (``pressbot poll``), sync the config and take all."""
-    lease = SchedulePolicy.from_settings(settings).lease
+    lease = settings.schedule.lease
     if feed_ids is None:
         schedule_store.lock_feed_list(session)
         feed_store.sync_feeds(session, settings.feeds)
@@ -216,17 +191,17 @@ def reschedule(
     with session_factory.begin() as session:
         health = schedule_store.feed_health(session, result.feed_id)
         ttl = parsed.ttl_seconds if parsed else None
-        decision = decide(now, health, result, ttl, SchedulePolicy.from_settings(settings))
+        decision = decide(now, health, result, ttl, settings.schedule)
         schedule_store.set_schedule(
             session, health.feed_id, worker=worker,
             next_check_at=decision.next_check_at, disabled_reason=decision.disabled_reason,
         )
     never_fetched = health.last_success_at is None and health.consecutive_failures <= 1 and not was_failing
-    before = "failing" if was_failing else "new" if never_fetched else "ok"
+    before = FeedStatus.FAILING if was_failing else FeedStatus.NEW if never_fetched else FeedStatus.OK
     if decision.status != before:
         detail = decision.disabled_reason or health.last_error or "fetched normally"
         # INFO: `pressbot run` shows it; `pressbot poll` says the same in its summary.
-        level = logging.WARNING if decision.status == "disabled" else logging.INFO
+        level = logging.WARNING if decision.status == FeedStatus.DISABLED else logging.INFO
         log.log(level, "feed %s: %s → %s (%s)", health.name, before, decision.status, detail,
                 extra={"feed": health.name, "status": decision.status, "previous_status": before})
     return decision
@@ -241,9 +216,10 @@ def send_health_notices(
     client: Any = None,
 ) -> int:
     """Post each due notice once to the ops channel (printed without a token); returns how many."""
-    policy = SchedulePolicy.from_settings(settings)
     with session_factory() as session:
-        notices = schedule_store.due_health_notices(session, now=now, notice_after=policy.health_notice_after)
+        notices = schedule_store.due_health_notices(
+            session, now=now, notice_after=settings.schedule.health_notice_after
+        )
     if not notices:
         return 0
     from bot import deliver

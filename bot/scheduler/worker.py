@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.config import Settings
-from bot.scheduler import SchedulePolicy, make_worker_id, send_health_notices
+from bot.scheduler import make_worker_id, send_health_notices
 from bot.store import feeds as feed_store
 from bot.store import schedule as schedule_store
 from bot.tables import utcnow
@@ -42,7 +42,7 @@ class Worker:
         self.settings = settings
         self.session_factory = session_factory
         self.id = worker_id or make_worker_id()
-        self.policy = SchedulePolicy.from_settings(settings)
+        self.policy = settings.schedule
         self.clock = clock
         self.echo = echo
         self.passes = 0

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, false, select
 from sqlalchemy.orm import Session
 
-from bot.records import ArticleText, FlagMatch, ParsedItem, StoredItem
+from bot.records import AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredItem
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 
 # RFC 3986 §3.1; also parse's "un-news:", "un-press:" and "sha256:" keys.
@@ -191,7 +191,7 @@ def record_flags(
         session.execute(
             delete(Alert).where(
                 Alert.item_id == item.item_id,
-                Alert.status == "pending",
+                Alert.status == AlertStatus.PENDING,
                 Alert.posting_started_at.is_(None),
                 (Alert.claimed_until.is_(None)) | (Alert.claimed_until < now),
             )
@@ -201,9 +201,8 @@ def record_flags(
     already |= _channels_alerted_elsewhere(session, item)
     created = 0
     for channel in sorted(set(channels) - already):
-        session.add(
-            Alert(item_id=item.item_id, channel=channel, status="held" if hold else "pending", created_at=now)
-        )
+        status = AlertStatus.HELD if hold else AlertStatus.PENDING
+        session.add(Alert(item_id=item.item_id, channel=channel, status=status, created_at=now))
         created += 1
     return created
 
@@ -223,7 +222,7 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     query = (
         select(Alert.channel)
         .join(Item, Alert.item_id == Item.id)
-        .where(Item.id != item.item_id, same_release, Alert.status != "held")
+        .where(Item.id != item.item_id, same_release, Alert.status != AlertStatus.HELD)
     )
     return set(session.scalars(query))
 

@@ -18,10 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
+from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
 from bot.schema import Alert, Feed, FlagMatchRow, Item
-
-STATUSES = ("pending", "sent", "failed", "held")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +39,7 @@ class Backoff:
 
 def _due(now: datetime) -> ColumnElement[bool]:
     return and_(
-        Alert.status == "pending",
+        Alert.status == AlertStatus.PENDING,
         or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
     )
 
@@ -86,7 +84,7 @@ def claim_alerts(
 
 def pending_alerts(session: Session, *, limit: int | None = None) -> list[AlertToSend]:
     """Every pending alert, due or not, without claiming (printing, dry runs)."""
-    query = select(Alert.id).where(Alert.status == "pending").order_by(Alert.id).limit(limit)
+    query = select(Alert.id).where(Alert.status == AlertStatus.PENDING).order_by(Alert.id).limit(limit)
     return alerts_to_send(session, list(session.scalars(query)))
 
 
@@ -142,7 +140,7 @@ def mark_posting(
     """
     result = session.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.status == "pending", Alert.claimed_by == worker)
+        .where(Alert.id == alert_id, Alert.status == AlertStatus.PENDING, Alert.claimed_by == worker)
         .values(
             posting_started_at=now,
             attempts=Alert.attempts + 1,
@@ -156,19 +154,19 @@ def mark_posting(
 def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> str:
     """Store Slack's answer for one alert and release its claim; returns the new status."""
     alert = session.get(Alert, outcome.alert_id)
-    if alert is None or alert.status != "pending":
+    if alert is None or alert.status != AlertStatus.PENDING:
         return alert.status if alert is not None else "gone"  # withdrawn or done meanwhile
     alert.claimed_by = None
     alert.claimed_until = None
     if outcome.sent:
-        alert.status, alert.slack_ts, alert.sent_at = "sent", outcome.slack_ts, now
+        alert.status, alert.slack_ts, alert.sent_at = AlertStatus.SENT, outcome.slack_ts, now
         alert.last_error, alert.next_attempt_at = None, None
         return alert.status
     alert.last_error = outcome.error
     if not outcome.maybe_posted:
         alert.posting_started_at = None  # Slack answered: nothing was posted
     if outcome.permanent:
-        alert.status, alert.next_attempt_at = "failed", None
+        alert.status, alert.next_attempt_at = AlertStatus.FAILED, None
     else:
         delay = backoff.delay(max(alert.attempts, 1), outcome.retry_after_seconds)
         alert.next_attempt_at = now + timedelta(seconds=delay)
@@ -186,7 +184,7 @@ def release_claims(
         values["next_attempt_at"] = not_before
     session.execute(
         update(Alert)
-        .where(Alert.id.in_(alert_ids), Alert.status == "pending")
+        .where(Alert.id.in_(alert_ids), Alert.status == AlertStatus.PENDING)
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -198,12 +196,12 @@ def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
     The operator has fixed the cause (token, channel, membership) and, for an alert
     whose earlier post could not be checked, looked at the channel: it is posted anew.
     """
-    query = update(Alert).where(Alert.status == "failed")
+    query = update(Alert).where(Alert.status == AlertStatus.FAILED)
     if ids is not None:
         query = query.where(Alert.id.in_(ids))
     result = session.execute(
         query.values(
-            status="pending",
+            status=AlertStatus.PENDING,
             next_attempt_at=None,
             posting_started_at=None,
             claimed_by=None,
@@ -214,7 +212,7 @@ def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
 
 
 def list_alerts(
-    session: Session, statuses: Collection[str] | None = None, limit: int = 1000
+    session: Session, statuses: Collection[AlertStatus] | None = None, limit: int = 1000
 ) -> list[OutboxEntry]:
     """Alerts (newest first), optionally only those with the given statuses."""
     query = (
@@ -234,7 +232,7 @@ def list_alerts(
             title=title,
             url=url,
             channel=alert.channel,
-            status=alert.status,
+            status=AlertStatus(alert.status),
             attempts=alert.attempts,
             created_at=alert.created_at,
             next_attempt_at=alert.next_attempt_at,
@@ -248,7 +246,7 @@ def list_alerts(
 
 def alert_counts(session: Session) -> dict[str, int]:
     """How many alerts have each status; every status present, zero when none."""
-    counts = dict.fromkeys(STATUSES, 0)
+    counts = {str(status): 0 for status in AlertStatus}
     for status, count in session.execute(select(Alert.status, func.count()).group_by(Alert.status)):
         counts[status] = count
     return counts

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from bot.records import FeedHealth, HealthNotice, LastPass
+from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind
 from bot.schema import Alert, Feed, PassRecord
 
 REMOVED = "removed from configuration"
@@ -114,7 +114,7 @@ def release_claims(session: Session, worker: str) -> int:
     # and its lease must run out before another worker checks the channel history.
     session.execute(
         update(Alert)
-        .where(Alert.claimed_by == worker, Alert.status == "pending", Alert.posting_started_at.is_(None))
+        .where(Alert.claimed_by == worker, Alert.status == AlertStatus.PENDING, Alert.posting_started_at.is_(None))
         .values(claimed_by=None, claimed_until=None)
         .execution_options(synchronize_session=False)
     )
@@ -186,12 +186,12 @@ def next_due_at(session: Session) -> datetime | None:
     return session.scalar(select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True)))
 
 
-def _notice(feed: Feed, kind: str) -> HealthNotice:
+def _notice(feed: Feed, kind: NoticeKind) -> HealthNotice:
     return HealthNotice(
         feed_id=feed.id,
         name=feed.name,
         kind=kind,
-        error=feed.disabled_reason if kind == "disabled" else feed.last_error,
+        error=feed.disabled_reason if kind == NoticeKind.DISABLED else feed.last_error,
         failing_since=feed.failing_since,
         notice_at=feed.health_notice_at,
     )
@@ -218,7 +218,8 @@ def due_health_notices(session: Session, *, now: datetime, notice_after: float) 
         or_(Feed.health_notice_at.is_(None), Feed.health_notice_at < Feed.last_error_at),
     )
     notices = []
-    for kind, condition in (("failing", failing), ("recovered", recovered), ("disabled", disabled)):
+    kinds = ((NoticeKind.FAILING, failing), (NoticeKind.RECOVERED, recovered), (NoticeKind.DISABLED, disabled))
+    for kind, condition in kinds:
         notices += [_notice(feed, kind) for feed in session.scalars(select(Feed).where(condition))]
     return notices
 
@@ -231,7 +232,7 @@ def _as_read(notice: HealthNotice) -> ColumnElement[bool]:
 
 def claim_health_notice(session: Session, notice: HealthNotice, now: datetime) -> bool:
     """Mark the notice as sent before posting; False when another worker got there first."""
-    value = None if notice.kind == "recovered" else now
+    value = None if notice.kind == NoticeKind.RECOVERED else now
     result = session.execute(
         update(Feed)
         .where(Feed.id == notice.feed_id, _as_read(notice))

@@ -1,24 +1,15 @@
-"""The settings a read-only command needs, read without validating everything.
+"""Spans of time and points in time as people write them: ``15m``, ``2w``, ``2024-05``.
 
-``config.load()`` builds pydantic models and compiles the flag rules: about 150 ms
-before any work, longer than a search takes. ``pressbot query`` only needs the
-database URL, so it reads it here (standard library only); ``config`` re-exports
-the helpers below so both paths agree.
+The one syntax of the configuration (``[poll] interval = "15m"``), of ``pressbot prune
+--older-than`` and of a search's ``--since``/``--until`` (and the slash command's
+``since:``). Standard library only: a one-off query parses its dates here without
+loading the configuration's validation.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
-
-from bot.errors import ConfigError
-
-DEFAULT_CONFIG = "config/pressbot.toml"
-DEFAULT_DATABASE_URL = "sqlite:///pressbot.db"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdwy]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -37,49 +28,6 @@ def parse_duration(text: str | int | float) -> float:
     if not match:
         raise ValueError(f"{text!r} is not a duration (e.g. 30s, 15m, 1h, 2d, 2w)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def redact_url(url: str) -> str:
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
-def normalize_database_url(url: str) -> str:
-    """Procfile platforms hand out ``postgres://``, which SQLAlchemy 2 no longer accepts."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def read_toml(path: Path) -> dict[str, Any]:
-    import tomllib  # here: a query with DATABASE_URL set never needs it
-
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-
-
-def database_url_from_env_and_file(environ: Mapping[str, str] | None = None) -> str:
-    """``DATABASE_URL``, else the config file's ``database_url``, else the default; normalised.
-
-    The same precedence as ``config.load()``. A missing config file is fine here when
-    ``DATABASE_URL`` is set: a query needs nothing else from it.
-    """
-    env = os.environ if environ is None else environ
-    url = env.get("DATABASE_URL")
-    if not url:
-        path = Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
-        value = read_toml(path).get("database_url")
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"{path}: database_url: must be a string")
-        url = value or DEFAULT_DATABASE_URL
-    return normalize_database_url(url)
 
 
 def parse_when(text: str, now: datetime, *, end: bool = False) -> datetime:

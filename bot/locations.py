@@ -1,0 +1,66 @@
+"""Where the configuration and the database are: the config file, the database URL.
+
+The precedence is the same for every command: ``PRESSBOT_CONFIG``, else
+``config/pressbot.toml``; ``DATABASE_URL``, else the file's ``database_url``, else
+SQLite beside the working directory. ``config.load()`` builds on this; a one-off
+``pressbot query`` needs nothing else (standard library only), so it skips the
+validation of everything else.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG = "config/pressbot.toml"
+DEFAULT_DATABASE_URL = "sqlite:///pressbot.db"
+
+
+def config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def normalize_database_url(url: str) -> str:
+    """Procfile platforms hand out ``postgres://``, which SQLAlchemy 2 no longer accepts."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def database_url(env: Mapping[str, str], file_value: str | None) -> str:
+    """``DATABASE_URL``, else the config file's ``database_url``, else the default; normalised."""
+    return normalize_database_url(env.get("DATABASE_URL") or file_value or DEFAULT_DATABASE_URL)
+
+
+def database_url_from_env_and_file(environ: Mapping[str, str] | None = None) -> str:
+    """The database URL, reading the config file only when ``DATABASE_URL`` is unset.
+
+    A missing config file is fine when ``DATABASE_URL`` is set: a query needs nothing
+    else from it.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("DATABASE_URL"):
+        return database_url(env, None)
+    path = config_path(env)
+    value = read_toml(path).get("database_url")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: database_url: must be a string")
+    return database_url(env, value)
