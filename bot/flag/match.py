@@ -34,18 +34,18 @@ _FIELDS = ("title", "teaser", "content", "full_text")
 class _Release:
     """The fields of one release joined by blank lines, and the folded copy."""
 
-    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced")
+    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced", "wide")
 
     def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
         named = [(name, text) for name, text in texts if text and not text.isspace()]
         self.text = "\n\n".join([text for _, text in named])
         folded = fold_latin_1(self.text)
-        self.unspaced = False  # Latin-1 has no Chinese
+        self.wide = self.unspaced = False  # within Latin-1, so no Chinese
         if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
             self.text = "\n\n".join([text for _, text in named])
             folded = fold_text(self.text)
-            self.unspaced = has_unspaced(self.text)
+            self.wide, self.unspaced = True, has_unspaced(self.text)
         self.folded = folded
         self.fields = [name for name, _ in named]
         self.field_starts = [0]
@@ -113,13 +113,13 @@ class _Release:
         if context.words == RELEASE:
             key = id(context)
             if key not in self._anywhere:
-                self._anywhere[key] = context.phrases.search(self.folded, unspaced=self.unspaced)
+                self._anywhere[key] = context.phrases.search(self.folded, wide=self.wide, unspaced=self.unspaced)
             return self._anywhere[key]
         if context.words == SENTENCE:
             low, high = self.sentence_span(start, end)
         else:
             low, high = self.word_span(start, end, context.words)
-        return context.phrases.search(self.folded, low, high, unspaced=self.unspaced)
+        return context.phrases.search(self.folded, low, high, wide=self.wide, unspaced=self.unspaced)
 
     def explain(self, flag: str, start: int, end: int) -> FlagMatch:
         low, high = self.sentence_span(start, end)
@@ -146,23 +146,14 @@ def _trim(sentence: str, start: int, end: int) -> str:
     return " ".join(sentence.split())
 
 
-def _candidates(rules: FlagRules, folded: str, unspaced: bool) -> list[tuple[int, int, int, int]]:
+def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int, int]]:
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
-    if rules.anchor_at is not None and rules.anchor_scan is not None:
-        hits = [(0, first.group())] if (first := rules.anchor_at.match(folded)) else []
-        position = 0
-        while hit := rules.anchor_scan.search(folded, position):  # a space, then an anchor
-            hits.append((hit.start() + 1, hit.group(1)))
-            # Several words: another anchor may start at one of the next words.
-            position = hit.end() if hit.group(1).isalpha() else hit.start() + 1
-        if unspaced and rules.unspaced_scan is not None:  # Chinese: a word starts at every character
-            hits.extend((hit.start(), hit.group(1)) for hit in rules.unspaced_scan.finditer(folded))
-        for start, anchor in hits:
-            at = rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]
-            for flag_index, rule_index, pattern in at:
-                if match := pattern.match(folded, start):
-                    found.append((start, match.end(), flag_index, rule_index))
+    folded = release.folded
+    for start, anchor in rules.scans.hits(folded, 0, len(folded), wide=release.wide, unspaced=release.unspaced):
+        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]:
+            if match := pattern.match(folded, start):
+                found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:
         matches = word_matches(pattern, folded, 0, len(folded))
         found.extend((match.start(), match.end(), flag_index, rule_index) for match in matches)
@@ -181,7 +172,7 @@ def match_flags(
     release = _Release(zip(_FIELDS, (title, teaser, content, full_text or ""), strict=True))
     per_flag: list[list[FlagMatch]] = [[] for _ in rules.flags]
     explained: set[tuple[int, str]] = set()
-    for start, end, flag_index, rule_index in _candidates(rules, release.folded, release.unspaced):
+    for start, end, flag_index, rule_index in _candidates(rules, release):
         phrase = (flag_index, release.folded[start:end])
         if phrase in explained or len(per_flag[flag_index]) == MAX_MATCHES_PER_FLAG:
             continue

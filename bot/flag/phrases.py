@@ -244,14 +244,51 @@ def scan_regex(trie: str) -> re.Pattern[str]:
 WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
 
 
-def unspaced_scan_regex(trie: str) -> re.Pattern[str]:
-    """An anchor right after a character that is a word by itself: no space there to find."""
-    return re.compile(f"(?<=[{UNSPACED}])(?=({trie}))")
-
-
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
     return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
+
+
+@dataclass(frozen=True, slots=True)
+class Scans:
+    """Where anchors are in a folded text: regexes over one trie of all the anchors.
+
+    Anchors that start beyond Latin-1 (Arabic, Cyrillic, Chinese) have a scan of their own,
+    run only on releases beyond Latin-1: every alternative of a scan costs at every space.
+    """
+
+    at: re.Pattern[str] | None = None  # an anchor at a given position
+    latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
+    wide: re.Pattern[str] | None = None  # a space, then an anchor that starts beyond it
+    unspaced: re.Pattern[str] | None = None  # an anchor right after a Chinese character
+
+    @classmethod
+    def of(cls, anchors: Iterable[str]) -> Scans:
+        anchors = set(anchors)
+        if not anchors:
+            return cls()
+        latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
+        trie = trie_regex(anchors)
+        return cls(
+            at=re.compile(trie),
+            latin=scan_regex(trie_regex(latin)) if latin else None,
+            wide=scan_regex(trie_regex(anchors - latin)) if anchors - latin else None,
+            unspaced=re.compile(f"(?<=[{UNSPACED}])(?=({trie}))"),
+        )
+
+    def hits(self, text: str, low: int, high: int, *, wide: bool, unspaced: bool) -> Iterator[tuple[int, str]]:
+        """(position, anchor) of the anchors that start a word in text[low:high], by scan."""
+        if self.at is None:
+            return
+        if starts_word(text, low) and (first := self.at.match(text, low, high)):
+            yield low, first.group()
+        for scan in (self.latin, self.wide if wide else None):
+            if scan is not None:
+                for hit in scan.finditer(text, low, high):
+                    yield hit.end(), hit.group(1)
+        if unspaced and self.unspaced is not None:
+            for hit in self.unspaced.finditer(text, low, high):
+                yield hit.start(), hit.group(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,20 +296,18 @@ class PhraseSet:
     """Phrases compiled to be tried only where one of their anchors starts a word."""
 
     sources: Mapping[str, str]  # anchor → the regex of the phrases that can start there
-    anchor_scan: re.Pattern[str] | None  # a space, then an anchor
-    anchor_at: re.Pattern[str] | None  # an anchor at the very start
+    scans: Scans
     unanchored: re.Pattern[str] | None  # the phrases without an anchor, searched everywhere
-    unspaced_scan: re.Pattern[str] | None = None  # an anchor right after a Chinese character
     compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, phrases: list[str]) -> PhraseSet:
+    def of(cls, phrases: Iterable[str]) -> PhraseSet:
         by_anchor: dict[str, set[str]] = {}
-        unanchored = []
+        unanchored = set()
         for phrase in phrases:
             anchors = phrase_anchors(phrase)
             if anchors is None:
-                unanchored.append(phrase)
+                unanchored.add(phrase)
             for anchor in anchors or ():
                 by_anchor.setdefault(anchor, set()).add(phrase)
         # A scan reports the longest anchor at a position: try the phrases of its prefixes too.
@@ -280,13 +315,10 @@ class PhraseSet:
             anchor: alternation({p for a in by_anchor if anchor.startswith(a) for p in by_anchor[a]})
             for anchor in by_anchor
         }
-        trie = trie_regex(by_anchor) if by_anchor else None
         return cls(
             sources=sources,
-            anchor_scan=scan_regex(trie) if trie else None,
-            anchor_at=re.compile(trie) if trie else None,
+            scans=Scans.of(by_anchor),
             unanchored=re.compile(alternation(unanchored)) if unanchored else None,
-            unspaced_scan=unspaced_scan_regex(trie) if trie else None,
         )
 
     def at(self, anchor: str) -> re.Pattern[str]:
@@ -295,20 +327,15 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(self, text: str, low: int = 0, high: int | None = None, *, unspaced: bool = False) -> bool:
-        """Whether a phrase is in text[low:high]; `unspaced`: the text has Chinese characters."""
+    def search(
+        self, text: str, low: int = 0, high: int | None = None, *, wide: bool = True, unspaced: bool = False
+    ) -> bool:
+        """Whether a phrase is in text[low:high]; `wide`: the text goes beyond Latin-1,
+        `unspaced`: it has Chinese characters."""
         high = len(text) if high is None else high
-        if self.anchor_at is not None and self.anchor_scan is not None:
-            first = self.anchor_at.match(text, low, high) if starts_word(text, low) else None
-            if first and self.at(normal_anchor(first.group())).match(text, low, high):
+        for position, anchor in self.scans.hits(text, low, high, wide=wide, unspaced=unspaced):
+            if self.at(normal_anchor(anchor)).match(text, position, high):
                 return True
-            for hit in self.anchor_scan.finditer(text, low, high):
-                if self.at(normal_anchor(hit.group(1))).match(text, hit.end(), high):
-                    return True
-        if unspaced and self.unspaced_scan is not None:
-            for hit in self.unspaced_scan.finditer(text, low, high):
-                if self.at(normal_anchor(hit.group(1))).match(text, hit.start(), high):
-                    return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
 
 
