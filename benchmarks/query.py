@@ -122,7 +122,7 @@ def _store_chunk(
 ) -> None:
     flags = {item.key: flag for item, flag in chunk if flag}
     with session_factory.begin() as session:
-        feed = session.get_one(Feed, feed_id)
+        feed = feed_store.stored_feed(session, feed_id)
         for start in range(0, len(chunk), PER_UPSERT):
             items = [item for item, _ in chunk[start : start + PER_UPSERT]]
             result = item_store.upsert_items(session, feed, items, {}, NOW)

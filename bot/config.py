@@ -110,8 +110,11 @@ class FeedEntry(_Strict):
     @field_validator("url")
     @classmethod
     def _http_only(cls, url: str) -> str:
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise ValueError(f"{url!r} is not an http(s) URL")
+        from bot.http import url_problem
+
+        problem = url_problem(url)
+        if problem:
+            raise ValueError(f"{url!r} {problem}")
         return url
 
 

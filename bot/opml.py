@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bot.errors import ConfigError
+from bot.http import url_problem
 from bot.records import FeedSource
 
 
@@ -55,13 +56,14 @@ def parse_opml(data: bytes, source: str) -> tuple[FeedSource, ...]:
     taken: set[str] = set()
     for feed in result.feeds:
         url = feed.url.strip()
+        problem = url_problem(url)
         try:
-            parts = urlsplit(url)
-        except ValueError:  # "http://[::1/feed": no scheme or host to trust, refused below
-            parts = urlsplit("")
-        name = " ".join((feed.title or "").split()) or parts.hostname or url
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f'{source}: outline "{name}": {url!r} is not an http(s) URL')
+            host = urlsplit(url).hostname
+        except ValueError:  # "http://[::1/feed": no host to trust, refused below
+            host = None
+        name = " ".join((feed.title or "").split()) or host or url
+        if problem:
+            raise ConfigError(f'{source}: outline "{name}": {url!r} {problem}')
         sources.append(FeedSource(name=_unique_name(name, url, taken), url=url, tags=_tags(feed.categories)))
     return tuple(sources)
 

@@ -33,13 +33,15 @@ from bot.records import (
     FeedToFetch,
     FetchResult,
     ParsedFeed,
+    ParsedItem,
     PassSummary,
     ReportStatus,
+    StoredFeed,
     StoredItem,
 )
-from bot.schema import Feed, PassRecord
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
+from bot.store import schedule as schedule_store
 from bot.tables import utcnow
 
 log = logging.getLogger(__name__)
@@ -115,12 +117,12 @@ def parse_all(results: Sequence[FetchResult], workers: int) -> list[FeedWork]:
         return list(pool.map(partial(_parse_one, with_ledes=True), results, chunksize=4))
 
 
-def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: Settings) -> list[Any]:
+def _wanting_full_text(session: Session, feed: StoredFeed, work: FeedWork, settings: Settings) -> list[ParsedItem]:
     """New or changed items that need their page fetched, plus earlier failures to retry."""
     assert work.parsed is not None
     config = settings.fulltext
-    known = item_store.existing_hashes(session, feed.id, (item.key for item in work.parsed.items))
-    retry = item_store.keys_wanting_full_text(session, feed.id, config.max_attempts)
+    known = item_store.existing_hashes(session, feed.feed_id, (item.key for item in work.parsed.items))
+    retry = item_store.keys_wanting_full_text(session, feed.feed_id, config.max_attempts)
     wanted = []
     for item in work.parsed.items:
         fresh = known.get(item.key) != item_store.item_hash(item)
@@ -131,7 +133,7 @@ def _wanting_full_text(session: Session, feed: Feed, work: FeedWork, settings: S
     return wanted
 
 
-def route_channels(feed: Feed, flags: Iterable[str], settings: Settings) -> set[str]:
+def route_channels(feed: StoredFeed, flags: Iterable[str], settings: Settings) -> set[str]:
     """Feed channel, else each flag's channel, else the default channel."""
     if feed.channel:
         return {feed.channel}
@@ -158,7 +160,7 @@ def should_hold(
 
 def flag_and_summarize(
     session: Session,
-    feed: Feed,
+    feed: StoredFeed,
     new: Sequence[StoredItem],
     updated: Sequence[StoredItem],
     settings: Settings,
@@ -207,11 +209,10 @@ def store_feed(
     """Store one feed's outcome in its own transaction."""
     result = work.result
     with session_factory.begin() as session:
-        feed = session.get_one(Feed, result.feed_id)
+        feed = feed_store.stored_feed(session, result.feed_id)
         if work.error is not None:
-            feed_store.record_failure(session, feed.id, work.error, result.status, now)
+            feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
             return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
-        first_pass = feed.first_polled_at is None
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
@@ -222,7 +223,7 @@ def store_feed(
             upserted.new,
             upserted.updated,
             settings,
-            first_pass=first_pass,
+            first_pass=feed.first_pass,
             now=now,
             ledes=work.ledes,
         )
@@ -381,13 +382,12 @@ def run_pass(
     )
     summary.finished_at = clock()
     with session_factory.begin() as session:
-        session.add(
-            PassRecord(
-                started_at=summary.started_at,
-                finished_at=summary.finished_at,
-                worker=worker,
-                summary=summary_json(summary),
-            )
+        schedule_store.record_pass(
+            session,
+            started_at=summary.started_at,
+            finished_at=summary.finished_at,
+            worker=worker,
+            summary=summary_json(summary),
         )
     return summary
 
@@ -397,18 +397,19 @@ def _gather_articles(
 ) -> dict[int, dict[str, ArticleText]]:
     if not settings.fulltext.enabled:
         return {}
-    wanted: dict[int, list[Any]] = {}
+    wanted: dict[int, list[ParsedItem]] = {}
     with session_factory() as session:
+        feeds = feed_store.stored_feeds(session, [work.result.feed_id for work in works if work.parsed is not None])
         for work in works:
             if work.parsed is not None:
-                feed = session.get_one(Feed, work.result.feed_id)
-                wanted[feed.id] = _wanting_full_text(session, feed, work, settings)
+                feed = feeds[work.result.feed_id]
+                wanted[feed.feed_id] = _wanting_full_text(session, feed, work, settings)
     wanted = {feed_id: items for feed_id, items in wanted.items() if items}
     return asyncio.run(_fetch_articles(settings, wanted)) if wanted else {}
 
 
 async def _fetch_articles(
-    settings: Settings, wanted: dict[int, list[Any]]
+    settings: Settings, wanted: dict[int, list[ParsedItem]]
 ) -> dict[int, dict[str, ArticleText]]:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
     config = settings.fulltext

@@ -102,6 +102,21 @@ class FeedToFetch:
 
 
 @dataclass(frozen=True, slots=True)
+class StoredFeed:
+    """A feed's routing and history, as storing and alerting its items need them.
+
+    Made by store; read by poll and the alert policy.
+    """
+
+    feed_id: int
+    name: str
+    channel: str | None  # every alert of this feed goes here when set
+    full_text: bool  # configured full_text = true
+    first_pass: bool  # never polled successfully before this pass
+    pruned_before: datetime | None  # `pressbot prune` deleted its releases dated before this
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     """What fetch got for one feed. Made by fetch; read by parse, poll and store.
 

@@ -16,7 +16,7 @@ from bot import flag
 from bot.config import Settings
 from bot.poll import route_channels, should_hold
 from bot.records import StoredItem
-from bot.schema import Feed
+from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.tables import utcnow
 
@@ -60,7 +60,7 @@ def reflag(
 def _reflag_one(
     session: Session, item: StoredItem, settings: Settings, report: ReflagReport, *, now: datetime, window: timedelta
 ) -> None:
-    feed = session.get_one(Feed, item.feed_id)
+    feed = feed_store.stored_feed(session, item.feed_id)
     before = set(item_store.flags_of(session, item.item_id))
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text

@@ -87,7 +87,8 @@ def store_releases(session_factory: sessionmaker[Session], releases: tuple[Relea
         for feed in session.scalars(select(Feed)):
             mine = [release for release in releases if release.feed == feed.name]
             articles = {r.key: ArticleText(url="https://x.example/", text=r.full_text) for r in mine if r.full_text}
-            result = item_store.upsert_items(session, feed, [_parsed(r) for r in mine], articles, NOW)
+            stored_feed = feed_store.stored_feed(session, feed.id)
+            result = item_store.upsert_items(session, stored_feed, [_parsed(r) for r in mine], articles, NOW)
             by_key = {release.key: release for release in mine}
             for stored in result.new:
                 release = by_key[stored.key]

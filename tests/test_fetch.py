@@ -215,7 +215,8 @@ def test_conditional_headers_carry_the_stored_validators() -> None:
 
 def run_fetch(feed: FeedToFetch, limits: FetchLimits = LIMITS) -> FetchResult:
     async def go() -> FetchResult:
-        async with make_client(timeout=2, connect_timeout=2, concurrency=limits.concurrency) as client:
+        async with make_client(timeout=2, connect_timeout=2, concurrency=limits.concurrency,
+                               allow_private=limits.allow_private) as client:
             return await fetch_feed(client, feed, limits, HostLimiter(limits.per_host))
 
     return asyncio.run(go())
@@ -225,7 +226,8 @@ def run_fetch_all(feeds: Sequence[FeedToFetch], limits: FetchLimits) -> tuple[li
     seen: list[int] = []
 
     async def go() -> list[FetchResult]:
-        async with make_client(timeout=2, connect_timeout=2, concurrency=limits.concurrency) as client:
+        async with make_client(timeout=2, connect_timeout=2, concurrency=limits.concurrency,
+                               allow_private=limits.allow_private) as client:
             return await fetch_feeds(client, feeds, limits, lambda result: seen.append(result.feed_id))
 
     return asyncio.run(go()), seen

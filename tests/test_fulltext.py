@@ -32,7 +32,8 @@ def fetch(
     **options: Any,
 ) -> dict[str, ArticleText]:
     async def run() -> dict[str, ArticleText]:
-        async with make_client(timeout=timeout, connect_timeout=1.0, concurrency=4) as client:
+        client = make_client(timeout=timeout, connect_timeout=1.0, concurrency=4, allow_private=allow_private)
+        async with client:
             return await fetch_articles(
                 client,
                 items,
@@ -282,7 +283,7 @@ def test_a_shared_gate_bounds_calls_running_at_once(feed_server: FeedServer) -> 
 
     async def run() -> list[dict[str, ArticleText]]:
         gate = asyncio.Semaphore(1)
-        async with make_client(timeout=2.0, connect_timeout=1.0, concurrency=4) as client:
+        async with make_client(timeout=2.0, connect_timeout=1.0, concurrency=4, allow_private=True) as client:
             calls = [
                 fetch_articles(client, [item("k", url)], max_bytes=1_000_000, allow_private=True,
                                concurrency=4, gate=gate)

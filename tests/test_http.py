@@ -82,7 +82,7 @@ def fetch(client: httpx.AsyncClient, url: str, **options: Any) -> Page:
 
 
 def local_client() -> httpx.AsyncClient:
-    return make_client(timeout=2.0, connect_timeout=2.0, concurrency=4)
+    return make_client(timeout=2.0, connect_timeout=2.0, concurrency=4, allow_private=True)
 
 
 # --- address policy -------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_trickling_server_hits_the_deadline(feed_server: FeedServer) -> None:
 
 def test_silent_server_hits_the_read_timeout(feed_server: FeedServer) -> None:
     url = feed_server.add("/hang.xml", RSS, hang=3)
-    client = make_client(timeout=0.3, connect_timeout=1.0, concurrency=1)
+    client = make_client(timeout=0.3, connect_timeout=1.0, concurrency=1, allow_private=True)
 
     with pytest.raises(FetchError, match=r"timeout \(ReadTimeout\)"):
         fetch(client, url, allow_private=True)

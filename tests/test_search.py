@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.errors import QuerySyntaxError
 from bot.records import FlagMatch
 from bot.schema import Feed, Item
+from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store.search import (
     MARK_END,
@@ -212,7 +213,8 @@ def test_the_index_follows_updates_and_deletes(db: sessionmaker[Session]) -> Non
     changed = Release("ISHR", "icc-visa", "ICC staff face travel bans", "Travel bans now replace the old rules.", 3)
     with db.begin() as session:
         feed = session.scalars(select(Feed).where(Feed.name == "ISHR")).one()
-        result = item_store.upsert_items(session, feed, [_parsed(changed)], {}, NOW)
+        stored_feed = feed_store.stored_feed(session, feed.id)
+        result = item_store.upsert_items(session, stored_feed, [_parsed(changed)], {}, NOW)
     assert len(result.updated) == 1
     assert titles(db, text="travel bans") == ["ICC staff face travel bans"]
     assert keys(db, text="restrictions") == set()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.records import FeedSource, FeedToFetch, FetchResult, ParsedFeed
+from bot.records import FeedSource, FeedToFetch, FetchResult, ParsedFeed, StoredFeed
 from bot.schema import Feed
 
 
@@ -72,7 +72,29 @@ def feeds_to_fetch(session: Session, ids: Sequence[int] | None = None) -> list[F
     return [_to_fetch(feed) for feed in session.scalars(query)]
 
 
-def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime) -> Feed:
+def _stored(feed: Feed) -> StoredFeed:
+    return StoredFeed(
+        feed_id=feed.id,
+        name=feed.name,
+        channel=feed.channel,
+        full_text=feed.full_text,
+        first_pass=feed.first_polled_at is None,
+        pruned_before=feed.pruned_before,
+    )
+
+
+def stored_feed(session: Session, feed_id: int) -> StoredFeed:
+    return _stored(session.get_one(Feed, feed_id))
+
+
+def stored_feeds(session: Session, feed_ids: Collection[int]) -> dict[int, StoredFeed]:
+    """The given feeds, by id (one query)."""
+    if not feed_ids:
+        return {}
+    return {feed.id: _stored(feed) for feed in session.scalars(select(Feed).where(Feed.id.in_(list(feed_ids))))}
+
+
+def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime) -> None:
     """A 2xx or 304: store the validators, clear the failure streak."""
     feed = session.get_one(Feed, result.feed_id)
     if result.permanent_url:
@@ -91,10 +113,9 @@ def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | N
     feed.last_error = None
     if feed.first_polled_at is None:
         feed.first_polled_at = now
-    return feed
 
 
-def record_failure(session: Session, feed_id: int, error: str, status: int | None, now: datetime) -> Feed:
+def record_failure(session: Session, feed_id: int, error: str, status: int | None, now: datetime) -> None:
     """A failed fetch or parse: keep the validators, extend the failure streak."""
     feed = session.get_one(Feed, feed_id)
     feed.last_checked_at = feed.last_error_at = now
@@ -103,7 +124,6 @@ def record_failure(session: Session, feed_id: int, error: str, status: int | Non
     feed.consecutive_failures = (feed.consecutive_failures or 0) + 1
     if feed.failing_since is None:
         feed.failing_since = now
-    return feed
 
 
 def feed_names(session: Session) -> dict[int, str]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import delete, false, select
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredItem
+from bot.records import AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredFeed, StoredItem
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 
 # RFC 3986 §3.1; also parse's "un-news:", "un-press:" and "sha256:" keys.
@@ -32,12 +32,17 @@ def item_hash(item: ParsedItem) -> str:
 
 @dataclass(slots=True)
 class UpsertResult:
+    """What ``upsert_items`` did with one feed's items."""
+
     new: list[StoredItem] = field(default_factory=list)
     updated: list[StoredItem] = field(default_factory=list)
     unchanged: int = 0
-    # The written rows, held so that the session's (weak) identity map keeps them for
-    # the flag and summary writes that follow: without this, each get_one is a SELECT.
-    rows: list[Item] = field(default_factory=list)
+
+
+def _keep_in_session(session: Session, rows: Iterable[Item]) -> None:
+    # The session's identity map holds rows weakly: kept here, they serve the flag and
+    # summary writes that follow in this transaction (else each get_one is a SELECT).
+    session.info.setdefault("pressbot_rows", []).extend(rows)
 
 
 def to_stored(row: Item, feed_name: str) -> StoredItem:
@@ -103,7 +108,7 @@ def _apply_article(row: Item, article: ArticleText | None) -> bool:
 
 def upsert_items(
     session: Session,
-    feed: Feed,
+    feed: StoredFeed,
     items: Sequence[ParsedItem],
     articles: Mapping[str, ArticleText],
     now: datetime,
@@ -111,20 +116,21 @@ def upsert_items(
     """Insert new items, update changed ones; an unchanged item is not written."""
     result = UpsertResult()
     hashes = {item.key: item_hash(item) for item in items}
-    known = existing_hashes(session, feed.id, hashes)
+    known = existing_hashes(session, feed.feed_id, hashes)
     changed_keys = [item.key for item in items if item.key in known and known[item.key] != hashes[item.key]]
     retry_keys = [key for key in articles if key in known and key not in changed_keys]
-    rows = {}
+    rows: dict[str, Item] = {}
+    written: list[Item] = []
     if changed_keys or retry_keys:
-        query = select(Item).where(Item.feed_id == feed.id, Item.key.in_(changed_keys + retry_keys))
+        query = select(Item).where(Item.feed_id == feed.feed_id, Item.key.in_(changed_keys + retry_keys))
         rows = {row.key: row for row in session.scalars(query)}
     for item in items:
         article = articles.get(item.key)
         if item.key not in known:
-            row = Item(feed_id=feed.id, key=item.key, first_seen_at=now, language=item.language, flags=[])
+            row = Item(feed_id=feed.feed_id, key=item.key, first_seen_at=now, language=item.language, flags=[])
             _apply(row, item, hashes[item.key], now)
             _apply_article(row, article)
-            result.rows.append(row)
+            written.append(row)
         elif item.key in rows:
             row = rows[item.key]
             text_changed = item.key in changed_keys
@@ -132,14 +138,15 @@ def upsert_items(
                 _apply(row, item, hashes[item.key], now)
             if _apply_article(row, article) or text_changed:
                 result.updated.append(to_stored(row, feed.name))
-                result.rows.append(row)
+                written.append(row)
             else:
                 result.unchanged += 1
         else:
             result.unchanged += 1
-    inserted = [row for row in result.rows if row.id is None]
+    inserted = [row for row in written if row.id is None]
     session.add_all(inserted)
     session.flush()  # once per feed: one multi-row INSERT gives every new row its id
+    _keep_in_session(session, written)
     result.new = [to_stored(row, feed.name) for row in inserted]
     return result
 

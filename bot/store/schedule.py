@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
@@ -256,6 +257,13 @@ _PASS_COUNTS = (
     "feeds", "fetched", "not_modified", "failed", "new_items", "flagged",
     "alerts_sent", "alerts_pending", "alerts_failed",
 )
+
+
+def record_pass(
+    session: Session, *, started_at: datetime, finished_at: datetime | None, worker: str, summary: dict[str, Any]
+) -> None:
+    """Keep what a pass did (``summary``: the ``pressbot poll --json`` object) for ``pressbot status``."""
+    session.add(PassRecord(started_at=started_at, finished_at=finished_at, worker=worker, summary=summary))
 
 
 def last_pass(session: Session) -> LastPass | None:
