@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.flag.phrases import normal_anchor, word_matches
 from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import UNSPACED, fold_latin_1, fold_text, has_unspaced
+from bot.flag.text import fold_latin_1, fold_text, has_unspaced
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -26,7 +26,6 @@ _SENTENCE_END = re.compile(
     r"(?<!\b[A-Za-z].)(?<!\bM[rs].)(?<!\bMrs.)(?<!\bDr.)(?<!\bNo.)(?<!\bSt.)(?<!\bMme.)(?<!\bart.)"
     r"[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-ZÀ-ÖØ-ÞА-ЯЁ0-9\u0621-\u064a]))"
 )
-_UNSPACED_WORDS = re.compile(f"[{UNSPACED}]|[^\\s{UNSPACED}]+")
 _SENTENCE_REACH = 1000  # a "sentence" longer than this is a list or a table: cut it
 _FIELDS = ("title", "teaser", "content", "full_text")
 
@@ -93,7 +92,7 @@ class _Release:
     def _word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
         reach = words * 16 + 64  # enough for `words` words, but for very long ones
         if self.unspaced:
-            return self._unspaced_span(start, end, words, reach)
+            return self._unspaced_span(start, end, words)
         before = self.folded[max(0, start - reach) : start]
         head = before.rsplit(None, words)  # [the rest, word 1, …, word N]
         after = self.folded[end : end + reach]
@@ -101,13 +100,9 @@ class _Release:
         low = start - len(before) + (len(head[0]) if len(head) > words else 0)
         return low, end + len(after) - (len(tail[-1]) if len(tail) > words else 0)
 
-    def _unspaced_span(self, start: int, end: int, words: int, reach: int) -> tuple[int, int]:
-        """The word span where each Chinese character counts as a word."""
-        low, high = max(0, start - reach), min(len(self.folded), end + reach)
-        before = [m.start() for m in _UNSPACED_WORDS.finditer(self.folded, low, start)]
-        after = [m.end() for m in _UNSPACED_WORDS.finditer(self.folded, end, high)]
-        low = before[-words] if len(before) >= words else low
-        return low, after[words - 1] if len(after) >= words else high
+    def _unspaced_span(self, start: int, end: int, words: int) -> tuple[int, int]:
+        """Where each Chinese character is a word: `words` characters either side."""
+        return max(0, start - words), min(len(self.folded), end + words)
 
     def has(self, context: Context, start: int, end: int) -> bool:
         if context.words == RELEASE:
@@ -183,10 +178,13 @@ def match_flags(
 
 
 def _accepted(release: _Release, rule: Rule, start: int, end: int) -> bool:
+    # A veto anywhere in the release is looked for once per release: try it first.
+    if any(release.has(context, start, end) for context in rule.unless if context.words == RELEASE):
+        return False
     for context in rule.near:
         if not release.has(context, start, end):
             return False
-    return not any(release.has(context, start, end) for context in rule.unless)
+    return not any(release.has(context, start, end) for context in rule.unless if context.words != RELEASE)
 
 
 def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -251,16 +251,19 @@ def alternation(phrases: Iterable[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scans:
-    """Where anchors are in a folded text: regexes over one trie of all the anchors.
+    """Where anchors are in a folded text: regexes over tries of the anchors.
 
-    Anchors that start beyond Latin-1 (Arabic, Cyrillic, Chinese) have a scan of their own,
-    run only on releases beyond Latin-1: every alternative of a scan costs at every space.
+    Every alternative of a scan costs at every space, so anchors that start beyond Latin-1
+    (Arabic, Cyrillic) have a scan of their own, run only on releases beyond Latin-1, and
+    Chinese anchors one that is a plain trie (re then skips to their first characters),
+    run only on releases with Chinese.
     """
 
     at: re.Pattern[str] | None = None  # an anchor at a given position
     latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
-    wide: re.Pattern[str] | None = None  # a space, then an anchor that starts beyond it
-    unspaced: re.Pattern[str] | None = None  # an anchor right after a Chinese character
+    wide: re.Pattern[str] | None = None  # a space, then an Arabic or Cyrillic anchor
+    unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
+    glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
 
     @classmethod
     def of(cls, anchors: Iterable[str]) -> Scans:
@@ -268,12 +271,14 @@ class Scans:
         if not anchors:
             return cls()
         latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
-        trie = trie_regex(anchors)
+        unspaced = {anchor for anchor in anchors if _UNSPACED_CHAR.match(anchor)}
+        wide = anchors - latin - unspaced
         return cls(
-            at=re.compile(trie),
+            at=re.compile(trie_regex(anchors)),
             latin=scan_regex(trie_regex(latin)) if latin else None,
-            wide=scan_regex(trie_regex(anchors - latin)) if anchors - latin else None,
-            unspaced=re.compile(f"(?<=[{UNSPACED}])(?=({trie}))"),
+            wide=scan_regex(trie_regex(wide)) if wide else None,
+            unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
+            glued=re.compile(trie_regex(latin)) if latin else None,
         )
 
     def hits(self, text: str, low: int, high: int, *, wide: bool, unspaced: bool) -> Iterator[tuple[int, str]]:
@@ -286,9 +291,23 @@ class Scans:
             if scan is not None:
                 for hit in scan.finditer(text, low, high):
                     yield hit.end(), hit.group(1)
-        if unspaced and self.unspaced is not None:
-            for hit in self.unspaced.finditer(text, low, high):
-                yield hit.start(), hit.group(1)
+        if unspaced:
+            yield from _unspaced_hits(self.unspaced, self.glued, text, low, high)
+
+
+def _unspaced_hits(
+    unspaced: re.Pattern[str] | None, glued: re.Pattern[str] | None, text: str, low: int, high: int
+) -> Iterator[tuple[int, str]]:
+    """Chinese anchors anywhere (one may start inside another), Latin ones right after Chinese."""
+    position = low + 1  # the anchor at `low` itself is Scans.at's
+    while unspaced is not None and (hit := unspaced.search(text, position, high)):
+        yield hit.start(), hit.group()
+        position = hit.start() + 1
+    position = low + 1
+    while glued is not None and (hit := glued.search(text, position, high)):
+        if _UNSPACED_CHAR.match(text, hit.start() - 1):
+            yield hit.start(), hit.group()
+        position = hit.end()
 
 
 @dataclass(frozen=True, slots=True)
