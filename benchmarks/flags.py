@@ -66,7 +66,7 @@ def main() -> None:
 
     rows = [
         json.loads(line)
-        for path in sorted(DATA.glob("*.jsonl"))
+        for path in [DATA / "labeled-dev.jsonl", *sorted(DATA.glob("eval-*.jsonl"))]
         for line in path.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ] * args.copies

@@ -56,6 +56,7 @@ _PLAIN = (
 )
 _FOLDED = re.compile(f"[^{_PLAIN}]")
 
+
 @functools.lru_cache(maxsize=4096)
 def _fold_char(char: str) -> str:
     """One character to one: é → e, Œ → o, ² → 2, ’ → space; a letter of another script stays."""
