@@ -34,7 +34,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot
-from bot.records import FeedSource, FlagMatch, ParsedItem
+from bot.records import AlertDecision, FeedSource, FlagMatch, HoldReason, ParsedItem, Route
 from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
@@ -131,7 +131,8 @@ def _store_chunk(
                 if flag:
                     phrase = "International Criminal Court" if flag == "icc" else "reprisals"
                     match = FlagMatch(flag=flag, phrase=phrase, sentence=f"The {phrase} said.", field="content")
-                    item_store.record_flags(session, stored, [match], ["#alerts"], hold=True, now=NOW)
+                    held = AlertDecision("#alerts", (flag,), Route.DEFAULT, HoldReason.FIRST_PASS)
+                    item_store.record_flags(session, stored, [match], [held], now=NOW)
         session.expunge_all()
 
 

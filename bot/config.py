@@ -27,7 +27,7 @@ from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
 from bot.opml import read_opml
-from bot.records import FeedSource, FetchLimits, SchedulePolicy
+from bot.records import AlertPolicy, FeedSource, FetchLimits, SchedulePolicy
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -126,7 +126,7 @@ class FeedsFile(_Strict):
 class Settings:
     """Everything a command needs, merged, validated and parsed once.
 
-    ``fetch_limits`` and ``schedule`` are built from the sections here, once.
+    ``fetch_limits``, ``schedule`` and ``alert_policy`` are built from the sections here, once.
     """
 
     config_path: Path
@@ -145,10 +145,12 @@ class Settings:
     allow_private_networks: bool = False
     fetch_limits: FetchLimits = field(init=False)
     schedule: SchedulePolicy = field(init=False)
+    alert_policy: AlertPolicy = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fetch_limits", _fetch_limits(self.poll, self.allow_private_networks))
         object.__setattr__(self, "schedule", _schedule_policy(self.poll, self.scheduler))
+        object.__setattr__(self, "alert_policy", _alert_policy(self.slack, self.alerts, self.flag_rules))
 
     def __repr__(self) -> str:  # never print tokens
         return f"Settings(config_path={self.config_path!s}, database={redact(self.database_url)})"
@@ -167,6 +169,11 @@ def _fetch_limits(poll: PollSection, allow_private: bool) -> FetchLimits:
         timeout_seconds=timeout,
         connect_timeout_seconds=poll.connect_timeout.total_seconds(),
     )
+
+
+def _alert_policy(slack: SlackSection, alerts: AlertsSection, rules: FlagRules) -> AlertPolicy:
+    channels = {name: channel for name in rules.names if (channel := rules.channel_for(name))}
+    return AlertPolicy(default_channel=slack.channel, flag_channels=channels, window=alerts.window)
 
 
 def _schedule_policy(poll: PollSection, section: SchedulerSection) -> SchedulePolicy:

@@ -13,7 +13,6 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import UTC, datetime
 from http.client import HTTPException
 from typing import Any
@@ -42,11 +41,9 @@ __all__ = [
     "find_posted",
     "format_for_terminal",
     "make_client",
-    "matches_for_channel",
     "post_alert",
     "post_test_message",
     "post_text",
-    "route_channels",
     "slack_link",
 ]
 
@@ -251,31 +248,6 @@ def format_for_terminal(alert: AlertToSend) -> str:
     if alert.summary:
         lines.append(f"  {shorten(alert.summary, SUMMARY_MAX)}")
     return "\n".join(lines)
-
-
-def route_channels(
-    feed_channel: str | None,
-    flag_names: Iterable[str],
-    channel_for_flag: Callable[[str], str | None],
-    default: str,
-) -> set[str]:
-    """Where a flagged release goes: the feed's channel, else each flag's, else the default."""
-    if feed_channel:
-        return {feed_channel}
-    return {channel_for_flag(flag) or default for flag in flag_names}
-
-
-def matches_for_channel(
-    alert: AlertToSend,
-    feed_channel: str | None,
-    channel_for_flag: Callable[[str], str | None],
-    default: str,
-) -> AlertToSend:
-    """The alert with only the matches of flags routed to its channel (all when none are)."""
-    if feed_channel:
-        return alert
-    kept = tuple(m for m in alert.matches if (channel_for_flag(m.flag) or default) == alert.channel)
-    return replace(alert, matches=kept) if kept else alert
 
 
 class _RateLimitRetry(RateLimitErrorRetryHandler):

@@ -7,6 +7,8 @@
      │    ├── FetchError    the feed (or article) could not be retrieved
      │    └── ParseError    the bytes are not a feed
      ├── StoreError         the database refused
+     │    ├── SchemaError   missing, not migrated, or another schema version (exit 2)
+     │    └── UnwritableError  it cannot be written: read-only, full disk, replica
      └── DeliveryError      Slack refused
 
 Lower-level errors are translated at the call site with ``raise … from exc``.
@@ -43,6 +45,14 @@ class ParseError(FeedError):
 
 class StoreError(PressbotError):
     """The database refused an operation."""
+
+
+class SchemaError(StoreError):
+    """The database does not exist, or lacks this pressbot's schema: ``pressbot db upgrade`` is the fix."""
+
+
+class UnwritableError(StoreError):
+    """The database refuses writes (read-only file or replica, full disk); the message names it and why."""
 
 
 class DeliveryError(PressbotError):

@@ -1,7 +1,8 @@
 """Where the configuration and the database are: the config file, the database URL.
 
 The precedence is the same for every command: ``PRESSBOT_CONFIG``, else
-``config/pressbot.toml``; ``DATABASE_URL``, else the file's ``database_url``, else
+``./config/pressbot.toml``, else the default that ships inside the package;
+``DATABASE_URL``, else the file's ``database_url``, else
 SQLite beside the working directory. ``config.load()`` builds on this; a one-off
 ``pressbot query`` needs nothing else (standard library only), so it skips the
 validation of everything else.
@@ -21,8 +22,27 @@ DEFAULT_CONFIG = "config/pressbot.toml"
 DEFAULT_DATABASE_URL = "sqlite:///pressbot.db"
 
 
+def default_config_dir() -> Path:
+    """The configuration that ships: inside the installed package, else the clone's ``config/``.
+
+    setup.py copies the top-level ``config/`` into the wheel as ``bot/_config``.
+    """
+    from importlib.resources import files
+
+    packaged = files("bot") / "_config"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "config"
+
+
 def config_path(env: Mapping[str, str]) -> Path:
-    return Path(env.get("PRESSBOT_CONFIG") or DEFAULT_CONFIG)
+    """``PRESSBOT_CONFIG``, else ``./config/pressbot.toml`` if there is one, else the shipped default."""
+    if env.get("PRESSBOT_CONFIG"):
+        return Path(env["PRESSBOT_CONFIG"])
+    local = Path(DEFAULT_CONFIG)
+    if local.is_file():
+        return local
+    return default_config_dir() / "pressbot.toml"
 
 
 def read_toml(path: Path) -> dict[str, Any]:

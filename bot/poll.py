@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import fetch, flag, fulltext, parse, scheduler, summarize
+from bot import fetch, flag, fulltext, parse, policy, scheduler, summarize
 from bot.config import Settings
 from bot.errors import ParseError
 from bot.http import HostLimiter, client_for
@@ -133,31 +133,6 @@ def _wanting_full_text(session: Session, feed: StoredFeed, work: FeedWork, setti
     return wanted
 
 
-def route_channels(feed: StoredFeed, flags: Iterable[str], settings: Settings) -> set[str]:
-    """Feed channel, else each flag's channel, else the default channel."""
-    if feed.channel:
-        return {feed.channel}
-    rules = settings.flag_rules
-    return {rules.channel_for(name) or settings.slack.channel for name in flags}
-
-
-def should_hold(
-    item: StoredItem, *, first_pass: bool, now: datetime, window: timedelta, pruned_before: datetime | None = None
-) -> bool:
-    """Whether a flagged release is recorded without alerting.
-
-    On a feed's first pass only recent releases are alerted: no backlog flood. Later, a
-    release dated before what ``pressbot prune`` deleted is one the feed still lists,
-    stored again as new: it was news once already.
-    """
-    if pruned_before is not None and item.published is not None and item.published < pruned_before:
-        return True
-    if not first_pass:
-        return False
-    published = item.published or item.first_seen
-    return item.published is None or published < now - window
-
-
 def flag_and_summarize(
     session: Session,
     feed: StoredFeed,
@@ -171,7 +146,6 @@ def flag_and_summarize(
 ) -> tuple[int, int, int]:
     """Flag, summarise and queue alerts for the items just stored (``new``) or changed
     (``updated``); returns (flagged, alerts, held)."""
-    window = settings.alerts.window
     flagged = alerts = held = 0
     for item, is_new in [*((item, True) for item in new), *((item, False) for item in updated)]:
         text = item.full_text or item.content or item.teaser
@@ -186,16 +160,19 @@ def flag_and_summarize(
             content=item.content,
             full_text=item.full_text,
         )
-        names = {match.flag for match in matches}
-        # Only a release stored as new can be one that prune deleted and its feed still lists.
-        pruned_before = feed.pruned_before if is_new else None
-        hold = should_hold(item, first_pass=first_pass, now=now, window=window, pruned_before=pruned_before)
-        created = item_store.record_flags(
-            session, item, matches, route_channels(feed, names, settings), hold=hold, now=now
+        decisions = policy.decide_alerts(
+            item,
+            {match.flag for match in matches},
+            feed,
+            settings.alert_policy,
+            now=now,
+            first_pass=first_pass,
+            check_pruned=is_new,
         )
+        created = item_store.record_flags(session, item, matches, decisions, now=now)
         flagged += bool(matches)
-        alerts += created if not hold else 0
-        held += created if hold else 0
+        alerts += sum(not decision.held for decision in created)
+        held += sum(decision.held for decision in created)
     return flagged, alerts, held
 
 
@@ -277,18 +254,11 @@ def deliver_alerts(
     from bot import deliver
     from bot.store import outbox
 
-    feed_channels = {feed.name: feed.channel for feed in settings.feeds}
-
-    def narrow(alert: Any) -> Any:  # only the flags routed to the alert's channel
-        channel_for = settings.flag_rules.channel_for
-        feed_channel = feed_channels.get(alert.feed_name)
-        return deliver.matches_for_channel(alert, feed_channel, channel_for, settings.slack.channel)
-
     if dry_run or not settings.slack_token:
         with session_factory() as session:
             alerts = outbox.pending_alerts(session)
         for alert in alerts:
-            echo(deliver.format_for_terminal(narrow(alert)))
+            echo(deliver.format_for_terminal(alert))
         return DeliveryStats(pending=len(alerts), printed=len(alerts))
 
     started = time.monotonic()
@@ -321,7 +291,7 @@ def deliver_alerts(
         if not batch:
             break
         handled.update(alert.alert_id for alert in batch)
-        run.deliver([narrow(alert) for alert in batch], mark=mark, record=record, release=release)
+        run.deliver(batch, mark=mark, record=record, release=release)
     with session_factory() as session:
         pending = outbox.alert_counts(session)[AlertStatus.PENDING]
     return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)

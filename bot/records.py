@@ -9,8 +9,9 @@ not load the pipeline's.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -47,6 +48,48 @@ class NoticeKind(StrEnum):
     FAILING = "failing"
     RECOVERED = "recovered"
     DISABLED = "disabled"
+
+
+class Route(StrEnum):
+    """Why an alert goes to its channel."""
+
+    FEED = "feed"  # the feed's own channel, for every flag
+    FLAG = "flag"  # the channel of a flag ([flags.<name>] channel)
+    DEFAULT = "default"  # [slack] channel
+
+
+class HoldReason(StrEnum):
+    """Why a flagged release is recorded without alerting."""
+
+    FIRST_PASS = "first_pass"  # older than [alerts] window on the feed's first pass (no backlog flood)
+    PRUNED = "pruned"  # dated before what `pressbot prune` deleted: it was news once already
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """The settings that route and hold alerts. Made by config; read by bot.policy."""
+
+    default_channel: str
+    flag_channels: Mapping[str, str]  # flag name → its own channel, for the flags that have one
+    window: timedelta  # a feed's first pass alerts only releases newer than this
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDecision:
+    """Where one flagged release goes and whether it is held, and why.
+
+    Made by bot.policy; stored on the alert row when store creates it; read back by
+    deliver (``AlertToSend.matches`` keep only ``flags``).
+    """
+
+    channel: str
+    flags: tuple[str, ...]  # the flags routed to this channel, sorted
+    route: Route
+    hold: HoldReason | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.hold is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +268,7 @@ class AlertToSend:
     url: str | None
     published: datetime | None
     summary: str | None
-    matches: tuple[FlagMatch, ...]
+    matches: tuple[FlagMatch, ...]  # of the flags routed to this channel
     attempts: int = 0
     outcome_unknown: bool = False  # a previous post may have reached Slack
     posting_started_at: datetime | None = None  # of that post: where to start reading history

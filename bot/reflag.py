@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import flag
+from bot import flag, policy
 from bot.config import Settings
-from bot.poll import route_channels, should_hold
 from bot.records import StoredItem
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
@@ -42,7 +41,6 @@ def reflag(
     """
     report = ReflagReport()
     now = clock()
-    window = settings.alerts.window
     last_id = 0
     while True:
         # One transaction per batch: on SQLite a long-lived reader would hold the lock
@@ -50,7 +48,7 @@ def reflag(
         with session_factory.begin() as session:
             batch = item_store.stored_items_after(session, last_id, 500)
             for item in batch:
-                _reflag_one(session, item, settings, report, now=now, window=window)
+                _reflag_one(session, item, settings, report, now=now)
         if not batch:
             break
         last_id = batch[-1].item_id
@@ -58,7 +56,7 @@ def reflag(
 
 
 def _reflag_one(
-    session: Session, item: StoredItem, settings: Settings, report: ReflagReport, *, now: datetime, window: timedelta
+    session: Session, item: StoredItem, settings: Settings, report: ReflagReport, *, now: datetime
 ) -> None:
     feed = feed_store.stored_feed(session, item.feed_id)
     before = set(item_store.flags_of(session, item.item_id))
@@ -73,8 +71,9 @@ def _reflag_one(
         report.unflagged[name] = report.unflagged.get(name, 0) + 1
     if before == after and not matches:
         return
-    hold = should_hold(item, first_pass=True, now=now, window=window, pruned_before=feed.pruned_before)
-    created = item_store.record_flags(session, item, matches, route_channels(feed, after, settings), hold=hold, now=now)
-    report.held += created if hold else 0
-    report.alerts += 0 if hold else created
-
+    decisions = policy.decide_alerts(
+        item, after, feed, settings.alert_policy, now=now, first_pass=True, check_pruned=True
+    )
+    created = item_store.record_flags(session, item, matches, decisions, now=now)
+    report.held += sum(decision.held for decision in created)
+    report.alerts += sum(not decision.held for decision in created)

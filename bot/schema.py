@@ -114,6 +114,9 @@ class Alert(Base):
     sent_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]
+    flags: Mapped[list[str] | None]
+    route: Mapped[str | None]
+    hold_reason: Mapped[str | None]
 
 
 class PassRecord(Base):

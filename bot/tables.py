@@ -176,6 +176,12 @@ alerts = Table(
     Column("sent_at", UTCDateTime),
     Column("claimed_by", String(100)),
     Column("claimed_until", UTCDateTime),
+    # The alert policy's decision, made when the row was created (migration 0004): the
+    # flags routed to this channel (NULL on older rows: all of them), why the channel
+    # (feed, flag or default) and why the row is held.
+    Column("flags", JSON),
+    Column("route", String(20)),
+    Column("hold_reason", String(20)),
     UniqueConstraint("item_id", "channel"),
     Index("ix_alerts_status_next_attempt_at", "status", "next_attempt_at"),
 )

@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.locations import normalize_database_url
+from bot.store import make_engine, make_session_factory, upgrade
 from tests.feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,6 +111,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'pressbot.db'}"
     return request.getfixturevalue("postgres_url")
+
+
+def open_db(database_url: str) -> sessionmaker[Session]:
+    """A migrated database (the migrations, as the product builds it) and its sessions."""
+    engine = make_engine(normalize_database_url(database_url))
+    upgrade(engine)
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[sessionmaker[Session]]:
+    """A fresh migrated database, on SQLite and on PostgreSQL."""
+    factory = open_db(database_url)
+    yield factory
+    factory.kw["bind"].dispose()
 
 
 @pytest.fixture

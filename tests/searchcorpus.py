@@ -21,6 +21,7 @@ from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import make_engine, make_session_factory, upgrade
+from tests.helpers import held_alert
 
 # Relative to the real clock, so that spans such as --since 7d mean what they say.
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -96,7 +97,7 @@ def store_releases(session_factory: sessionmaker[Session], releases: tuple[Relea
                     item_store.set_summary(session, stored.item_id, release.summary, release.language)
                 matches = [FlagMatch(flag=flag, phrase=phrase, sentence=release.content)
                            for flag, phrase in release.flags]
-                item_store.record_flags(session, stored, matches, ["#alerts"], hold=True, now=NOW)
+                item_store.record_flags(session, stored, matches, [held_alert("#alerts", matches)], now=NOW)
 
 
 def archive(database_url: str) -> sessionmaker[Session]:

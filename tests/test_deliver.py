@@ -450,8 +450,9 @@ def test_an_alert_shows_only_the_flags_routed_to_its_channel(db: sessionmaker[Se
         FlagMatch("icc", "ICC", "The ICC ruled."),
         FlagMatch("reprisal", "reprisals", "Defenders faced reprisals."),
     )
-    add_alert(db, channel="#icc", matches=both)
-    add_alert(db, title="Same release, default channel", matches=both)
+    # The policy's decisions, stored on the rows when the pass created them (test_policy.py).
+    add_alert(db, channel="#icc", matches=both, flags=["icc"])
+    add_alert(db, title="Same release, default channel", matches=both, flags=["reprisal"])
     flags = {"icc": {"en": ["ICC"], "channel": "#icc"}, "reprisal": {"en": ["reprisals"]}}
     assert run(db, fake, flags=flags).sent == 2
     icc, default = fake.posts()
@@ -461,7 +462,7 @@ def test_an_alert_shows_only_the_flags_routed_to_its_channel(db: sessionmaker[Se
 
 def test_a_feed_channel_takes_every_flag(db: sessionmaker[Session], fake: FakeSlack) -> None:
     both = (FlagMatch("icc", "ICC", "The ICC ruled."), FlagMatch("reprisal", "reprisals", "Reprisals."))
-    add_alert(db, channel="#reprisals", matches=both)
+    add_alert(db, channel="#reprisals", matches=both, flags=["icc", "reprisal"])
     feeds = (FeedSource(name="ISHR", url="https://ishr.example/feed", channel="#reprisals"),)
     flags = {"icc": {"en": ["ICC"], "channel": "#icc"}}
     assert run(db, fake, feeds=feeds, flags=flags).sent == 1
@@ -573,13 +574,6 @@ def test_the_phrase_is_shown_bold_in_a_long_sentence_cut_around_it() -> None:
     match = FlagMatch("icc", "international criminal court", sentence)
     text = deliver.build_message(alert_to_send(matches=(match,)))["blocks"][2]["text"]["text"]
     assert "*International Criminal Court*" in text and text.count("…") == 2 and len(text) < 600
-
-
-def test_route_channels() -> None:
-    channels = {"icc": "#icc"}.get
-    assert deliver.route_channels("#feed", ["icc", "reprisal"], channels, "#default") == {"#feed"}
-    assert deliver.route_channels(None, ["icc", "reprisal"], channels, "#default") == {"#icc", "#default"}
-    assert deliver.route_channels(None, ["reprisal"], channels, "#default") == {"#default"}
 
 
 def test_format_for_terminal_is_readable() -> None:

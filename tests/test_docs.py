@@ -33,3 +33,8 @@ def test_every_environment_variable_is_in_the_readme() -> None:
 
 def test_every_command_is_in_the_readme() -> None:
     assert [name for name in COMMANDS if f"pressbot {name}" not in README] == []
+
+
+def test_the_readme_shows_the_procfile_as_it_is() -> None:
+    procfile = (REPO / "Procfile").read_text(encoding="utf-8")
+    assert f"The `Procfile`:\n\n```\n{procfile}```" in README

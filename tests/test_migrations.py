@@ -34,7 +34,7 @@ def test_undoing_the_prune_cutoff_keeps_every_release(database_url: str) -> None
     from alembic.config import Config
     from sqlalchemy import text
 
-    from bot.store import MIGRATIONS_DIR
+    from bot.store import migrations_dir
 
     engine = make_engine(normalize_database_url(database_url))
     upgrade(engine)
@@ -46,7 +46,7 @@ def test_undoing_the_prune_cutoff_keeps_every_release(database_url: str) -> None
                                 " changed_at, full_text_attempts, flags) SELECT id, 'k', 't', '', '', 'h',"
                                 " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, '[]' FROM feeds"))
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.downgrade(config, "0002")

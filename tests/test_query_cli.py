@@ -154,9 +154,10 @@ def test_a_date_out_of_range_exits_2_with_one_line(archive_url: str, args: tuple
     assert "out of range" in result.stderr and "Traceback" not in result.output
 
 
-def test_a_fresh_database_is_migrated_and_answers_nothing(tmp_path: Path) -> None:
+def test_a_missing_database_is_not_created_by_a_query(tmp_path: Path) -> None:
     result = run(f"sqlite:///{tmp_path / 'new.db'}", "query", "visa", "--format", "json")
-    assert result.exit_code == 0 and json.loads(result.stdout) == []
+    assert result.exit_code == 2 and "`pressbot db upgrade`" in result.stderr and result.stdout == ""
+    assert not (tmp_path / "new.db").exists()
 
 
 def test_the_query_process_loads_neither_the_fetching_nor_the_slack_stack(archive_url: str) -> None:

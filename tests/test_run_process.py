@@ -254,7 +254,8 @@ def run_two_workers(tmp_path: Path, database_url: str, servers: tuple[TimedFeedS
 
 
 def test_the_procfile_declares_the_release_and_worker_lines() -> None:
-    assert procfile() == {"release": ["pressbot", "db", "upgrade"], "worker": ["pressbot", "run"]}
+    # `python -m bot`: a buildpack installs requirements.txt, which does not install pressbot itself (issue 12).
+    assert procfile() == {"release": ["python", "-m", "bot", "db", "upgrade"], "worker": ["python", "-m", "bot", "run"]}
 
 
 @pytest.mark.postgres

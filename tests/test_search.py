@@ -24,6 +24,7 @@ from bot.store.search import (
     search_items,
     to_fts5,
 )
+from tests.helpers import held_alert
 from tests.searchcorpus import NOW, RELEASES, Release, _parsed, archive, postgres_database, title_of
 
 
@@ -221,7 +222,8 @@ def test_the_index_follows_updates_and_deletes(db: sessionmaker[Session]) -> Non
     with db.begin() as session:  # flagged later (a rule change and `pressbot reflag`)
         council_id = _item_id(session, "council")
         [council] = item_store.stored_items_after(session, council_id - 1, limit=1)
-        item_store.record_flags(session, council, [FlagMatch("icc", "sanctions", "s")], ["#a"], hold=True, now=NOW)
+        icc = [FlagMatch("icc", "sanctions", "s")]
+        item_store.record_flags(session, council, icc, [held_alert("#a", icc)], now=NOW)
     assert keys(db, text="sanctions", flags=("icc",)) == {"council"}
     with db.begin() as session:
         assert prune_items(session, NOW - timedelta(days=400), keep_flagged=False) == 2

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "alerts": ("bot.cli.alerts:alerts", "The Slack outbox: list, retry."),
     "slack": ("bot.cli.alerts:slack", "Slack checks."),
     "prune": ("bot.cli.query:prune", "Delete old items (flagged ones kept unless --all)."),
+    "init": ("bot.cli.init:init", "Write an editable copy of the default configuration."),
 }
 
 
@@ -110,19 +111,29 @@ def load_settings() -> Settings:
         raise ConfigClickError(str(exc)) from exc
 
 
-def open_db(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session]:
-    """Engine + session factory for a command; migrations applied first unless told not to."""
-    from bot.errors import StoreError
-    from bot.store import make_engine, make_session_factory, upgrade
+def open_db(settings: Settings, *, migrate: bool) -> sessionmaker[Session]:
+    """Engine + session factory for a command.
+
+    ``migrate``: apply the migrations first (``poll``, ``run``, ``db upgrade``). Without
+    it the database must already have the current schema, else one line and exit 2:
+    every other command leaves a missing or unmigrated database as it is.
+    """
+    from bot.errors import ConfigError, SchemaError, StoreError
+    from bot.store import check_database_url, check_schema, make_engine, make_session_factory, upgrade
 
     try:
+        check_database_url(settings.database_url)
         engine = make_engine(settings.database_url)
-    except StoreError as exc:
+    except (ConfigError, StoreError) as exc:
         # An unusable DATABASE_URL is a configuration error.
         raise ConfigClickError(_first_line(exc)) from exc
     try:
         if migrate:
             upgrade(engine)
+        else:
+            check_schema(engine)
+    except SchemaError as exc:
+        raise ConfigClickError(_first_line(exc)) from exc
     except StoreError as exc:
         raise CommandError(_first_line(exc)) from exc
     return make_session_factory(engine)
@@ -131,6 +142,11 @@ def open_db(settings: Settings, *, migrate: bool = True) -> sessionmaker[Session
 def _first_line(exc: Exception) -> str:
     # Drivers add hints and SQLAlchemy a "Background on this error" link: one line is enough.
     return str(exc).strip().splitlines()[0]
+
+
+def _log_cause(exc: BaseException | None) -> None:
+    if exc is not None:
+        log.info("the error in full:", exc_info=exc)
 
 
 def main() -> None:
@@ -144,12 +160,15 @@ def main() -> None:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
+        _log_cause(exc.__cause__)
         sys.exit(exc.exit_code)
     except ConfigError as exc:
         click.echo(f"pressbot: error: {exc}", err=True)
         sys.exit(2)
     except PressbotError as exc:
-        click.echo(f"pressbot: error: {exc}", err=True)
+        # A database that refuses writes, Slack refusing…: one line; -v adds the traceback.
+        click.echo(f"pressbot: error: {_first_line(exc)}", err=True)
+        _log_cause(exc)
         sys.exit(1)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

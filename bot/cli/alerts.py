@@ -45,7 +45,7 @@ def list_command(statuses: tuple[str, ...], show_all: bool, as_json: bool) -> No
     from bot.store import outbox
 
     wanted = None if show_all else [AlertStatus(status) for status in statuses or ("pending", "failed")]
-    session_factory = open_db(load_settings())
+    session_factory = open_db(load_settings(), migrate=False)
     with session_factory() as session:
         entries = outbox.list_alerts(session, wanted)
     if as_json:
@@ -115,7 +115,7 @@ def retry(ids: tuple[int, ...], retry_all: bool) -> None:
         raise click.UsageError("give alert IDs or --all")
     if ids and retry_all:
         raise click.UsageError("give alert IDs or --all, not both")
-    session_factory = open_db(load_settings())
+    session_factory = open_db(load_settings(), migrate=False)
     with session_factory.begin() as session:
         count = outbox.retry_failed(session, None if retry_all else list(ids))
     click.echo(f"{count} alert{'s' if count != 1 else ''} set to pending")

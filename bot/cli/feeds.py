@@ -32,7 +32,7 @@ def _listings(settings: Settings) -> list[FeedListing]:
     """The database's view, plus configured feeds no pass has seen yet."""
     from bot.store.search import FeedListing, list_feeds
 
-    with open_db(settings)() as session:
+    with open_db(settings, migrate=False)() as session:
         known = list_feeds(session)
     names = {listing.name for listing in known}
     fresh = [

@@ -26,7 +26,7 @@ def poll(dry_run: bool, as_json: bool) -> None:
     from bot.poll import run_pass, summary_json
 
     settings = load_settings()
-    session_factory = open_db(settings)
+    session_factory = open_db(settings, migrate=True)
     with ExitStack() as stack:
         on_fetched = None
         if sys.stderr.isatty() and not as_json:

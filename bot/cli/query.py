@@ -2,8 +2,8 @@
 
 A query answers from the database alone, so it skips ``config.load()`` (pydantic, the
 flag rules, the feed list) and reads only the database URL: the whole process then
-costs little more than importing SQLAlchemy. Migrations run only when the database
-turns out not to have the tables a search needs.
+costs little more than importing SQLAlchemy. It never migrates: a database without the
+current schema is one line and exit 2 (``pressbot db upgrade`` is the fix).
 """
 
 from __future__ import annotations
@@ -113,36 +113,30 @@ def _without_cycle_collection() -> Iterator[None]:
 
 
 def run_search(filters: QueryFilters) -> list[QueryHit]:
-    from bot.errors import ConfigError, QuerySyntaxError, StoreError
+    from bot.cli import CommandError
+    from bot.errors import ConfigError, QuerySyntaxError, SchemaError, StoreError
     from bot.locations import database_url_from_env_and_file
-    from bot.store import make_engine
+    from bot.store import check_database_url, check_schema, make_engine
 
     try:
-        engine = make_engine(database_url_from_env_and_file())
-        return _search_or_migrate(engine, filters)
-    except (ConfigError, QuerySyntaxError) as exc:
+        database_url = database_url_from_env_and_file()
+        check_database_url(database_url)
+        engine = make_engine(database_url)
+        # A query never creates or migrates a database: a mistyped path must not answer
+        # "no matching releases" and leave an empty file behind.
+        check_schema(engine)
+        return _search(engine, filters)
+    except (ConfigError, QuerySyntaxError, SchemaError) as exc:
         raise ConfigClickError(str(exc)) from exc
     except StoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise CommandError(str(exc).strip().splitlines()[0]) from exc
 
 
-def _search_or_migrate(engine: Engine, filters: QueryFilters) -> list[QueryHit]:
-    """Search; if the tables are missing or old, apply the migrations once and search again.
-
-    Checking the schema version first would import Alembic on every query (~100 ms);
-    a fresh or outdated database is the rare case, and the error tells us.
-    """
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+def _search(engine: Engine, filters: QueryFilters) -> list[QueryHit]:
     from sqlalchemy.orm import Session
 
-    from bot.store import upgrade
     from bot.store.search import search_items
 
-    try:
-        with Session(engine) as session:
-            return search_items(session, filters)
-    except (OperationalError, ProgrammingError):
-        upgrade(engine)
     with Session(engine) as session:
         return search_items(session, filters)
 
@@ -285,7 +279,7 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
         cutoff = datetime.now(UTC) - timedelta(seconds=seconds)
     except OverflowError:
         raise click.BadParameter(f"{older_than!r} is out of range (before year 1)", param_hint="--older-than") from None
-    session_factory = open_db(load_settings())
+    session_factory = open_db(load_settings(), migrate=False)
     if dry_run:
         with session_factory() as session:
             count = count_prunable(session, cutoff, keep_flagged=not include_flagged)

@@ -18,7 +18,7 @@ def reflag(as_json: bool) -> None:
     from bot.reflag import reflag as run_reflag
 
     settings = load_settings()
-    report = run_reflag(settings, open_db(settings))
+    report = run_reflag(settings, open_db(settings, migrate=False))
     if as_json:
         click.echo(json.dumps(asdict(report)))
         return

@@ -94,7 +94,7 @@ def run(log_json: bool) -> None:
         raise ConfigClickError(str(exc)) from exc
     for warning in warnings:
         log.warning(warning)
-    session_factory = open_db(settings)
+    session_factory = open_db(settings, migrate=True)
     stop = threading.Event()
     _stop_on_signals(stop)
     worker = Worker(settings, session_factory, echo=click.echo)
@@ -122,8 +122,13 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def status_json(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> dict[str, Any]:
+def status_json(
+    feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings
+) -> dict[str, Any]:
     return {
+        # Which configuration answered: PRESSBOT_CONFIG, ./config or the one shipped in the package.
+        "config": str(settings.config_path.absolute()),
+        "feeds_file": str(settings.feeds_path.absolute()),
         "feeds": [
             {
                 "name": feed.name,
@@ -163,7 +168,7 @@ def relative(value: datetime | None, now: datetime) -> str:
     return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
-def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None) -> None:
+def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -179,6 +184,8 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
         table.add_row(feed.name, f"[{styles[state]}]{state}[/]", relative(feed.last_success_at, now), next_check,
                       str(feed.consecutive_failures or ""), error or "")
     console = Console()
+    console.print(f"Configuration: {settings.config_path.absolute()} (feeds: {settings.feeds_path.absolute()})",
+                  highlight=False, soft_wrap=True)
     console.print(table)
     console.print(f"Alerts: {alerts.get('pending', 0)} pending, {alerts.get('failed', 0)} failed, "
                   f"{alerts.get('sent', 0)} sent", highlight=False)
@@ -199,12 +206,13 @@ def status(as_json: bool) -> None:
     from bot.store import outbox
     from bot.store import schedule as schedule_store
 
-    session_factory = open_db(load_settings())
+    settings = load_settings()
+    session_factory = open_db(settings, migrate=False)
     with session_factory() as session:
         feeds = schedule_store.all_feed_health(session)
         alerts = outbox.alert_counts(session)
         last = schedule_store.last_pass(session)
     if as_json:
-        click.echo(json.dumps(status_json(feeds, alerts, last), ensure_ascii=False))
+        click.echo(json.dumps(status_json(feeds, alerts, last, settings), ensure_ascii=False))
     else:
-        _print_status(feeds, alerts, last)
+        _print_status(feeds, alerts, last, settings)

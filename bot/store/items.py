@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, false, select
+from sqlalchemy import delete, false, select, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredFeed, StoredItem
+from bot.records import AlertDecision, AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredFeed, StoredItem
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 
 # RFC 3986 §3.1; also parse's "un-news:", "un-press:" and "sha256:" keys.
@@ -166,52 +166,75 @@ def record_flags(
     session: Session,
     item: StoredItem,
     matches: Sequence[FlagMatch],
-    channels: Iterable[str],
+    decisions: Sequence[AlertDecision],
     *,
-    hold: bool,
     now: datetime,
-) -> int:
-    """Replace the item's matches and create one alert per channel not alerted before.
+) -> list[AlertDecision]:
+    """Replace the item's matches and create one alert per decided channel not alerted before.
 
     Runs in the caller's transaction with the matches, so a flag is never recorded
-    without its alert (the outbox pattern). ``hold`` marks alerts that must not be sent
-    (an old release seen on a feed's first pass). Returns the number of alerts created.
+    without its alert (the outbox pattern). Each alert row keeps its decision (the flags
+    routed to it, why, and whether it is held); an alert still waiting takes the new
+    decision's flags. Returns the decisions whose alert was created.
     """
     row = session.get_one(Item, item.item_id)
     if not matches and not row.flags:
-        return 0  # never flagged: no matches or alerts to withdraw (they are written together)
-    session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item.item_id))
-    for match in matches:
-        session.add(
-            FlagMatchRow(
-                item_id=item.item_id,
-                flag=match.flag,
-                phrase=match.phrase,
-                sentence=match.sentence,
-                field=match.field,
-            )
-        )
+        return []  # never flagged: no matches or alerts to withdraw (they are written together)
+    _replace_matches(session, item.item_id, matches)
     row.flags = sorted({match.flag for match in matches})
     if not matches:
-        # No longer flagged (rules or text changed): what was not yet sent is withdrawn,
-        # unless a worker may be posting it right now (then it is Slack's already).
-        session.execute(
-            delete(Alert).where(
-                Alert.item_id == item.item_id,
-                Alert.status == AlertStatus.PENDING,
-                Alert.posting_started_at.is_(None),
-                (Alert.claimed_until.is_(None)) | (Alert.claimed_until < now),
-            )
-        )
-        return 0
-    already = set(session.scalars(select(Alert.channel).where(Alert.item_id == item.item_id)))
-    already |= _channels_alerted_elsewhere(session, item)
-    created = 0
-    for channel in sorted(set(channels) - already):
-        status = AlertStatus.HELD if hold else AlertStatus.PENDING
-        session.add(Alert(item_id=item.item_id, channel=channel, status=status, created_at=now))
-        created += 1
+        _withdraw_unsent(session, item.item_id, now)
+        return []
+    existing = dict(session.execute(select(Alert.channel, Alert.id).where(Alert.item_id == item.item_id)).all())
+    _refresh_waiting(session, [(existing[d.channel], d) for d in decisions if d.channel in existing])
+    already = set(existing) | _channels_alerted_elsewhere(session, item)
+    created = [decision for decision in decisions if decision.channel not in already]
+    session.add_all(_alert_row(item.item_id, decision, now) for decision in created)
     return created
+
+
+def _replace_matches(session: Session, item_id: int, matches: Sequence[FlagMatch]) -> None:
+    session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item_id))
+    session.add_all(
+        FlagMatchRow(item_id=item_id, flag=match.flag, phrase=match.phrase, sentence=match.sentence, field=match.field)
+        for match in matches
+    )
+
+
+def _withdraw_unsent(session: Session, item_id: int, now: datetime) -> None:
+    # No longer flagged (rules or text changed): what was not yet sent is withdrawn,
+    # unless a worker may be posting it right now (then it is Slack's already).
+    session.execute(
+        delete(Alert).where(
+            Alert.item_id == item_id,
+            Alert.status == AlertStatus.PENDING,
+            Alert.posting_started_at.is_(None),
+            (Alert.claimed_until.is_(None)) | (Alert.claimed_until < now),
+        )
+    )
+
+
+def _refresh_waiting(session: Session, alerts: Sequence[tuple[int, AlertDecision]]) -> None:
+    """An alert not yet sent shows the flags now routed to its channel (the text changed)."""
+    for alert_id, decision in alerts:
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id, Alert.status.in_([AlertStatus.PENDING, AlertStatus.HELD]))
+            .values(flags=list(decision.flags), route=decision.route)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _alert_row(item_id: int, decision: AlertDecision, now: datetime) -> Alert:
+    return Alert(
+        item_id=item_id,
+        channel=decision.channel,
+        status=AlertStatus.HELD if decision.held else AlertStatus.PENDING,
+        created_at=now,
+        flags=list(decision.flags),
+        route=decision.route,
+        hold_reason=decision.hold,
+    )
 
 
 def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:

@@ -111,13 +111,19 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
             published=item.published_at,
             # Until summarize has run, the feed's own teaser is the best short text.
             summary=item.summary or item.teaser or item.content or None,
-            matches=matches.get(item.id, ()),
+            matches=_routed(matches.get(item.id, ()), alert.flags),
             attempts=alert.attempts,
             outcome_unknown=alert.posting_started_at is not None and alert.slack_ts is None,
             posting_started_at=alert.posting_started_at,
         )
         for alert, item, feed_name in rows
     ]
+
+
+def _routed(matches: tuple[FlagMatch, ...], flags: list[str] | None) -> tuple[FlagMatch, ...]:
+    """The matches of the flags the policy routed to this alert's channel (all when none are)."""
+    kept = tuple(match for match in matches if match.flag in (flags or ()))
+    return kept or matches
 
 
 def _matches_by_item(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[FlagMatch, ...]]:
