@@ -27,7 +27,7 @@ from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
 from bot.opml import read_opml
-from bot.records import AlertPolicy, FeedSource, FetchLimits, SchedulePolicy
+from bot.records import DEFAULT_PAGES_PER_PASS, AlertPolicy, FeedSource, FetchLimits, ListingRule, SchedulePolicy
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -106,6 +106,13 @@ class FeedEntry(_Strict):
     full_text: bool = False
     interval: str | int | float | None = None  # parsed by load_feeds, which names the entry
     channel: str | None = None
+    # A newsroom listing page instead of a feed (issue 17), and how to read it.
+    page: bool = False
+    items: str | None = None
+    link: str | None = None
+    title: str | None = None
+    date: str | None = None
+    pages_per_pass: int | None = Field(default=None, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -143,6 +150,8 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
     allow_private_networks: bool = False
+    metrics_port: int | None = None  # `pressbot run` serves /metrics and /healthz when set
+    metrics_host: str = "127.0.0.1"
     fetch_limits: FetchLimits = field(init=False)
     schedule: SchedulePolicy = field(init=False)
     alert_policy: AlertPolicy = field(init=False)
@@ -242,9 +251,41 @@ def load_feeds(path: Path) -> tuple[FeedSource, ...]:
                 full_text=entry.full_text,
                 interval_seconds=int(interval) if interval is not None else None,
                 channel=entry.channel,
+                listing=_listing_rule(path, index, entry),
             )
         )
     return tuple(sources)
+
+
+_LISTING_KEYS = ("items", "link", "title", "date", "pages_per_pass")
+_SELECTOR_KEYS = ("items", "link", "title", "date")
+
+
+def _listing_rule(path: Path, index: int, entry: FeedEntry) -> ListingRule | None:
+    """A page source's selectors, each compiled once here so that a bad one stops the start."""
+    label = f'feeds[{index}] (name "{entry.name}")'
+    if not entry.page:
+        for key in _LISTING_KEYS:
+            if getattr(entry, key) is not None:
+                raise ConfigError(f"{path}: {label}.{key}: only for a listing page (page = true)")
+        return None
+    from bot.listing import SelectorSyntaxError, compile_selector
+
+    for key in _SELECTOR_KEYS:
+        selector = getattr(entry, key)
+        if selector is None:
+            continue
+        try:
+            compile_selector(selector)
+        except SelectorSyntaxError as exc:
+            raise ConfigError(f"{path}: {label}.{key}: {exc}") from None
+    return ListingRule(
+        items=entry.items,
+        link=entry.link,
+        title=entry.title,
+        date=entry.date,
+        pages_per_pass=entry.pages_per_pass if entry.pages_per_pass is not None else DEFAULT_PAGES_PER_PASS,
+    )
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -279,7 +320,17 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=env.get("SLACK_APP_TOKEN") or None,
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
+        metrics_port=_metrics_port(env.get("PRESSBOT_METRICS_PORT") or None),
+        metrics_host=env.get("PRESSBOT_METRICS_HOST") or "127.0.0.1",
     )
+
+
+def _metrics_port(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.strip().isdigit() or int(text) > 65535:
+        raise ConfigError(f"PRESSBOT_METRICS_PORT: {text!r} is not a port number (0-65535; 0 picks a free one)")
+    return int(text)
 
 
 def _slack_api_url(url: str) -> str:
@@ -302,5 +353,7 @@ ENV_VARIABLES: tuple[str, ...] = (
     "SLACK_API_URL",
     "SLACK_APP_TOKEN",
     "PRESSBOT_ALLOW_PRIVATE_NETWORKS",
+    "PRESSBOT_METRICS_PORT",
+    "PRESSBOT_METRICS_HOST",
 )
 

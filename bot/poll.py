@@ -15,20 +15,18 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import fetch, flag, fulltext, parse, policy, scheduler, summarize
+from bot import deliver, fetch, flag, fulltext, parse, policy, scheduler, summarize
 from bot.config import Settings
-from bot.errors import ParseError
+from bot.errors import ParseError, UnwritableError
 from bot.http import HostLimiter, client_for
 from bot.records import (
-    AlertStatus,
     ArticleText,
-    DeliveryStats,
     FeedReport,
     FeedToFetch,
     FetchResult,
@@ -225,76 +223,12 @@ def _store_or_record_failure(
     """``store_feed``; a feed whose data the database refuses is a failed feed, not a failed pass."""
     try:
         return store_feed(session_factory, work, articles, settings, now)
+    except UnwritableError:
+        raise  # the whole database refuses, not this feed's data: reported once, by the caller
     except Exception as exc:  # its transaction is rolled back; the other feeds' are their own
         log.exception("feed %d: storing its items failed", work.result.feed_id)
         error = f"storing failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
         return store_feed(session_factory, replace(work, parsed=None, error=error), {}, settings, now)
-
-
-def deliver_alerts(
-    session_factory: sessionmaker[Session],
-    settings: Settings,
-    *,
-    now: datetime,
-    dry_run: bool,
-    echo: Callable[[str], None],
-    worker: str,
-    client: Any = None,
-    pacer: Any = None,
-) -> DeliveryStats:
-    """Post each due pending alert once; without a token (or on a dry run) print them instead.
-
-    Printing changes nothing: the alerts stay pending for a run with a token. Each
-    claim, ``mark_posting`` and outcome is its own committed transaction (see
-    bot.store.outbox). ``client`` and ``pacer`` default to a WebClient from the settings
-    and one post per second per channel.
-    """
-    import time
-
-    from bot import deliver
-    from bot.store import outbox
-
-    if dry_run or not settings.slack_token:
-        with session_factory() as session:
-            alerts = outbox.pending_alerts(session)
-        for alert in alerts:
-            echo(deliver.format_for_terminal(alert))
-        return DeliveryStats(pending=len(alerts), printed=len(alerts))
-
-    started = time.monotonic()
-    lease = settings.schedule.lease
-    backoff = outbox.Backoff()
-
-    def clock() -> datetime:  # the pass's "now", moving on as this run takes time
-        return now + timedelta(seconds=time.monotonic() - started)
-
-    def mark(alert_id: int) -> bool:
-        with session_factory.begin() as session:
-            return outbox.mark_posting(session, alert_id, clock(), worker=worker, lease_seconds=lease)
-
-    def record(outcome: Any) -> None:
-        with session_factory.begin() as session:
-            outbox.record_outcome(session, outcome, now=clock(), backoff=backoff)
-
-    def release(alert_ids: list[int]) -> None:
-        with session_factory.begin() as session:
-            outbox.release_claims(session, alert_ids)
-
-    client = client or deliver.make_client(settings.slack_token, settings.slack_api_url)
-    run = deliver.DeliveryRun(client, pacer or deliver.Pacer())
-    handled: set[int] = set()
-    while not run.stopped:
-        with session_factory.begin() as session:
-            batch = outbox.claim_alerts(
-                session, worker=worker, now=clock(), lease_seconds=lease, limit=10, exclude=handled
-            )
-        if not batch:
-            break
-        handled.update(alert.alert_id for alert in batch)
-        run.deliver(batch, mark=mark, record=record, release=release)
-    with session_factory() as session:
-        pending = outbox.alert_counts(session)[AlertStatus.PENDING]
-    return DeliveryStats(sent=run.sent, pending=pending, failed=run.failed)
 
 
 def _summarize_pass(summary: PassSummary, report: FeedReport) -> None:
@@ -342,7 +276,7 @@ def run_pass(
         _summarize_pass(summary, report)
         scheduler.reschedule(session_factory, work.result, work.parsed, settings, now=now, worker=worker,
                              was_failing=work.result.feed_id in claim.failing)
-    stats = deliver_alerts(session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=worker)
+    stats = deliver.deliver_alerts(session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=worker)
     if not dry_run:
         scheduler.send_health_notices(settings, session_factory, now=clock(), echo=echo)
     summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = (

@@ -130,6 +130,7 @@ class FeedSource:
     full_text: bool = False
     interval_seconds: int | None = None  # None: the configured default
     channel: str | None = None
+    listing: ListingRule | None = None  # set for a newsroom listing page (``page = true``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,3 +406,40 @@ class LastPass:
     alerts_sent: int = 0
     alerts_pending: int = 0
     alerts_failed: int = 0
+
+
+DEFAULT_PAGES_PER_PASS = 20  # a 500-link archive must not hammer its site on a first pass
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRule:
+    """How to read a newsroom listing page (a ``page = true`` source). Made by config;
+    read by listing and poll. A ``None`` selector means the automatic choice."""
+
+    items: str | None = None  # CSS selector of each release's container
+    link: str | None = None  # inside the container
+    title: str | None = None
+    date: str | None = None
+    pages_per_pass: int = DEFAULT_PAGES_PER_PASS  # release pages fetched per pass at most
+
+
+@dataclass(frozen=True, slots=True)
+class ListedRelease:
+    """One release as a listing page shows it. Made by listing; read by poll and store."""
+
+    url: str  # absolute, without fragment: the listed URL (an alias once the page is read)
+    title: str  # "" when the listing shows none (the page's title is used)
+    published: datetime | None  # the listing's date, if it shows one
+    position: int  # 0 for the first release on the page
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a listing page lists. Made by listing; read by poll.
+
+    ``error`` (one line, saying what to set) when no release link was found.
+    """
+
+    url: str
+    releases: tuple[ListedRelease, ...] = ()
+    error: str | None = None

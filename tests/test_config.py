@@ -189,3 +189,38 @@ def test_a_database_that_cannot_be_used_gives_one_line(url: str, code: int, tmp_
 
     assert result.returncode == code
     assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("pressbot: error:")
+
+
+PAGE = {"name": "OHCHR", "url": "https://www.ohchr.org/en/press-releases", "page": True}
+BAD_PAGE_SOURCES = {
+    "unknown-key": ({**PAGE, "item": "div"}, 'feeds[1] (name "OHCHR").item: unknown key'),
+    "bad-selector": ({**PAGE, "items": "div[class="},
+                     'feeds[1] (name "OHCHR").items: bad CSS selector \'div[class=\':'),
+    "selector-on-a-feed": ({"name": "ISHR", "url": "https://ishr.ch/feed/", "link": "h3 a"},
+                           'feeds[1] (name "ISHR").link: only for a listing page (page = true)'),
+    "negative-cap": ({**PAGE, "pages_per_pass": -1}, 'feeds[1] (name "OHCHR").pages_per_pass: '),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PAGE_SOURCES), ids=list(BAD_PAGE_SOURCES))
+def test_a_bad_page_source_is_one_line_exit_2(case: str, tmp_path: Path) -> None:
+    entry, expected = BAD_PAGE_SOURCES[case]
+    config = write_config(tmp_path, [entry])
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+
+    result = subprocess.run([sys.executable, "-m", "bot", "feeds", "list"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], result.stderr
+
+
+def test_a_page_source_loads_with_its_selectors_and_default_cap(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [{**PAGE, "items": "div.views-row", "link": "h3 a"}, GOOD_FEED])
+
+    page, feed = load(env_for(config)).feeds
+
+    assert page.listing is not None and (page.listing.items, page.listing.link) == ("div.views-row", "h3 a")
+    assert page.listing.pages_per_pass == 20
+    assert feed.listing is None

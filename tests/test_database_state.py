@@ -249,3 +249,32 @@ def test_read_only_commands_still_answer_on_an_unwritable_database(
         status = pressbot("status", "--json", env=polled, cwd=tmp_path)
     assert answer.returncode == 0 and len(json.loads(answer.stdout)) == 3, answer.stderr
     assert status.returncode == 0 and status.stderr == "", status.stderr
+
+
+def test_a_database_refusing_writes_in_mid_pass_is_one_line_not_a_feed_failure_with_a_traceback(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The claims were written, then storing the releases is refused (as when a disk fills up mid-pass)."""
+    server = FeedServer().start()
+    config = write_config(tmp_path, [{"name": "Releases", "url": serve_releases(server)}])
+    env = {"DATABASE_URL": database_url, "PRESSBOT_CONFIG": str(config), "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1"}
+    assert pressbot("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    engine = make_engine(normalize_database_url(database_url))
+    with engine.begin() as connection:
+        if database_url.startswith("sqlite"):
+            connection.exec_driver_sql("CREATE TRIGGER refuse_items BEFORE INSERT ON items "
+                                       "BEGIN SELECT RAISE(ABORT, 'attempt to write a readonly database'); END")
+        else:  # SQLSTATE 25006, what a read-only transaction raises
+            connection.exec_driver_sql("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                                       "RAISE EXCEPTION 'cannot execute INSERT in a read-only transaction' "
+                                       "USING ERRCODE = '25006'; END $$")
+            connection.exec_driver_sql("CREATE TRIGGER refuse_items BEFORE INSERT ON items FOR EACH ROW "
+                                       "EXECUTE FUNCTION refuse()")
+    engine.dispose()
+    try:
+        done = pressbot("poll", env=env, cwd=tmp_path)
+    finally:
+        server.stop()
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and cannot_write_line(database_url).fullmatch(lines[0]), done.stderr

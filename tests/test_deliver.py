@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import deliver
 from bot.cli import cli
 from bot.config import AlertsSection, FullTextSection, PollSection, SchedulerSection, Settings, SlackSection
+from bot.deliver import deliver_alerts
 from bot.errors import DeliveryError
 from bot.flag import compile_rules
-from bot.poll import deliver_alerts
 from bot.records import AlertToSend, DeliveryStats, FeedSource, FlagMatch
 from bot.store import outbox
 from tests import fakeslack
@@ -101,7 +101,7 @@ def run(
     echo: list[str] | None = None,
     **setting: Any,
 ) -> DeliveryStats:
-    return deliver_alerts(
+    return deliver.deliver_alerts(
         db,
         make_settings(fake, **setting),
         now=now,

@@ -35,6 +35,19 @@ def test_every_command_is_in_the_readme() -> None:
     assert [name for name in COMMANDS if f"pressbot {name}" not in README] == []
 
 
+def test_every_feed_key_is_in_the_readme() -> None:
+    from bot.config import FeedEntry
+
+    assert [key for key in FeedEntry.model_fields if f"`{key}`" not in README and f"{key} = " not in README] == []
+
+
+def test_every_feeds_subcommand_is_in_the_readme() -> None:
+    from bot.cli.feeds import feeds
+
+    assert [name for name in feeds.commands if f"pressbot feeds {name}" not in README
+            and not any(name in line for line in README.splitlines() if "pressbot feeds " in line)] == []
+
+
 def test_the_readme_shows_the_procfile_as_it_is() -> None:
     procfile = (REPO / "Procfile").read_text(encoding="utf-8")
     assert f"The `Procfile`:\n\n```\n{procfile}```" in README

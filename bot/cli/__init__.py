@@ -99,6 +99,7 @@ def configure_logging(verbose: int, log_json: bool = False) -> None:
 def cli(verbose: int) -> None:
     """pressbot: watch NGO and UN press feeds, flag reprisals and ICC news, alert Slack."""
     configure_logging(verbose)
+    _verbosity[0] = verbose
 
 
 def load_settings() -> Settings:
@@ -144,9 +145,13 @@ def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0]
 
 
+# -v given: an error's one line is followed by its traceback (`pressbot run` logs at INFO anyway).
+_verbosity = [0]
+
+
 def _log_cause(exc: BaseException | None) -> None:
-    if exc is not None:
-        log.info("the error in full:", exc_info=exc)
+    if exc is not None and _verbosity[0]:
+        log.error("the error in full:", exc_info=exc)
 
 
 def main() -> None:

@@ -246,3 +246,10 @@ def export_command() -> None:
 
     settings = load_settings()
     click.echo(write_opml(settings.feeds, created=datetime.now(UTC)), nl=False)
+
+
+# -- discover ----------------------------------------------------------------------------
+
+from bot.cli.discover import discover  # noqa: E402  (its own module: feeds.py stays small)
+
+feeds.add_command(discover)

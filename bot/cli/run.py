@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import ConfigClickError, configure_logging, load_settings, open_db
+from bot.cli import CommandError, ConfigClickError, configure_logging, load_settings, open_db
 from bot.records import FeedHealth, FeedStatus, LastPass
 
 if TYPE_CHECKING:
@@ -94,11 +94,12 @@ def run(log_json: bool) -> None:
         raise ConfigClickError(str(exc)) from exc
     for warning in warnings:
         log.warning(warning)
-    session_factory = open_db(settings, migrate=True)
+    session_factory, unwritable = _open_worker_db(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
-    worker = Worker(settings, session_factory, echo=click.echo)
-    worker.sync_feeds()
+    worker = Worker(settings, session_factory, echo=click.echo, metrics=_start_metrics(settings))
+    if unwritable:
+        log.error("%s; passes paused, next try in %gs", unwritable, worker.backoff.failed())
     scheduler = build_scheduler(worker)
     scheduler.start()
     socket_mode = _start_socket_mode(settings, session_factory)
@@ -113,6 +114,41 @@ def run(log_json: bool) -> None:
         # The job thread is stuck in I/O; waiting for it would outlive the platform's patience.
         logging.shutdown()
         os._exit(0)
+
+
+def _open_worker_db(settings: Settings) -> tuple[Any, str | None]:
+    """Migrate; a database that cannot be written but has the current schema is no reason to exit.
+
+    The worker then starts with its passes paused and tries again, backing off, so it
+    recovers by itself once the database is writable (a replica promoted, disk freed).
+    Returns the session factory and the one-line problem, if any.
+    """
+    from bot.errors import UnwritableError
+
+    try:
+        return open_db(settings, migrate=True), None
+    except CommandError as exc:
+        if not isinstance(exc.__cause__, UnwritableError):
+            raise
+        return open_db(settings, migrate=False), exc.format_message()
+
+
+def _start_metrics(settings: Settings) -> Any:
+    """Prometheus /metrics and /healthz on PRESSBOT_METRICS_HOST:PORT, when the port is set."""
+    if settings.metrics_port is None:
+        return None
+    from bot.metrics import WorkerMetrics, serve
+    from bot.scheduler.worker import feed_intervals
+
+    metrics = WorkerMetrics(poll_interval_seconds=min(feed_intervals(settings)))
+    try:
+        server = serve(metrics, settings.metrics_host, settings.metrics_port)
+    except OSError as exc:
+        raise CommandError(f"metrics: cannot listen on {settings.metrics_host}:{settings.metrics_port}: "
+                           f"{exc.strerror or exc}") from exc
+    host = f"[{settings.metrics_host}]" if ":" in settings.metrics_host else settings.metrics_host
+    log.info("metrics and health check on http://%s:%d/metrics and /healthz", host, server.server_port)
+    return metrics
 
 
 # --- status ---------------------------------------------------------------------------

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from sqlalchemy.exc import DBAPIError
+
 from bot.config import Settings
+from bot.deliver import deliver_alerts
+from bot.errors import StoreError
 from bot.scheduler import make_worker_id, send_health_notices
 from bot.store import feeds as feed_store
 from bot.store import schedule as schedule_store
@@ -24,7 +29,44 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.background import BackgroundScheduler
     from sqlalchemy.orm import Session, sessionmaker
 
+    from bot.metrics import WorkerMetrics
+
 log = logging.getLogger(__name__)
+
+# What the database raises when it cannot be used: read-only, full, gone away.
+DATABASE_ERRORS = (StoreError, DBAPIError)
+
+
+def one_line(exc: BaseException) -> str:
+    return (str(exc).strip() or type(exc).__name__).splitlines()[0]
+
+
+class DatabaseBackoff:
+    """Passes after the database refused one: paused, then tried again after a doubling delay.
+
+    From ``first`` seconds (the due-feeds tick) up to ``longest`` (``scheduler.backoff_max``),
+    so a read-only or full database costs one log line per try, not one per tick.
+    """
+
+    def __init__(self, first: float, longest: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.first, self.longest, self.clock = first, max(first, longest), clock
+        self.failures = 0
+        self.retry_at = 0.0
+
+    def ready(self) -> bool:
+        return self.clock() >= self.retry_at
+
+    def failed(self) -> float:
+        """Record a failed try; the delay before the next."""
+        self.failures += 1
+        delay = min(self.first * 2.0 ** min(self.failures, 32), self.longest)
+        self.retry_at = self.clock() + delay
+        return delay
+
+    def succeeded(self) -> bool:
+        """Record a try that worked; True if it ends a failing spell."""
+        was_failing, self.failures, self.retry_at = self.failures > 0, 0, 0.0
+        return was_failing
 
 
 class Worker:
@@ -38,8 +80,12 @@ class Worker:
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         echo: Callable[[str], None] = print,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
+        self.backoff = DatabaseBackoff(_tick(feed_intervals(settings)), settings.schedule.backoff_max)
+        self._synced = False
         self.session_factory = session_factory
         self.id = worker_id or make_worker_id()
         self.policy = settings.schedule
@@ -67,7 +113,11 @@ class Worker:
         """Poll every due feed, a claimed batch at a time; returns how many feeds were polled."""
         if not self._busy.acquire(blocking=False):
             return 0
+        started = time.monotonic()
         try:
+            if not self._synced:  # here, not at start-up: a database read-only then is retried like a pass
+                self.sync_feeds()
+                self._synced = True
             polled = 0
             while not self.stopping.is_set():
                 batch = self._claim_batch()
@@ -75,9 +125,54 @@ class Worker:
                     break
                 self._poll(batch)
                 polled += len(batch)
-            return polled
+            if polled:
+                self.observe_state()
         finally:
             self._busy.release()
+        if self.metrics is not None:
+            self.metrics.pass_finished(time.monotonic() - started)
+        return polled
+
+    def observe_state(self) -> None:
+        """Feeds and alerts by status, for the metrics (read-only)."""
+        if self.metrics is None:
+            return
+        from bot.store import outbox
+
+        with self.session_factory() as session:
+            feeds = schedule_store.all_feed_health(session)
+            alerts = outbox.alert_counts(session)
+        self.metrics.record_state((str(feed.status) for feed in feeds), alerts)
+
+    def run_job(self, name: str, job: Callable[[], object]) -> None:
+        """One run of a scheduled job; a database that refuses is one line, then a pause that doubles.
+
+        Every other fault is logged with its traceback and the job runs again at its next tick.
+        """
+        writes = name != "heartbeat"  # the heartbeat only reads: it goes on while passes pause
+        if writes and not self.backoff.ready():
+            return
+        try:
+            job()
+        except DATABASE_ERRORS as exc:
+            if not writes:
+                log.warning("%s: %s", name, one_line(exc))
+                return
+            delay = self.backoff.failed()
+            # Fresh connections for the next try: SQLite keeps a file it opened read-only
+            # read-only, and a failed-over PostgreSQL has a new primary.
+            engine = self.session_factory.kw.get("bind")
+            if engine is not None:
+                engine.dispose()
+            if self.metrics is not None and name == "due-feeds":
+                self.metrics.pass_failed()
+            log.error("%s failed: %s; passes paused, next try in %gs", "pass" if name == "due-feeds" else name,
+                      one_line(exc), delay, extra={"job": name, "retry_in": delay})
+        except Exception:
+            log.exception("job %s failed; it runs again at its next tick", name)
+        else:
+            if writes and self.backoff.succeeded():
+                log.warning("database usable again: passes resumed")
 
     def _claim_batch(self) -> list[int]:
         with self.session_factory.begin() as session:
@@ -98,6 +193,8 @@ class Worker:
             with self.session_factory.begin() as session:
                 schedule_store.release_claims(session, self.id)
         self.passes += 1
+        if self.metrics is not None:
+            self.metrics.record_summary(summary)
         busy = summary.new_items or summary.failed or summary.alerts_sent or summary.flagged
         log.log(logging.INFO if busy else logging.DEBUG,
                 "pass: %d feeds, %d fetched, %d not modified, %d failed; %d new items, %d flagged; "
@@ -110,8 +207,6 @@ class Worker:
             return  # a pass is running and delivers when it ends
         try:
             if self.settings.slack_token:  # without one, every pass prints the pending alerts already
-                from bot.poll import deliver_alerts
-
                 deliver_alerts(self.session_factory, self.settings, now=self.clock(), dry_run=False,
                                echo=self.echo, worker=self.id)
             send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo)
@@ -149,8 +244,12 @@ class Worker:
         """
         self.stopping.set()
         finished = self._busy.acquire(timeout=grace)
-        with self.session_factory.begin() as session:
-            released = schedule_store.release_claims(session, self.id)
+        try:
+            with self.session_factory.begin() as session:
+                released = schedule_store.release_claims(session, self.id)
+        except DATABASE_ERRORS as exc:  # they expire after scheduler.lease
+            log.warning("claims not released: %s", one_line(exc))
+            released = 0
         log.info("worker %s stopped (%s); %d feed claims released", self.id,
                  "clean" if finished else "in-flight pass abandoned", released)
         return finished
@@ -161,16 +260,12 @@ def _tick(feed_intervals: Iterable[float]) -> float:
     return min(30.0, max(1.0, min(feed_intervals, default=900.0) / 5))
 
 
-def _guarded(name: str, job: Callable[[], object]) -> Callable[[], None]:
-    """Keep going through every fault: a failed run is logged, the next one runs as usual."""
-
-    def run() -> None:
-        try:
-            job()
-        except Exception:
-            log.exception("job %s failed; it runs again at its next tick", name)
-
-    return run
+def feed_intervals(settings: Settings) -> list[float]:
+    """Each feed's poll interval in seconds (the default for feeds without one)."""
+    policy = settings.schedule
+    return [float(feed.interval_seconds or policy.default_interval) for feed in settings.feeds] or [
+        policy.default_interval
+    ]
 
 
 class _SkipNoticeFilter(logging.Filter):
@@ -193,8 +288,7 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
     if not any(isinstance(existing, _SkipNoticeFilter) for existing in scheduler_log.filters):
         scheduler_log.addFilter(_SkipNoticeFilter())
     policy = worker.policy
-    intervals = [float(feed.interval_seconds or policy.default_interval) for feed in worker.settings.feeds]
-    tick = _tick(intervals or [policy.default_interval])
+    tick = _tick(feed_intervals(worker.settings))
     scheduler = BackgroundScheduler(
         timezone=UTC,
         job_defaults={
@@ -218,7 +312,8 @@ def build_scheduler(worker: Worker) -> BackgroundScheduler:
     )
     for name, job, seconds, first in jobs:
         options = {"next_run_time": first} if first else {}
-        scheduler.add_job(_guarded(name, job), IntervalTrigger(seconds=seconds), id=name, name=name, **options)
+        scheduler.add_job(worker.run_job, IntervalTrigger(seconds=seconds), args=(name, job), id=name, name=name,
+                          **options)
     log.info("scheduler: due feeds checked every %gs, delivery every %gs, heartbeat every %gs",
              tick, max(tick, 15.0), policy.heartbeat)
     return scheduler

@@ -1,0 +1,198 @@
+"""Slack messages, built from records: pure (no I/O, no clock, no settings).
+
+``build_message`` turns an ``AlertToSend`` into ``chat.postMessage`` arguments and
+escapes every piece of feed text as its last step, so a release can never ping a
+channel or disguise a link. ``format_for_terminal`` is the same alert as plain text,
+printed when there is no token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from bot.records import AlertToSend, FlagMatch
+
+# Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
+SECTION_TEXT_MAX = 3000
+CONTEXT_TEXT_MAX = 3000
+MESSAGE_TEXT_MAX = 40_000
+BLOCKS_MAX = 50
+# Our own choices: a message that reads at a glance.
+TITLE_MAX = 300
+SUMMARY_MAX = 700
+SENTENCE_MAX = 400
+SENTENCES_PER_FLAG = 3
+FLAG_BLOCKS_MAX = BLOCKS_MAX - 3  # title, context and summary come first
+
+EVENT_TYPE = "pressbot_alert"
+ELLIPSIS = "…"
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# A link target must not end the <url|label> control sequence early (Slack formatting docs).
+_URL_UNSAFE = re.compile(r"[|<>\s\"]")
+def escape_slack(text: str) -> str:
+    """Escape &, < and > so feed text is shown as written, never as a Slack control sequence."""
+    return text.translate(_ESCAPES)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, marked with an ellipsis."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - len(ELLIPSIS), 0)]
+    space = cut.rfind(" ")
+    if space > len(cut) // 2:  # a boundary reasonably close to the limit
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-–—") + ELLIPSIS
+
+
+def escape_within(text: str, limit: int) -> str:
+    """Shorten, then escape, so that the escaped text fits ``limit`` (escapes lengthen it)."""
+    budget = limit
+    while True:
+        escaped = escape_slack(shorten(text, budget))
+        if len(escaped) <= limit or budget <= 1:
+            return escaped[:limit] if len(escaped) > limit else escaped
+        budget -= len(escaped) - limit
+
+
+def safe_url(url: str | None) -> str | None:
+    """An http(s) URL fit for a <url|label> link, or None when it is anything else."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    encoded = _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
+    return escape_slack(encoded)
+
+
+def slack_link(url: str | None, label: str, label_max: int = TITLE_MAX) -> str:
+    """``<url|label>`` with the label escaped; just the escaped label when the URL is unsafe."""
+    text = escape_within(label, label_max) or "(untitled)"
+    target = safe_url(url)
+    return f"<{target}|{text}>" if target else text
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    # verbatim: Slack would otherwise turn bare URLs, #names and some @mentions into links.
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
+def _date_line(published: datetime | None) -> str:
+    if published is None:
+        return "date unknown"
+    published = published.astimezone(UTC)
+    return f"{published.day} {published:%b %Y, %H:%M} UTC"
+
+
+def _sentence_with_phrase(match: FlagMatch, limit: int = SENTENCE_MAX) -> str:
+    """The sentence, centred on the phrase, with the phrase in bold; every part escaped."""
+    sentence = " ".join(match.sentence.split())
+    start = sentence.lower().find(match.phrase.lower()) if match.phrase else -1
+    if start < 0:
+        return escape_within(sentence or match.phrase, limit)
+    end = start + len(match.phrase)
+    phrase = escape_within(sentence[start:end], limit // 3)
+    room = max(limit - len(phrase) - 3, 0) // 2
+    rest = sentence[end:]
+    after = (" " if rest[:1].isspace() else "") + escape_within(rest, room)
+    return f"{_tail(sentence[:start], room)}*{phrase}*{after.rstrip()}"
+
+
+def _tail(text: str, limit: int) -> str:
+    """The end of ``text`` within ``limit`` escaped characters, cut at a word boundary."""
+    escaped = escape_slack(text)
+    budget = limit
+    while len(escaped) > limit and budget > 1:
+        cut = text[-(budget - 1) :]
+        space = cut.find(" ")
+        if 0 <= space < len(cut) // 2:
+            cut = cut[space + 1 :]
+        escaped = escape_slack(ELLIPSIS + cut)
+        budget -= max(len(escaped) - limit, 1)
+    return escaped if len(escaped) <= limit else ""
+
+
+def _flag_sections(matches: Iterable[FlagMatch]) -> list[dict[str, Any]]:
+    by_flag: dict[str, list[FlagMatch]] = {}
+    for match in matches:
+        by_flag.setdefault(match.flag, []).append(match)
+    blocks = []
+    for flag, flag_matches in list(by_flag.items())[:FLAG_BLOCKS_MAX]:
+        seen: set[str] = set()
+        lines: list[str] = []
+        for match in flag_matches:
+            if match.sentence not in seen and len(lines) < SENTENCES_PER_FLAG:
+                seen.add(match.sentence)
+                lines.append(f"> {_sentence_with_phrase(match)}")
+        header = f":triangular_flag_on_post: *{escape_within(flag, 100)}*"
+        text = "\n".join([header, *lines])
+        blocks.append({"type": "section", "text": _mrkdwn(text[:SECTION_TEXT_MAX])})
+    return blocks
+
+
+def _fallback_text(alert: AlertToSend) -> str:
+    # Shown in notifications and where blocks cannot be rendered.
+    flags = ", ".join(sorted({match.flag for match in alert.matches}))
+    prefix = f"[{escape_within(flags, 200)}] " if flags else ""
+    title = escape_within(alert.title or "(untitled)", TITLE_MAX)
+    return f"{prefix}{title} — {escape_within(alert.feed_name, 200)}"
+
+
+def build_message(alert: AlertToSend) -> dict[str, Any]:
+    """``chat.postMessage`` arguments for an alert, within Slack's limits. Pure."""
+    title = slack_link(alert.url, alert.title)
+    context = f"{escape_within(alert.feed_name, 200)} · {_date_line(alert.published)}"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": _mrkdwn(f"*{title}*")},
+        {"type": "context", "elements": [_mrkdwn(context[:CONTEXT_TEXT_MAX])]},
+        *_flag_sections(alert.matches),
+    ]
+    if alert.summary and alert.summary.strip():
+        blocks.append({"type": "section", "text": _mrkdwn(escape_within(alert.summary, SUMMARY_MAX))})
+    return {
+        "channel": alert.channel,
+        "text": _fallback_text(alert)[:MESSAGE_TEXT_MAX],
+        "blocks": blocks[:BLOCKS_MAX],
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "link_names": False,
+        # Tags the message with its alert, so a post whose answer was lost can be found.
+        "metadata": {"event_type": EVENT_TYPE, "event_payload": {"alert_id": alert.alert_id}},
+    }
+
+
+def format_for_terminal(alert: AlertToSend) -> str:
+    """A readable plain-text alert, printed when no Slack token is configured."""
+    flags = ", ".join(sorted({match.flag for match in alert.matches})) or "no flags"
+    lines = [
+        f"[{flags}] {shorten(alert.title, TITLE_MAX)}  (alert {alert.alert_id} → {alert.channel})",
+        f"  {alert.feed_name} · {_date_line(alert.published)}",
+    ]
+    if alert.url:
+        lines.append(f"  {alert.url}")
+    for match in alert.matches[: SENTENCES_PER_FLAG * 3]:
+        lines.append(f"  {match.flag}: “{shorten(match.sentence, SENTENCE_MAX)}” ({match.phrase})")
+    if alert.summary:
+        lines.append(f"  {shorten(alert.summary, SUMMARY_MAX)}")
+    return "\n".join(lines)
+
+
+
+
+def text_message(channel: str, text: str) -> dict[str, Any]:
+    """A plain message (test, operations notice); ``text`` is escaped here."""
+    escaped = escape_slack(text)  # line breaks kept; cut (and squeezed) only when too long
+    if len(escaped) > MESSAGE_TEXT_MAX:
+        escaped = escape_within(text, MESSAGE_TEXT_MAX)
+    return {"channel": channel, "text": escaped, "unfurl_links": False}
