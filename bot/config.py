@@ -61,6 +61,7 @@ class PollSection(_Strict):
     per_host: int = Field(default=4, gt=0)  # at once per host
     max_redirects: int = Field(default=5, ge=0)
     parse_workers: int = Field(default=0, ge=0)  # 0: one per core beyond the first
+    max_entries: int = Field(default=5_000, gt=0)  # per feed body; the rest is left out, with a note
 
 
 class AlertsSection(_Strict):

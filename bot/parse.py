@@ -66,6 +66,9 @@ _TRUNCATION_SIGNS = ("unclosed token", "no element found", "unclosed CDATA secti
 _SOURCE_KEY_PREFIXES = ("un-news:", "un-press:")
 # feedparser accepts dates like year 0001 or 9999 from broken feeds; they sort badly.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+# A feed of 100,000 entries took 700 MB and, on PostgreSQL, could not be stored (issue 14);
+# news feeds list tens. poll.max_entries sets it.
+MAX_ENTRIES = 5_000
 
 
 def html_to_text(html: str) -> str:
@@ -253,8 +256,14 @@ def _cut_off(body: bytes, bozo: Exception) -> bool:
     return not body.rstrip(b" \t\r\n\x00").endswith(b">")
 
 
-def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse one feed body; raise ParseError when it is not a feed at all."""
+def parse_feed(
+    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = MAX_ENTRIES
+) -> ParsedFeed:
+    """Parse one feed body; raise ParseError when it is not a feed at all.
+
+    Only the first ``max_entries`` entries (feeds list the newest first) become items;
+    the note says how many were left out.
+    """
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -280,13 +289,19 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     meta = parsed.get("feed", {})
     language = _language(meta.get("language"))
     base_url = url or meta.get("link") or ""
-    items = _unique(_item(entry, base_url, language) for entry in parsed.entries)
+    entries = parsed.entries
+    note = None
+    if len(entries) > max_entries:
+        note = f"the feed lists {len(entries)} entries: only the first {max_entries} were read (poll.max_entries)"
+        entries = entries[:max_entries]
+    items = _unique(_item(entry, base_url, language) for entry in entries)
     return ParsedFeed(
         title=html_to_text(meta.get("title", "") or "") or None,
         language=language,
         ttl_seconds=_ttl(meta.get("ttl")),
         items=items,
         warning=_one_line(bozo) if bozo else None,
+        note=note,
     )
 
 

@@ -213,6 +213,7 @@ class ParsedFeed:
     ttl_seconds: int | None  # RSS <ttl>
     items: tuple[ParsedItem, ...]
     warning: str | None = None  # feedparser's bozo exception, when it still got entries
+    note: str | None = None  # for the operator: entries beyond poll.max_entries left out
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +331,24 @@ class FeedReport:
     flagged: int = 0
     held: int = 0  # alerts held back: old releases on the feed's first pass
     error: str | None = None
+    note: str | None = None  # ok, but something was left out (ParsedFeed.note)
+
+
+@dataclass(frozen=True, slots=True)
+class PassClaim:
+    """The feeds one pass may poll, claimed for ``worker``. Made by the scheduler; read by poll."""
+
+    worker: str  # unique per process: claims by the same id count as one owner
+    feed_ids: tuple[int, ...]
+    failing: frozenset[int] = frozenset()  # failing before this pass: to log status changes
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one pass got for one feed, for the scheduler's next decision. Made by poll."""
+
+    result: FetchResult  # its body dropped
+    ttl_seconds: int | None  # RSS <ttl> of what was parsed
 
 
 @dataclass(slots=True)
@@ -350,6 +369,14 @@ class PassSummary:
     alerts_failed: int = 0
     alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
     reports: list[FeedReport] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """A pass's summary and its feeds' outcomes. Made by poll; read by the scheduler."""
+
+    summary: PassSummary
+    outcomes: tuple[FeedOutcome, ...]
 
 
 @dataclass(frozen=True, slots=True)

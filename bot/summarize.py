@@ -20,6 +20,10 @@ import pysbd
 from pysbd.languages import LANGUAGE_CODES
 
 MAX_SENTENCES = 3
+# The lede is at the top: reading further costs time (pysbd is quadratic in a paragraph's
+# length: a 1 MB release took minutes, issue 14) and finds nothing a summary would use.
+MAX_SCAN_CHARS = 20_000
+MAX_PARAGRAPH_CHARS = 3_000  # a summary is 400 characters; a longer "paragraph" is a list or a wall
 MIN_FRAGMENT_CHARS = 40  # less room than this for a cut second sentence: one sentence is clearer
 MIN_SENTENCE_WORDS = 3
 ELLIPSIS = "…"
@@ -125,6 +129,7 @@ def summarize(text: str, *, title: str = "", language: str | None = None, max_ch
     ``max_chars`` is cut the same way.
     """
     segmenter = _segmenter(_pysbd_language(language))
+    text = _head(text, MAX_SCAN_CHARS)
     chosen = _fit(_lede_sentences(text, title, segmenter, prose_only=True), max_chars)
     if not chosen:
         # A teaser cut off mid-sentence by its feed has no paragraph that ends like one.
@@ -178,6 +183,18 @@ def _cut(sentence: str, room: int) -> str:
     return head.rstrip(" ,;:–—-(") + ELLIPSIS
 
 
+def _head(text: str, limit: int) -> str:
+    """At most ``limit`` characters from the start, ending at a paragraph or sentence end if one is near."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    for boundary in ("\n\n", ". ", "\n"):
+        end = head.rfind(boundary)
+        if end > limit // 2:
+            return head[: end + 1]
+    return head
+
+
 def _strip_markup(text: str) -> str:
     """Markdown links and footnote marks that scraped releases carry ("[letter](#)", "[1]")."""
     text = MARKDOWN_LINK.sub(r"\1", text)
@@ -199,7 +216,7 @@ def _paragraphs(text: str) -> list[str]:
                 paragraphs.append(WHITESPACE.sub(" ", " ".join(current)).strip())
                 current = []
         paragraphs.append(WHITESPACE.sub(" ", " ".join(current)).strip())
-    return [paragraph for paragraph in paragraphs if paragraph]
+    return [_head(paragraph, MAX_PARAGRAPH_CHARS).strip() for paragraph in paragraphs if paragraph]
 
 
 def _key(text: str) -> str:

@@ -16,6 +16,9 @@ from bot.schema import Alert, Feed, FlagMatchRow, Item
 
 # RFC 3986 §3.1; also parse's "un-news:", "un-press:" and "sha256:" keys.
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# Bound parameters per IN list: within SQLite's 999 (before 3.32) and psycopg's 65,535
+# (a feed of 70,000 changed items could never be stored, issue 14).
+_KEYS_PER_QUERY = 500
 
 
 def item_hash(item: ParsedItem) -> str:
@@ -64,15 +67,15 @@ def to_stored(row: Item, feed_name: str) -> StoredItem:
 
 
 def existing_hashes(session: Session, feed_id: int, keys: Iterable[str]) -> dict[str, str]:
-    keys = list(keys)
-    found: dict[str, str] = {}
-    for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-        chunk = keys[start : start + 500]
-        rows = session.execute(
-            select(Item.key, Item.content_hash).where(Item.feed_id == feed_id, Item.key.in_(chunk))
-        )
-        found.update((key, digest) for key, digest in rows)
-    return found
+    wanted = set(keys)
+    if len(wanted) > _KEYS_PER_QUERY:
+        # A big feed: one pass over its keys beats hundreds of IN lists.
+        rows = session.execute(select(Item.key, Item.content_hash).where(Item.feed_id == feed_id))
+        return {key: digest for key, digest in rows if key in wanted}
+    rows = session.execute(
+        select(Item.key, Item.content_hash).where(Item.feed_id == feed_id, Item.key.in_(list(wanted)))
+    )
+    return {key: digest for key, digest in rows}
 
 
 def keys_wanting_full_text(session: Session, feed_id: int, max_attempts: int) -> set[str]:
@@ -121,9 +124,11 @@ def upsert_items(
     retry_keys = [key for key in articles if key in known and key not in changed_keys]
     rows: dict[str, Item] = {}
     written: list[Item] = []
-    if changed_keys or retry_keys:
-        query = select(Item).where(Item.feed_id == feed.feed_id, Item.key.in_(changed_keys + retry_keys))
-        rows = {row.key: row for row in session.scalars(query)}
+    wanted = changed_keys + retry_keys
+    for start in range(0, len(wanted), _KEYS_PER_QUERY):
+        chunk = wanted[start : start + _KEYS_PER_QUERY]
+        query = select(Item).where(Item.feed_id == feed.feed_id, Item.key.in_(chunk))
+        rows.update((row.key, row) for row in session.scalars(query))
     for item in items:
         article = articles.get(item.key)
         if item.key not in known:
