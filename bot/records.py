@@ -3,7 +3,7 @@
 Each record names the stage that makes it and the stages that read it. All
 datetimes are timezone-aware UTC. No ORM row, dict or httpx object crosses a
 boundary: stages speak in these. The records of a search (``QueryFilters`` in,
-``QueryHit`` out) live with it in ``bot.store.search``, so that a one-off query does
+``QueryHit`` out) live with its language in ``bot.query``, so that a one-off query does
 not load the pipeline's.
 """
 

@@ -29,8 +29,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ColumnElement
 
 # Named constraints let Alembic's batch mode (SQLite) alter them later.
 NAMING_CONVENTION = {
@@ -64,6 +66,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def sort_date() -> ColumnElement[datetime]:
+    """The date searches filter and sort on, and prune cuts at; migration 0002 indexes this very expression."""
+    return func.coalesce(items.c.published_at, items.c.first_seen_at)
 
 
 def utcnow() -> datetime:
