@@ -153,8 +153,18 @@ def _absolute(url: str | None, base: str) -> str | None:
     url = _NOT_XML_CHARS.sub("", url or "").strip()
     if not url:
         return None
-    absolute = urljoin(base, url)
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    try:
+        absolute = urljoin(base, url)
+        parts = urlsplit(absolute)
+    except ValueError:  # "http://[::1/x": not a link anyone can follow
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    if "@" in parts.netloc:
+        # Credentials in the feed's URL are for the fetch only: a relative link inherited
+        # them, and they were stored, shown by query and posted to Slack (issue 14).
+        absolute = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return absolute
 
 
 def source_key(url: str | None) -> str | None:
