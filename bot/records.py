@@ -334,6 +334,23 @@ class FeedReport:
     note: str | None = None  # ok, but something was left out (ParsedFeed.note)
 
 
+@dataclass(frozen=True, slots=True)
+class PassClaim:
+    """The feeds one pass may poll, claimed for ``worker``. Made by the scheduler; read by poll."""
+
+    worker: str  # unique per process: claims by the same id count as one owner
+    feed_ids: tuple[int, ...]
+    failing: frozenset[int] = frozenset()  # failing before this pass: to log status changes
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOutcome:
+    """What one pass got for one feed, for the scheduler's next decision. Made by poll."""
+
+    result: FetchResult  # its body dropped
+    ttl_seconds: int | None  # RSS <ttl> of what was parsed
+
+
 @dataclass(slots=True)
 class PassSummary:
     """What one pass did. Made by poll; printed by the CLI, stored for status."""
@@ -352,6 +369,14 @@ class PassSummary:
     alerts_failed: int = 0
     alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
     reports: list[FeedReport] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """A pass's summary and its feeds' outcomes. Made by poll; read by the scheduler."""
+
+    summary: PassSummary
+    outcomes: tuple[FeedOutcome, ...]
 
 
 @dataclass(frozen=True, slots=True)

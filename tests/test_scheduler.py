@@ -24,11 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import load, normalize_database_url
 from bot.errors import ConfigError
 from bot.logs import JsonFormatter, RedactSecrets, redact
-from bot.records import FeedHealth, FetchResult, HealthNotice
-from bot.scheduler import (
+from bot.records import FeedHealth, FetchResult, HealthNotice, SchedulePolicy
+from bot.scheduler.decide import (
     CACHE_HINT_MAX,
     RETRY_AFTER_MAX,
-    SchedulePolicy,
     backoff_delay,
     decide,
     health_notice_text,
@@ -379,7 +378,7 @@ def test_two_simulated_days_honour_intervals_server_hints_backoff_410_and_notify
 
 
 def test_a_one_off_poll_skips_feeds_a_worker_has_claimed(tmp_path: Path, feed_server: FeedServer) -> None:
-    from bot.poll import run_pass
+    from bot.scheduler import poll_once
 
     for name in ("a", "b", "c"):
         feed_server.add(f"/{name}.xml", rss(name))
@@ -391,7 +390,7 @@ def test_a_one_off_poll_skips_feeds_a_worker_has_claimed(tmp_path: Path, feed_se
     with factory.begin() as session:
         held = schedule_store.claim_due_feeds(session, worker=worker.id, now=datetime.now(UTC),
                                               lease_seconds=300, limit=1)
-    summary = run_pass(settings, factory, echo=lambda text: None)
+    summary = poll_once(settings, factory, echo=lambda text: None)
     assert (summary.feeds, summary.fetched) == (2, 2)
     with factory() as session:
         claimed = {feed.name: feed.claimed_by for feed in session.scalars(select(Feed))}

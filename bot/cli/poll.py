@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the pass summary as one JSON object.")
 def poll(dry_run: bool, as_json: bool) -> None:
     """One pass: fetch every enabled feed, store new releases, flag them, deliver alerts."""
-    from bot.poll import run_pass, summary_json
+    from bot.poll import summary_json
+    from bot.scheduler import poll_once
 
     settings = load_settings()
     session_factory = open_db(settings, migrate=True)
@@ -34,7 +35,7 @@ def poll(dry_run: bool, as_json: bool) -> None:
         # Alerts printed without a token go to stdout; with --json they would break
         # the JSON document, so they go to stderr then.
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-        summary = run_pass(settings, session_factory, dry_run=dry_run, on_fetched=on_fetched, echo=echo)
+        summary = poll_once(settings, session_factory, dry_run=dry_run, on_fetched=on_fetched, echo=echo)
     if as_json:
         click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
     else:

@@ -1,7 +1,7 @@
 """``pressbot run``'s jobs and their APScheduler 3.x wiring.
 
 A due-feeds job claims feeds whose ``next_check_at`` has come and runs
-``bot.poll.run_pass`` on them; a delivery job retries pending alerts and posts health
+a pass (``bot.scheduler.poll_once``) on them; a delivery job retries pending alerts and posts health
 notices; a renew job keeps a long pass's claims alive; a heartbeat job logs that the
 worker lives. The schedule is in the database, so the jobs only poll it.
 """
@@ -15,20 +15,21 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
-from bot.deliver import deliver_alerts
+from bot.deliver import deliver_alerts, slack_client
 from bot.errors import StoreError
-from bot.scheduler import make_worker_id, send_health_notices
+from bot.scheduler import make_worker_id, poll_once, send_health_notices
 from bot.store import feeds as feed_store
+from bot.store import outbox
 from bot.store import schedule as schedule_store
 from bot.tables import utcnow
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from sqlalchemy.orm import Session, sessionmaker
-
     from bot.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -137,8 +138,6 @@ class Worker:
         """Feeds and alerts by status, for the metrics (read-only)."""
         if self.metrics is None:
             return
-        from bot.store import outbox
-
         with self.session_factory() as session:
             feeds = schedule_store.all_feed_health(session)
             alerts = outbox.alert_counts(session)
@@ -181,11 +180,9 @@ class Worker:
             )
 
     def _poll(self, feed_ids: list[int]) -> None:
-        from bot.poll import run_pass
-
         self._in_pass.set()
         try:
-            summary = run_pass(
+            summary = poll_once(
                 self.settings, self.session_factory, feed_ids=feed_ids, worker=self.id, clock=self.clock, echo=self.echo
             )
         finally:
@@ -206,10 +203,11 @@ class Worker:
         if not self._busy.acquire(blocking=False):
             return  # a pass is running and delivers when it ends
         try:
-            if self.settings.slack_token:  # without one, every pass prints the pending alerts already
+            slack = slack_client(self.settings)  # one client for this run's alerts and notices
+            if slack is not None:  # without one, every pass prints the pending alerts already
                 deliver_alerts(self.session_factory, self.settings, now=self.clock(), dry_run=False,
-                               echo=self.echo, worker=self.id)
-            send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo)
+                               echo=self.echo, worker=self.id, client=slack)
+            send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo, client=slack)
         finally:
             self._busy.release()
 
@@ -219,8 +217,6 @@ class Worker:
                 schedule_store.renew_claims(session, worker=self.id, now=self.clock(), lease_seconds=self.policy.lease)
 
     def heartbeat(self) -> None:
-        from bot.store import outbox
-
         with self.session_factory() as session:
             feeds = schedule_store.all_feed_health(session)
             due = schedule_store.next_due_at(session)
@@ -281,9 +277,6 @@ class _SkipNoticeFilter(logging.Filter):
 
 def build_scheduler(worker: Worker) -> BackgroundScheduler:
     """The APScheduler jobs of ``pressbot run`` (started by the caller)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
-
     scheduler_log = logging.getLogger("apscheduler.scheduler")
     if not any(isinstance(existing, _SkipNoticeFilter) for existing in scheduler_log.filters):
         scheduler_log.addFilter(_SkipNoticeFilter())

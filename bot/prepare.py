@@ -1,0 +1,97 @@
+"""A pass's CPU work: parsing the fetched bodies, and each item's language and summary.
+
+Parsing is the pass's CPU cost, and summaries with language detection are most of a
+cold pass's; the main process has one core. With enough bodies both run in worker
+processes, and every item gets its ``Lede`` there, stored or not (the workers' cores
+would idle otherwise). The pass uses a lede when the item's text is still what it
+was made from (``lede_for``), and works it out itself otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from functools import partial
+
+from bot import fulltext, parse, summarize
+from bot.errors import ParseError
+from bot.records import FetchResult, ParsedFeed, StoredItem
+
+# Below this many bodies, starting worker processes costs more than it saves.
+PARALLEL_PARSE_MIN = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Lede:
+    """An item's language and summary, and the text they were worked out from."""
+
+    basis: str  # digest of the title, text and declared language
+    language: str | None
+    summary: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedWork:
+    """A fetched feed, parsed (or the reason it could not be), waiting to be stored."""
+
+    result: FetchResult  # its body dropped once parsed
+    parsed: ParsedFeed | None
+    error: str | None = None
+    ledes: Mapping[str, Lede] = field(default_factory=dict)  # by item key, when parsed in a worker
+
+
+def _basis(title: str, text: str, declared: str | None) -> str:
+    return hashlib.blake2b(f"{title}\x00{text}\x00{declared or ''}".encode(), digest_size=16).hexdigest()
+
+
+def make_lede(title: str, text: str, declared: str | None) -> Lede:
+    language = fulltext.detect_language(f"{title}\n{text}", declared)
+    summary = summarize.summarize(text, title=title, language=language) or None
+    return Lede(_basis(title, text, declared), language, summary)
+
+
+def lede_for(item: StoredItem, ledes: Mapping[str, Lede]) -> Lede:
+    """The item's lede: the one worked out beside the parse if its text is unchanged, else a new one."""
+    text = item.full_text or item.content or item.teaser
+    lede = ledes.get(item.key)
+    if lede is None or lede.basis != _basis(item.title, text, item.language):
+        lede = make_lede(item.title, text, item.language)
+    return lede
+
+
+def parse_result(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
+    """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
+    if result.error or result.body is None:
+        return FeedWork(result, None, result.error)
+    try:
+        parsed = parse.parse_feed(
+            result.body, url=result.final_url or result.url, content_type=result.content_type, max_entries=max_entries
+        )
+    except ParseError as exc:
+        return FeedWork(result, None, str(exc))
+    # Parsed: the body is not worth its memory, or its way back from a worker.
+    return FeedWork(replace(result, body=None), parsed)
+
+
+def parse_with_ledes(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
+    """``parse_result``, and every item's lede (in a worker process)."""
+    work = parse_result(result, max_entries)
+    if work.parsed is None:
+        return work
+    items = work.parsed.items
+    ledes = {item.key: make_lede(item.title, item.content or item.teaser, item.language) for item in items}
+    return replace(work, ledes=ledes)
+
+
+def parse_all(results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES) -> list[FeedWork]:
+    """Parse every body; in worker processes when there are enough. ``workers`` 0: one per core."""
+    bodies = sum(1 for result in results if result.body is not None)
+    if workers <= 0:
+        workers = max(1, (os.cpu_count() or 1))
+    if bodies < PARALLEL_PARSE_MIN or workers == 1:
+        return [parse_result(result, max_entries) for result in results]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(partial(parse_with_ledes, max_entries=max_entries), results, chunksize=4))
