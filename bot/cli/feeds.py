@@ -122,7 +122,8 @@ def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
     if result.error or result.body is None:
         return report
     try:
-        parsed = parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+        parsed = parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type,
+                            now=datetime.now(UTC))
     except ParseError as exc:
         report["error"] = str(exc)
         return report
