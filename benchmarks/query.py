@@ -34,12 +34,13 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import bot
+from bot.query import QueryFilters
 from bot.records import AlertDecision, FeedSource, FlagMatch, HoldReason, ParsedItem, Route
 from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
 from bot.store import make_engine, make_session_factory, upgrade
-from bot.store.search import QueryFilters, search_items
+from bot.store.search import search_items
 
 FEEDS = 50
 PER_TRANSACTION = 10_000

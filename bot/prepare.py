@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
-from bot import fulltext, parse, summarize
+from bot import fulltext, listing, parse, summarize
 from bot.errors import ParseError
 from bot.records import FetchResult, ParsedFeed, StoredItem
 
@@ -69,11 +69,14 @@ def parse_result(
     """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
+    url = result.final_url or result.url
     try:
-        parsed = parse.parse_feed(
-            result.body, url=result.final_url or result.url, content_type=result.content_type,
-            max_entries=max_entries, now=now,
-        )
+        if result.listing is not None:  # a newsroom listing page: its releases are the items
+            parsed = listing.parse_listing(result.body, url=url, rule=result.listing, content_type=result.content_type)
+        else:
+            parsed = parse.parse_feed(
+                result.body, url=url, content_type=result.content_type, max_entries=max_entries, now=now
+            )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
     # Parsed: the body is not worth its memory, or its way back from a worker.

@@ -30,7 +30,8 @@ from slack_sdk.webhook import WebhookClient
 from bot.deliver import escape_feed_text, escape_slack, make_client, shorten, slack_link
 from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
-from bot.store.search import MARK_END, MARK_START, QueryFilters, QueryHit, search_items
+from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
+from bot.store.search import search_items
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker

@@ -29,8 +29,10 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ColumnElement
 
 # Named constraints let Alembic's batch mode (SQLite) alter them later.
 NAMING_CONVENTION = {
@@ -64,6 +66,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)
+
+
+def sort_date() -> ColumnElement[datetime]:
+    """The date searches filter and sort on, and prune cuts at; migration 0002 indexes this very expression."""
+    return func.coalesce(items.c.published_at, items.c.first_seen_at)
 
 
 def utcnow() -> datetime:
@@ -141,6 +148,18 @@ items = Table(
     # One release seen through several feeds is found by its key or link.
     Index("ix_items_key", "key"),
     Index("ix_items_url", "url"),
+)
+
+# The URLs a listing page links a release under (migration 0005): a listed link is
+# recognised without fetching its page again, whatever canonical URL the page gave.
+item_aliases = Table(
+    "item_aliases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE")),
+    _required("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    _required("url", Text),
+    UniqueConstraint("feed_id", "url"),
 )
 
 flag_matches = Table(

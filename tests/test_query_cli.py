@@ -177,6 +177,23 @@ def test_the_query_process_loads_neither_the_fetching_nor_the_slack_stack(archiv
     assert title_of("icc-visa") in done.stdout
 
 
+def test_a_query_process_loads_exactly_these_pressbot_modules(archive_url: str) -> None:
+    # Start-up tuning lives in the CLI entry point alone: a new import anywhere below it
+    # shows here (issue 13), and the query benchmark's ratio depends on it.
+    expected = ["bot", "bot.cli", "bot.cli.query", "bot.durations", "bot.errors", "bot.locations", "bot.query",
+                "bot.store", "bot.store.fts", "bot.store.search", "bot.tables"]
+    code = (
+        "import sys, bot.cli\n"
+        "try:\n    bot.cli.main()\nexcept SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        "print(sorted(m for m in sys.modules if m == 'bot' or m.startswith('bot.')), file=sys.stderr)\n"
+    )
+    argv = ["query", "visa", "--flag", "icc", "--since", "2y", "--format", "json"]
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, cwd=REPO,
+                          env={"DATABASE_URL": archive_url, "PATH": ""}, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == repr(expected)
+
+
 def test_a_query_does_not_wait_for_a_writing_worker(tmp_path: Path) -> None:
     """A worker mid-transaction holds SQLite's write lock; a search must answer at once, not after it."""
     import sqlite3

@@ -10,20 +10,14 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import QuerySyntaxError
+from bot.query import MARK_END, MARK_START, QueryFilters, parse_search
 from bot.records import FlagMatch
 from bot.schema import Feed, Item
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
-from bot.store.search import (
-    MARK_END,
-    MARK_START,
-    QueryFilters,
-    count_prunable,
-    parse_search,
-    prune_items,
-    search_items,
-    to_fts5,
-)
+from bot.store.fts import to_fts5
+from bot.store.retention import count_prunable, prune_items
+from bot.store.search import search_items
 from tests.helpers import held_alert
 from tests.searchcorpus import NOW, RELEASES, Release, _parsed, archive, postgres_database, title_of
 

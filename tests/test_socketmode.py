@@ -14,8 +14,8 @@ import pytest
 
 from bot.config import Settings, load
 from bot.errors import ConfigError, QuerySyntaxError
+from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
 from bot.socketmode import parse_slash_query, render_hits, start_socket_mode
-from bot.store.search import MARK_END, MARK_START, QueryFilters, QueryHit
 from tests.conftest import write_config
 from tests.fakesocketmode import FakeSocketModeSlack
 from tests.searchcorpus import archive, title_of

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.text import Text
     from sqlalchemy import Engine
 
-    from bot.store.search import QueryFilters, QueryHit
+    from bot.query import QueryFilters, QueryHit
 
 SORTS = ("relevance", "date")
 FORMATS = ("table", "json", "csv", "ndjson")
@@ -84,7 +84,7 @@ def query(
         if word.startswith("--"):
             raise click.UsageError(f"no such option: {word.split('=')[0]} (a search word cannot start with --)")
     with _without_cycle_collection():
-        from bot.store.search import QueryFilters
+        from bot.query import QueryFilters
 
         filters = QueryFilters(
             text=" ".join(text) or None, flags=flags, feeds=feeds, tags=tags, languages=languages,
@@ -149,7 +149,7 @@ def _iso(when: datetime | None) -> str | None:
 
 
 def _marked(snippet: str | None, start: str = "**", end: str = "**") -> str | None:
-    from bot.store.search import MARK_END, MARK_START
+    from bot.query import MARK_END, MARK_START
 
     return snippet.replace(MARK_START, start).replace(MARK_END, end) if snippet else snippet
 
@@ -208,7 +208,7 @@ def _terminal_safe(text: str) -> str:
 def _highlighted(snippet: str) -> Text:
     from rich.text import Text
 
-    from bot.store.search import MARK_END, MARK_START
+    from bot.query import MARK_END, MARK_START
 
     # Built piece by piece, never from markup: feed text may contain "[bold]".
     detail = Text()
@@ -267,7 +267,7 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
 
     from bot.cli import load_settings, open_db
     from bot.durations import parse_duration
-    from bot.store.search import count_prunable, prune_items, record_prune
+    from bot.store.retention import count_prunable, prune_items, record_prune
 
     try:
         seconds = parse_duration(older_than)

@@ -10,20 +10,21 @@ from typing import Any
 
 from bot.flag.phrases import normal_anchor, word_matches
 from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import fold_latin_1, fold_text
+from bot.flag.text import fold_latin_1, fold_text, has_unspaced
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
 SENTENCE_CHARS = 300
 
-# A sentence ends at . ! ? or … followed by a space and a capital, except after an initial
-# or a title (so "I.C.C. Prosecutor", "Mr. Ostrovsky" and "v. Haral" do not end one), or
-# at a blank line. Feeds break lines inside sentences, so one line break does not end one.
+# A sentence ends at . ! ? or … followed by a space and a capital (or a letter of a script
+# without capitals: Arabic), except after an initial or a title (so "I.C.C. Prosecutor",
+# "Mr. Ostrovsky" and "v. Haral" do not end one), or at a blank line. Feeds break lines
+# inside sentences, so one line break does not end one. Chinese 。！？ end one with no space.
 # It starts with one character class so that re only stops at those characters.
 _SENTENCE_END = re.compile(
-    r"[.!?…\n](?:(?<=\n)[ \t]*\n|(?<!\n)"
+    r"[.!?…\n؟。！？](?:(?<=\n)[ \t]*\n|(?<=[。！？])[”’」』）)]*|(?<![\n。！？])"
     r"(?<!\b[A-Za-z].)(?<!\bM[rs].)(?<!\bMrs.)(?<!\bDr.)(?<!\bNo.)(?<!\bSt.)(?<!\bMme.)(?<!\bart.)"
-    r"[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-ZÀ-ÖØ-Þ0-9]))"
+    r"[.!?…]*[\"'”’»)\]]*\s+(?=[\"'“‘«(\[¿¡]?[A-ZÀ-ÖØ-ÞА-ЯЁ0-9\u0621-\u064a]))"
 )
 _SENTENCE_REACH = 1000  # a "sentence" longer than this is a list or a table: cut it
 _FIELDS = ("title", "teaser", "content", "full_text")
@@ -32,16 +33,18 @@ _FIELDS = ("title", "teaser", "content", "full_text")
 class _Release:
     """The fields of one release joined by blank lines, and the folded copy."""
 
-    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text")
+    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced", "wide")
 
     def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
         named = [(name, text) for name, text in texts if text and not text.isspace()]
         self.text = "\n\n".join([text for _, text in named])
         folded = fold_latin_1(self.text)
+        self.wide = self.unspaced = False  # within Latin-1, so no Chinese
         if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
             self.text = "\n\n".join([text for _, text in named])
             folded = fold_text(self.text)
+            self.wide, self.unspaced = True, has_unspaced(self.text)
         self.folded = folded
         self.fields = [name for name, _ in named]
         self.field_starts = [0]
@@ -65,6 +68,8 @@ class _Release:
         while position > floor:
             # The common ends only ("? " and "! " are rare in releases): this runs per match.
             candidate = max(text.rfind(". ", floor, position), text.rfind("\n\n", floor, position))
+            if self.unspaced:
+                candidate = max(candidate, text.rfind("。", floor, position))
             if candidate < 0:
                 break
             boundary = _SENTENCE_END.match(text, candidate, start + 2)  # +2: to see the capital
@@ -86,6 +91,8 @@ class _Release:
 
     def _word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
         reach = words * 16 + 64  # enough for `words` words, but for very long ones
+        if self.unspaced:
+            return self._unspaced_span(start, end, words)
         before = self.folded[max(0, start - reach) : start]
         head = before.rsplit(None, words)  # [the rest, word 1, …, word N]
         after = self.folded[end : end + reach]
@@ -93,20 +100,26 @@ class _Release:
         low = start - len(before) + (len(head[0]) if len(head) > words else 0)
         return low, end + len(after) - (len(tail[-1]) if len(tail) > words else 0)
 
+    def _unspaced_span(self, start: int, end: int, words: int) -> tuple[int, int]:
+        """Where each Chinese character is a word: `words` characters either side."""
+        return max(0, start - words), min(len(self.folded), end + words)
+
     def has(self, context: Context, start: int, end: int) -> bool:
         if context.words == RELEASE:
             key = id(context)
             if key not in self._anywhere:
-                self._anywhere[key] = context.phrases.search(self.folded)
+                self._anywhere[key] = context.phrases.search(self.folded, wide=self.wide, unspaced=self.unspaced)
             return self._anywhere[key]
         if context.words == SENTENCE:
             low, high = self.sentence_span(start, end)
         else:
             low, high = self.word_span(start, end, context.words)
-        return context.phrases.search(self.folded, low, high)
+        return context.phrases.search(self.folded, low, high, wide=self.wide, unspaced=self.unspaced)
 
     def explain(self, flag: str, start: int, end: int) -> FlagMatch:
         low, high = self.sentence_span(start, end)
+        while start > low and self.folded[start - 1] == " " and self.text[start - 1].isalpha():
+            start -= 1  # an Arabic article folded away: show the word as written
         return FlagMatch(
             flag=flag,
             phrase=" ".join(self.text[start:end].split()),
@@ -128,21 +141,14 @@ def _trim(sentence: str, start: int, end: int) -> str:
     return " ".join(sentence.split())
 
 
-def _candidates(rules: FlagRules, folded: str) -> list[tuple[int, int, int, int]]:
+def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int, int]]:
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
-    if rules.anchor_at is not None and rules.anchor_scan is not None:
-        hits = [(0, first.group())] if (first := rules.anchor_at.match(folded)) else []
-        position = 0
-        while hit := rules.anchor_scan.search(folded, position):  # a space, then an anchor
-            hits.append((hit.start() + 1, hit.group(1)))
-            # Several words: another anchor may start at one of the next words.
-            position = hit.end() if hit.group(1).isalpha() else hit.start() + 1
-        for start, anchor in hits:
-            at = rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]
-            for flag_index, rule_index, pattern in at:
-                if match := pattern.match(folded, start):
-                    found.append((start, match.end(), flag_index, rule_index))
+    folded = release.folded
+    for start, anchor in rules.scans.hits(folded, 0, len(folded), wide=release.wide, unspaced=release.unspaced):
+        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]:
+            if match := pattern.match(folded, start):
+                found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:
         matches = word_matches(pattern, folded, 0, len(folded))
         found.extend((match.start(), match.end(), flag_index, rule_index) for match in matches)
@@ -161,7 +167,7 @@ def match_flags(
     release = _Release(zip(_FIELDS, (title, teaser, content, full_text or ""), strict=True))
     per_flag: list[list[FlagMatch]] = [[] for _ in rules.flags]
     explained: set[tuple[int, str]] = set()
-    for start, end, flag_index, rule_index in _candidates(rules, release.folded):
+    for start, end, flag_index, rule_index in _candidates(rules, release):
         phrase = (flag_index, release.folded[start:end])
         if phrase in explained or len(per_flag[flag_index]) == MAX_MATCHES_PER_FLAG:
             continue
@@ -172,10 +178,13 @@ def match_flags(
 
 
 def _accepted(release: _Release, rule: Rule, start: int, end: int) -> bool:
+    # A veto anywhere in the release is looked for once per release: try it first.
+    if any(release.has(context, start, end) for context in rule.unless if context.words == RELEASE):
+        return False
     for context in rule.near:
         if not release.has(context, start, end):
             return False
-    return not any(release.has(context, start, end) for context in rule.unless)
+    return not any(release.has(context, start, end) for context in rule.unless if context.words != RELEASE)
 
 
 def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
-from bot.flag.text import fold_text
+from bot.flag.text import UNSPACED, fold_text
 
 
 class RuleError(ValueError):
@@ -33,20 +33,23 @@ class _Item:
 
     alternatives: tuple[tuple[str, ...], ...]
     optional: bool = False
+    glued: bool = False  # written onto the item before it, no space: (و|ب)?تعاون*, 与(联合国|委员会)合作
 
 
 def _parse(phrase: str) -> list[_Item]:
-    items = []
+    items: list[_Item] = []
+    end = -1
     for token in _ITEM.finditer(re.sub("['’]", " ", phrase)):  # l'humanité: two words, as in the text
         if token.group(0) in ("(", ")"):
             raise RuleError("unbalanced parentheses")
+        glued, end = token.start() == end, token.end()
         if token.group(1) is None:
-            items.append(_Item(((token.group(0),),)))
+            items.append(_Item(((token.group(0),),), glued=glued))
             continue
         alternatives = tuple(tuple(a.split()) for a in token.group(1).split("|"))
         if not all(alternatives):
             raise RuleError("empty alternative in ( | )")
-        items.append(_Item(alternatives, bool(token.group(2))))
+        items.append(_Item(alternatives, bool(token.group(2)), glued))
     return items
 
 
@@ -81,14 +84,27 @@ def phrase_regex(phrase: str) -> str:
         return f"(?:{phrase[3:]})"
     parts: list[str] = []
     need_separator = False
-    for item in _parse(phrase):
-        regex = _item_regex(item)
+    for cluster in _clusters(_parse(phrase)):
+        regex = "".join(f"(?:{_item_regex(item)})?" if item.optional else _item_regex(item) for item in cluster)
+        optional = all(item.optional for item in cluster)
         if need_separator:
-            parts.append(f"(?:{SEPARATOR}{regex})?" if item.optional else SEPARATOR + regex)
+            parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
         else:
-            parts.append(f"(?:{regex}{SEPARATOR})?" if item.optional else regex)
-            need_separator = not item.optional
+            parts.append(f"(?:{regex}{SEPARATOR})?" if optional else regex)
+            need_separator = not optional
     return "".join(parts)
+
+
+def _clusters(items: list[_Item]) -> Iterator[list[_Item]]:
+    """Items written without a space between them: one word of the text."""
+    cluster: list[_Item] = []
+    for item in items:
+        if cluster and not item.glued:
+            yield cluster
+            cluster = []
+        cluster.append(item)
+    if cluster:
+        yield cluster
 
 
 def _words_anchor(words: Iterable[str]) -> set[str] | None:
@@ -149,15 +165,13 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if index >= len(items):
         return None
     item = items[index]
+    glued_on = index + 1 < len(items) and items[index + 1].glued  # the literal ends inside a word
     if len(item.alternatives) == 1 and not item.optional:  # a run of plain words
-        words: list[str] = []
-        for plain in items[index:]:
-            if len(plain.alternatives) != 1 or plain.optional:
-                break
-            words.extend(plain.alternatives[0])
+        run = [item, *takewhile(_plain, items[index + 1 :])]
+        words = [word for plain in run for word in plain.alternatives[0]]
         found = _words_anchor(words)
-        if found and _ends_common(words):
-            return _extended(found, items, index + sum(1 for _ in takewhile(_plain, items[index:])))
+        if found and _ends_common(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
+            return _extended(found, items, index + len(run))
         return frozenset(found) if found else None
     anchors: set[str] = set()
     for alternative in item.alternatives:
@@ -168,13 +182,14 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if item.optional:
         rest = _anchors_from(items, index + 1)
         return None if rest is None else frozenset(anchors | rest)
-    if all(_ends_common(alternative) for alternative in item.alternatives):
+    if not glued_on and all(_ends_common(alternative) for alternative in item.alternatives):
         return _extended(anchors, items, index + 1)
     return frozenset(anchors)
 
 
 def _plain(item: _Item) -> bool:
-    return len(item.alternatives) == 1 and not item.optional
+    """A word that goes on the literal run: one alternative, not optional, after a space."""
+    return len(item.alternatives) == 1 and not item.optional and not item.glued
 
 
 def _ends_common(words: tuple[str, ...] | list[str]) -> bool:
@@ -224,9 +239,75 @@ def scan_regex(trie: str) -> re.Pattern[str]:
     return re.compile(f" (?=({trie}))")
 
 
+# A word ends before a non-word character, and on either side of a character that is a
+# word by itself (Chinese: 国际刑事法院 in 向国际刑事法院提交, ICC in ICC检察官).
+WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
+
+
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
-    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + r")(?!\w)"
+    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
+
+
+@dataclass(frozen=True, slots=True)
+class Scans:
+    """Where anchors are in a folded text: regexes over tries of the anchors.
+
+    Every alternative of a scan costs at every space, so anchors that start beyond Latin-1
+    (Arabic, Cyrillic) have a scan of their own, run only on releases beyond Latin-1, and
+    Chinese anchors one that is a plain trie (re then skips to their first characters),
+    run only on releases with Chinese.
+    """
+
+    at: re.Pattern[str] | None = None  # an anchor at a given position
+    latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
+    wide: re.Pattern[str] | None = None  # a space, then an Arabic or Cyrillic anchor
+    unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
+    glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
+
+    @classmethod
+    def of(cls, anchors: Iterable[str]) -> Scans:
+        anchors = set(anchors)
+        if not anchors:
+            return cls()
+        latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
+        unspaced = {anchor for anchor in anchors if _UNSPACED_CHAR.match(anchor)}
+        wide = anchors - latin - unspaced
+        return cls(
+            at=re.compile(trie_regex(anchors)),
+            latin=scan_regex(trie_regex(latin)) if latin else None,
+            wide=scan_regex(trie_regex(wide)) if wide else None,
+            unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
+            glued=re.compile(trie_regex(latin)) if latin else None,
+        )
+
+    def hits(self, text: str, low: int, high: int, *, wide: bool, unspaced: bool) -> Iterator[tuple[int, str]]:
+        """(position, anchor) of the anchors that start a word in text[low:high], by scan."""
+        if self.at is None:
+            return
+        if starts_word(text, low) and (first := self.at.match(text, low, high)):
+            yield low, first.group()
+        for scan in (self.latin, self.wide if wide else None):
+            if scan is not None:
+                for hit in scan.finditer(text, low, high):
+                    yield hit.end(), hit.group(1)
+        if unspaced:
+            yield from _unspaced_hits(self.unspaced, self.glued, text, low, high)
+
+
+def _unspaced_hits(
+    unspaced: re.Pattern[str] | None, glued: re.Pattern[str] | None, text: str, low: int, high: int
+) -> Iterator[tuple[int, str]]:
+    """Chinese anchors anywhere (one may start inside another), Latin ones right after Chinese."""
+    position = low + 1  # the anchor at `low` itself is Scans.at's
+    while unspaced is not None and (hit := unspaced.search(text, position, high)):
+        yield hit.start(), hit.group()
+        position = hit.start() + 1
+    position = low + 1
+    while glued is not None and (hit := glued.search(text, position, high)):
+        if _UNSPACED_CHAR.match(text, hit.start() - 1):
+            yield hit.start(), hit.group()
+        position = hit.end()
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,19 +315,18 @@ class PhraseSet:
     """Phrases compiled to be tried only where one of their anchors starts a word."""
 
     sources: Mapping[str, str]  # anchor → the regex of the phrases that can start there
-    anchor_scan: re.Pattern[str] | None  # a space, then an anchor
-    anchor_at: re.Pattern[str] | None  # an anchor at the very start
+    scans: Scans
     unanchored: re.Pattern[str] | None  # the phrases without an anchor, searched everywhere
     compiled: dict[str, re.Pattern[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, phrases: list[str]) -> PhraseSet:
+    def of(cls, phrases: Iterable[str]) -> PhraseSet:
         by_anchor: dict[str, set[str]] = {}
-        unanchored = []
+        unanchored = set()
         for phrase in phrases:
             anchors = phrase_anchors(phrase)
             if anchors is None:
-                unanchored.append(phrase)
+                unanchored.add(phrase)
             for anchor in anchors or ():
                 by_anchor.setdefault(anchor, set()).add(phrase)
         # A scan reports the longest anchor at a position: try the phrases of its prefixes too.
@@ -254,11 +334,9 @@ class PhraseSet:
             anchor: alternation({p for a in by_anchor if anchor.startswith(a) for p in by_anchor[a]})
             for anchor in by_anchor
         }
-        trie = trie_regex(by_anchor) if by_anchor else None
         return cls(
             sources=sources,
-            anchor_scan=scan_regex(trie) if trie else None,
-            anchor_at=re.compile(trie) if trie else None,
+            scans=Scans.of(by_anchor),
             unanchored=re.compile(alternation(unanchored)) if unanchored else None,
         )
 
@@ -268,15 +346,15 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(self, text: str, low: int = 0, high: int | None = None) -> bool:
+    def search(
+        self, text: str, low: int = 0, high: int | None = None, *, wide: bool = True, unspaced: bool = False
+    ) -> bool:
+        """Whether a phrase is in text[low:high]; `wide`: the text goes beyond Latin-1,
+        `unspaced`: it has Chinese characters."""
         high = len(text) if high is None else high
-        if self.anchor_at is not None and self.anchor_scan is not None:
-            first = self.anchor_at.match(text, low, high) if starts_word(text, low) else None
-            if first and self.at(normal_anchor(first.group())).match(text, low, high):
+        for position, anchor in self.scans.hits(text, low, high, wide=wide, unspaced=unspaced):
+            if self.at(normal_anchor(anchor)).match(text, position, high):
                 return True
-            for hit in self.anchor_scan.finditer(text, low, high):
-                if self.at(normal_anchor(hit.group(1))).match(text, hit.end(), high):
-                    return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
 
 
@@ -285,7 +363,12 @@ def normal_anchor(found: str) -> str:
 
 
 def starts_word(text: str, position: int) -> bool:
-    return position == 0 or not (text[position - 1].isalnum() or text[position - 1] == "_")
+    if position == 0 or not (text[position - 1].isalnum() or text[position - 1] == "_"):
+        return True
+    return _UNSPACED_CHAR.match(text, position - 1, position + 1) is not None
+
+
+_UNSPACED_CHAR = re.compile(f"[{UNSPACED}]")
 
 
 def word_matches(pattern: re.Pattern[str], text: str, low: int, high: int) -> Iterator[re.Match[str]]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.flag.phrases import PhraseSet, RuleError, alternation, phrase_regex, trie_regex
+from bot.flag.phrases import PhraseSet, RuleError, Scans, alternation, phrase_regex
 
 # ISO 639-1 codes, and "any" for language-neutral terms such as acronyms. A language key
 # documents its phrases; every list is tried on every release, because feeds rarely
@@ -55,8 +55,7 @@ class FlagRules:
     """Compiled flag rules. Made by ``compile_rules``; read by ``match_flags``."""
 
     flags: tuple[Flag, ...] = ()
-    anchor_scan: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
-    anchor_at: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    scans: Scans = field(default_factory=Scans, compare=False, repr=False)
     rules_at: Mapping[str, tuple[tuple[int, int, re.Pattern[str]], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -66,15 +65,13 @@ class FlagRules:
     def of(cls, flags: tuple[Flag, ...]) -> FlagRules:
         anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.sources}
         rules_at = {anchor: tuple(_rules_at(flags, anchor)) for anchor in anchors}
-        trie = trie_regex(anchors) if anchors else None
         unanchored = tuple(
             (flag_index, rule_index, rule.phrases.unanchored)
             for flag_index, flag in enumerate(flags)
             for rule_index, rule in enumerate(flag.rules)
             if rule.phrases.unanchored is not None
         )
-        scan = re.compile(f" ({trie})") if trie else None  # consumed: match_flags steps itself
-        return cls(flags, scan, re.compile(trie) if trie else None, rules_at, unanchored)
+        return cls(flags, Scans.of(anchors), rules_at, unanchored)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -137,6 +134,10 @@ class _Compiler:
         if not phrases:
             raise RuleError(f"{where}: empty phrase list (give en = [...], fr = [...], any = [...] …)")
         try:
+            # A regex alone first: "[unclosed" would close on a bracket of the word boundary.
+            for phrase in phrases:
+                if phrase.startswith("re:"):
+                    re.compile(phrase_regex(phrase))
             if not re.compile(alternation(phrases)).fullmatch(""):
                 return phrases
         except (RuleError, re.error):

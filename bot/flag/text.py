@@ -3,6 +3,14 @@
 A position found in the folded copy points at the same character in the original, so a
 match is shown as written. Folding runs on every release, so it stays on C-speed paths:
 typography to spaces with str.replace, then one bytes.translate for all of Latin-1.
+
+Beyond Latin-1 (issue 15: Arabic, Chinese, Russian): Cyrillic loses its case (ё is е);
+Arabic loses its short vowels and tatweel (the word is closed up, spaces after it), hamza
+seats (أ إ آ are ا), ى/ي and ة/ه differences and the article with the particles
+attached before it (و ف ب ك ل + ال, and لل), which become spaces, so that a phrase
+"المحكمة الجنائية الدولية" also finds "بالمحكمة" and "للمحكمة". Scripts written without
+spaces between words (Chinese, Japanese) keep their characters: there every character
+is a word of its own (``UNSPACED``), which the matcher's word boundaries know.
 """
 
 from __future__ import annotations
@@ -18,6 +26,35 @@ _SPACED = "\n\r\t\f\v'\"`()[]{}<>#-,;:!?@&+=|~^%$\\_"
 _TYPOGRAPHY = "’‘“”„–—‐‑…\u202f\u2009"  # beyond Latin-1 and in every release: to spaces
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _NO_LATIN_BASE = {"ß": "s", "æ": "a", "ø": "o", "ð": "d", "þ": "t", "œ": "o", "ł": "l", "đ": "d", "ı": "i"}
+# Letters that Arabic writers (and keyboards) use for one another: folded to one.
+_ARABIC_BASE = {"ى": "ي", "ة": "ه", "ٱ": "ا", "ی": "ي", "ک": "ك"}
+
+# Characters that are words by themselves: scripts written without spaces between words.
+UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNSPACED = re.compile(f"[{UNSPACED}]")
+_ARABIC_LETTER = "\u0621-\u064a\u066e-\u06d3"
+_ARABIC_MARK = "\u0640\u064b-\u065f\u0670\u06d6-\u06ed"  # tatweel, short vowels, Quranic marks
+_ARABIC = re.compile(f"[{_ARABIC_LETTER}]")
+# From the start of a word only (the look-behind): tried at every letter, it would be quadratic.
+_MARKED_WORD = re.compile(
+    f"(?<![{_ARABIC_LETTER}{_ARABIC_MARK}])[{_ARABIC_LETTER}]*[{_ARABIC_MARK}][{_ARABIC_LETTER}{_ARABIC_MARK}]*"
+)
+_MARKS = re.compile(f"[{_ARABIC_MARK}]")
+# The article, and the particles written onto it, at the start of a word of 2+ more letters:
+# three literal replacements (a space, then 2, 3 or 4 letters), at C speed, shortest first.
+_ARTICLES = tuple(
+    (re.compile(f" (?:{article})(?=[{_ARABIC_LETTER}]{{2}})"), " " * (length + 1))
+    for article, length in (("ال|لل", 2), ("[وفبكل]ال|[وف]لل", 3), ("[وف][بكل]ال", 4))
+)
+# Beyond Latin-1, the characters that folding changes: all but ASCII letters, digits and . / *,
+# the letters of Cyrillic (but й ё), of Arabic (but the hamza seats, ة and ى) and of Chinese.
+_PLAIN = (
+    "0-9A-Za-z ./*\x00-\x08\x0e-\x1f\x7f"
+    "\u0410-\u0418\u041a-\u0438\u043a-\u044f"
+    "\u0621\u0627\u0628\u062a-\u063a\u0641-\u0648\u064a"
+    "\u3400-\u4dbf\u4e00-\u9fff"
+)
+_FOLDED = re.compile(f"[^{_PLAIN}]")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -27,9 +64,11 @@ def _fold_char(char: str) -> str:
         return " "
     if char.lower() in _NO_LATIN_BASE:
         return _NO_LATIN_BASE[char.lower()]
+    if char in _ARABIC_BASE:
+        return _ARABIC_BASE[char]
     base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)).lower()
     if len(base) == 1 and (base.isascii() or base.isalpha()):
-        return base
+        return " " if base in _SPACED else _ARABIC_BASE.get(base, base)  # （ is (; ئ is ى with a hamza: ي
     return char.lower() if char.isalpha() and len(char.lower()) == 1 else " "
 
 
@@ -56,6 +95,26 @@ def fold_text(text: str) -> str:
     folded = fold_latin_1(text)
     if folded is not None:
         return folded
-    for char in set(_NON_ASCII.findall(text)):  # Ł, Ω, ж, ★…: character by character
+    arabic = _ARABIC.search(text) is not None
+    if arabic and _MARKS.search(text):
+        text = _MARKED_WORD.sub(_close_up, text)
+    for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
         text = text.replace(char, _fold_char(char))
-    return text.lower().translate(dict.fromkeys(map(ord, _SPACED), " "))
+    text = text.lower()  # what is left lowers one to one: A-Z, А-Я
+    if not arabic:
+        return text
+    text = " " + text  # so that the first word follows a space too
+    for article, spaces in _ARTICLES:
+        text = article.sub(spaces, text)
+    return text[1:]
+
+
+def _close_up(word: re.Match[str]) -> str:
+    """An Arabic word without its marks, then as many spaces: the same length."""
+    letters = _MARKS.sub("", word.group())
+    return letters + " " * (len(word.group()) - len(letters))
+
+
+def has_unspaced(text: str) -> bool:
+    """Whether some characters of ``text`` are words by themselves (Chinese, Japanese)."""
+    return _UNSPACED.search(text) is not None

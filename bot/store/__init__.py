@@ -5,8 +5,11 @@ Functions in the submodules take a ``Session``; callers own the transaction
 
     feeds    sync configured sources, cache validators, health, schedule claims
     items    idempotent item upsert, flag matches and the alerts they create
-    outbox   claim pending alerts, record Slack's answer, retry failed ones
-    search   full-text and filtered queries
+    outbox     claim pending alerts, record Slack's answer, retry failed ones
+    schedule   feed claims, next checks, health notices, pass records
+    search     filtered searches and the feed listing (the language: bot.query)
+    fts        each engine's full-text SQL (SQLite FTS5, PostgreSQL tsquery)
+    retention  `pressbot prune`
 """
 
 from __future__ import annotations
@@ -70,6 +73,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Execution options for a session that only reads: ``session.connection(execution_options=READ_ONLY)``.
+def is_postgresql(session: Session) -> bool:
+    """PostgreSQL, else SQLite: the two engines pressbot runs on."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 _READ_ONLY_OPTION = "pressbot_read_only"
 READ_ONLY = {_READ_ONLY_OPTION: True}
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
 from bot.schema import Alert, Feed, FlagMatchRow, Item
+from bot.store import is_postgresql
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ def claim_alerts(
     query = select(Alert.id).where(_due(now), _free(worker, now)).order_by(Alert.id).limit(limit)
     if exclude:
         query = query.where(Alert.id.not_in(list(exclude)))
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         query = query.with_for_update(skip_locked=True)
     candidates = list(session.scalars(query))
     if not candidates:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind
 from bot.schema import Alert, Feed, PassRecord
+from bot.store import is_postgresql
 
 REMOVED = "removed from configuration"
 # pg_advisory_xact_lock key for syncing the feed list ("pressbot" in ASCII, as a number).
@@ -31,7 +32,7 @@ def lock_feed_list(session: Session) -> None:
 
     SQLite needs nothing: BEGIN IMMEDIATE already holds the write lock.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SYNC_LOCK_KEY})
 
 
@@ -57,7 +58,7 @@ def _claim(session: Session, candidates: Sequence[int], worker: str, now: dateti
 
 
 def _skip_locked(session: Session, query: object) -> object:
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgresql(session):
         return query.with_for_update(skip_locked=True)  # type: ignore[attr-defined]
     return query
 
