@@ -51,3 +51,18 @@ def test_every_feeds_subcommand_is_in_the_readme() -> None:
 def test_the_readme_shows_the_procfile_as_it_is() -> None:
     procfile = (REPO / "Procfile").read_text(encoding="utf-8")
     assert f"The `Procfile`:\n\n```\n{procfile}```" in README
+
+
+FIRST_SCREEN = (
+    'python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/pressbot poll',
+    'python3 -m venv .venv && .venv/bin/pip install -q -e ".[dev]" && .venv/bin/python -m pytest',
+)
+
+
+def test_the_first_screen_has_the_two_commands_and_ci_runs_the_second_verbatim() -> None:
+    first_block = README[README.index("```sh\n") + 6:]
+    first_block = first_block[: first_block.index("```")]
+    commands = [line for line in first_block.splitlines() if line and not line.startswith("#")]
+    assert tuple(commands) == FIRST_SCREEN
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert ci.rstrip().splitlines()[-1] == FIRST_SCREEN[1]
