@@ -27,6 +27,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.IGNORECASE | re.DOTALL)
 
 
@@ -63,7 +64,7 @@ def looks_like_html(body: bytes) -> bool:
 
 
 def conditional_headers(feed: FeedToFetch) -> dict[str, str]:
-    headers = {"Accept": ACCEPT}
+    headers = {"Accept": PAGE_ACCEPT if feed.listing else ACCEPT}
     if feed.etag:
         headers["If-None-Match"] = feed.etag
     if feed.last_modified:
@@ -81,6 +82,7 @@ def result_from_page(feed: FeedToFetch, page: Page, now: datetime) -> FetchResul
         status=page.status,
         retry_after_seconds=parse_retry_after(page.headers.get("retry-after"), now),
         max_age_seconds=parse_max_age(page.headers.get("cache-control")),
+        listing=feed.listing,
     )
     if page.status == 304:
         # A 304 may carry fresher validators (RFC 9111 §4.3.4): keep those.
@@ -94,7 +96,7 @@ def result_from_page(feed: FeedToFetch, page: Page, now: datetime) -> FetchResul
         return replace(base, error=f"HTTP {page.status}", gone=page.status == 410)
     if not page.body.strip():
         return replace(base, error="empty body")
-    if looks_like_html(page.body):
+    if looks_like_html(page.body) and feed.listing is None:
         return replace(base, error="not a feed: the server sent an HTML page")
     base = replace(
         base,
@@ -128,7 +130,7 @@ async def fetch_feed(
             deadline_seconds=limits.deadline_seconds,
         )
     except FetchError as exc:
-        return FetchResult(feed_id=feed.feed_id, url=feed.url, error=str(exc))
+        return FetchResult(feed_id=feed.feed_id, url=feed.url, error=str(exc), listing=feed.listing)
     return result_from_page(feed, page, clock())
 
 

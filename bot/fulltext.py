@@ -14,9 +14,14 @@ import codecs
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from email.message import Message
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import lxml.html
 import pycld2
 from lxml import etree
 
@@ -74,13 +79,15 @@ async def fetch_articles(
     max_redirects: int = 5,
     deadline_seconds: float = 60.0,
     gate: asyncio.Semaphore | None = None,
+    metadata: bool = False,
 ) -> dict[str, ArticleText]:
     """Fetch and extract each item's page, ``concurrency`` at a time; keyed by ``item.key``.
 
     Items without a link are left out. Every other item gets an ``ArticleText``:
     ``text`` on success, ``error`` (one line) on any failure. Pass one ``gate`` to
     calls running at once (one per feed) so that together they stay within bounds:
-    the deadline of a page starts only when it passes the gate.
+    the deadline of a page starts only when it passes the gate. ``metadata`` also reads
+    each page's canonical URL, title, original date and language (a listing's releases).
     """
     gate = gate or asyncio.Semaphore(concurrency)
 
@@ -94,6 +101,7 @@ async def fetch_articles(
                 host_limiter=host_limiter,
                 max_redirects=max_redirects,
                 deadline_seconds=deadline_seconds,
+                metadata=metadata,
             )
         return item.key, article
 
@@ -110,8 +118,10 @@ async def fetch_article(
     host_limiter: HostLimiter | None = None,
     max_redirects: int = 5,
     deadline_seconds: float = 60.0,
+    metadata: bool = False,
 ) -> ArticleText:
-    """One page → its main text, or the reason there is none."""
+    """One page → its main text (and with ``metadata`` what else it says of itself), or the
+    reason there is none."""
     try:
         page = await get_page(
             client,
@@ -135,7 +145,69 @@ async def fetch_article(
     text = await asyncio.to_thread(extract_text, page.body, page.final_url, charset=charset)
     if not text:
         return ArticleText(url=url, text=None, error="no article text found on the page")
-    return ArticleText(url=url, text=text)
+    article = ArticleText(url=url, text=text)
+    if metadata:
+        article = await asyncio.to_thread(add_page_metadata, article, page.body, page.final_url, charset)
+    return article
+
+
+def add_page_metadata(article: ArticleText, html: bytes, url: str, charset: str | None = None) -> ArticleText:
+    """The page's canonical URL, title (og:title, else <h1>), original date and language.
+
+    The date is the *original* publication date (htmldate, ``original_date=True``): a
+    release page's modified date would make an old statement look new.
+    """
+    from htmldate import find_date
+
+    try:
+        root = lxml.html.document_fromstring(decode_html(html, charset))
+    except (ValueError, etree.LxmlError):
+        return article
+    article = replace(
+        article,
+        canonical_url=_canonical(root, url),
+        title=_meta(root, "og:title") or _first_text(root, "h1"),
+        language=normalize_language(root.get("lang")),
+    )
+    # Last: htmldate cleans the tree it is given.
+    found = find_date(root, url=url, original_date=True, extensive_search=False, outputformat="%Y-%m-%dT%H:%M:%S%z")
+    return replace(article, published=_aware(found))
+
+
+def _canonical(root: Any, url: str) -> str | None:
+    for link in root.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and (link.get("href") or "").strip():
+            canonical = urljoin(url, link.get("href").strip()).split("#", 1)[0]
+            return canonical if urlsplit(canonical).scheme in ("http", "https") else None
+    return None
+
+
+def _meta(root: Any, name: str) -> str | None:
+    for meta in root.iter("meta"):
+        if name in ((meta.get("property") or "").lower(), (meta.get("name") or "").lower()):
+            content = WHITESPACE.sub(" ", meta.get("content") or "").strip()
+            if content:
+                return content
+    return None
+
+
+def _first_text(root: Any, tag: str) -> str | None:
+    for element in root.iter(tag):
+        text = WHITESPACE.sub(" ", element.text_content()).strip()
+        if text:
+            return text
+    return None
+
+
+def _aware(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # A date without a time comes back naive: midnight UTC.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _content_type(header: str) -> tuple[str, str | None]:

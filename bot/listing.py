@@ -25,7 +25,8 @@ import lxml.html
 from lxml import etree
 from lxml.cssselect import CSSSelector, SelectorError
 
-from bot.records import ListedRelease, Listing, ListingRule
+from bot.errors import ParseError
+from bot.records import ListedRelease, Listing, ListingRule, ParsedFeed, ParsedItem
 
 # ARIA: <header> and <footer> are the page's banner and contentinfo unless inside one of
 # these; then they belong to that section (an article's own header holds its title).
@@ -474,3 +475,16 @@ def site_title(body: bytes | str, *, content_type: str | None = None) -> str | N
             return _SPACES.sub(" ", meta.get("content")).strip()
     title = root.find(".//title")
     return _text(title) or None if title is not None else None
+
+
+def parse_listing(body: bytes, *, url: str, rule: ListingRule, content_type: str | None = None) -> ParsedFeed:
+    """A listing page as a feed of its releases, for the pass; ParseError saying what to set."""
+    listing = extract_listing(body, url, rule, content_type=content_type)
+    if listing.error:
+        raise ParseError(url, listing.error)
+    items = tuple(
+        ParsedItem(key=release.url, url=release.url, title=release.title, teaser="", content="",
+                   published=release.published, updated=None)
+        for release in listing.releases
+    )
+    return ParsedFeed(title=None, language=None, ttl_seconds=None, items=items)

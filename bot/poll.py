@@ -23,7 +23,7 @@ import httpx
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import deliver, fetch, flag, fulltext, policy, prepare
+from bot import deliver, fetch, flag, fulltext, pages, policy, prepare
 from bot.config import Settings
 from bot.errors import UnwritableError
 from bot.http import HostLimiter, client_for
@@ -64,7 +64,7 @@ def run_pass(
 ) -> PassResult:
     """One pass over the claimed feeds, then alert delivery (``slack``: the pass's one WebClient)."""
     summary = PassSummary(started_at=clock())
-    feeds = claimed_feeds(session_factory, claim)
+    feeds = pages.with_listing_rules(claimed_feeds(session_factory, claim), settings.feeds)
     summary.feeds = len(feeds)
     works, articles = asyncio.run(fetch_parse_complete(settings, session_factory, feeds, on_fetched))
     now = clock()
@@ -105,10 +105,13 @@ async def fetch_parse_complete(
         # Parse workers fork, and a fork copies every lock a thread holds: the resolver's
         # threads are joined first, and a fresh pool serves the release pages.
         resolver.shutdown(wait=True)
-        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries)
+        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow())
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pass-dns"))
         wanted = wanting_full_text(session_factory, works, settings) if settings.fulltext.enabled else {}
         articles = await fetch_articles(client, settings, wanted) if wanted else {}
+        # Page sources' release pages, whatever fulltext.enabled says: they are their text.
+        listed = wanting_release_pages(session_factory, works, settings)
+        articles.update(await fetch_articles(client, settings, listed, metadata=True) if listed else {})
     return works, articles
 
 
@@ -116,7 +119,7 @@ def wanting_full_text(
     session_factory: sessionmaker[Session], works: Sequence[FeedWork], settings: Settings
 ) -> dict[int, list[ParsedItem]]:
     """Per feed, the new or changed items whose page must be fetched, and earlier failures to retry."""
-    parsed = [work for work in works if work.parsed is not None]
+    parsed = [work for work in works if work.parsed is not None and work.result.listing is None]
     with session_factory() as session:
         feeds = feed_store.stored_feeds(session, [work.result.feed_id for work in parsed])
         wanted = {work.result.feed_id: _wanting(session, feeds[work.result.feed_id], work, settings) for work in parsed}
@@ -136,10 +139,27 @@ def _wanting(session: Session, feed: StoredFeed, work: FeedWork, settings: Setti
     ]
 
 
+def wanting_release_pages(
+    session_factory: sessionmaker[Session], works: Sequence[FeedWork], settings: Settings
+) -> dict[int, list[ParsedItem]]:
+    """Per page source, the release pages this pass reads (bot.pages: new links, then owed pages)."""
+    max_attempts = settings.fulltext.max_attempts
+    with session_factory() as session:
+        wanted = {
+            work.result.feed_id: pages.pages_to_fetch(session, work.result.feed_id, work.parsed, rule, max_attempts)
+            for work in works
+            if (rule := work.result.listing) is not None and work.error is None
+        }
+    return {feed_id: items for feed_id, items in wanted.items() if items}
+
+
 async def fetch_articles(
-    client: httpx.AsyncClient, settings: Settings, wanted: Mapping[int, list[ParsedItem]]
+    client: httpx.AsyncClient, settings: Settings, wanted: Mapping[int, list[ParsedItem]], *, metadata: bool = False
 ) -> Articles:
-    """Release pages for every feed at once; keys are unique per feed, so results stay per feed."""
+    """Release pages for every feed at once; keys are unique per feed, so results stay per feed.
+
+    ``metadata``: a listing's releases, whose pages also give their identity, title and date.
+    """
     config, limits = settings.fulltext, settings.fetch_limits
     host_limiter = HostLimiter(limits.per_host)
     # One gate for all feeds: a page's deadline starts when it gets through, not while
@@ -157,6 +177,7 @@ async def fetch_articles(
                 max_redirects=limits.max_redirects,
                 deadline_seconds=limits.deadline_seconds,
                 gate=gate,
+                metadata=metadata,
             )
             for items in wanted.values()
         )
@@ -199,6 +220,8 @@ def store_feed(
         if work.error is not None:
             feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
             return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
+        if result.listing is not None:
+            return store_page_source(session, feed, work, articles, settings, now)
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
@@ -217,6 +240,33 @@ def store_feed(
         if work.parsed.note:
             log.warning("feed %s: %s", feed.name, work.parsed.note)
         return report
+
+
+def store_page_source(
+    session: Session,
+    feed: StoredFeed,
+    work: FeedWork,
+    articles: dict[str, ArticleText],
+    settings: Settings,
+    now: datetime,
+) -> FeedReport:
+    """A listing's new releases and the owed pages read this pass (an unchanged listing may
+    still have pages owed), flagged and alerted like a feed's items."""
+    result = work.result
+    upserted = pages.store_page_source(session, feed, result.final_url or result.url, work.parsed, articles, now)
+    report = FeedReport(
+        name=feed.name,
+        status=ReportStatus.OK if work.parsed is not None else ReportStatus.NOT_MODIFIED,
+        new_items=len(upserted.new),
+        updated_items=len(upserted.updated),
+    )
+    backlog = pages.seen_on_first_pass(upserted.updated, feed.first_polled_at)
+    for item, is_new in [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]:
+        # A release the first pass stored from the listing alone is judged as on that pass.
+        judged_as = replace(feed, first_pass=True) if item in backlog else feed
+        flag_and_alert(session, judged_as, item, settings, report, is_new=is_new, now=now, ledes=work.ledes)
+    feed_store.record_success(session, result, work.parsed, now)
+    return report
 
 
 def flag_and_alert(

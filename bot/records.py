@@ -143,6 +143,7 @@ class FeedToFetch:
     etag: str | None = None
     last_modified: str | None = None
     content_hash: str | None = None  # of the last body parsed; skip parsing when equal
+    listing: ListingRule | None = None  # a newsroom listing page: HTML is its content
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,7 @@ class StoredFeed:
     full_text: bool  # configured full_text = true
     first_pass: bool  # never polled successfully before this pass
     pruned_before: datetime | None  # `pressbot prune` deleted its releases dated before this
+    first_polled_at: datetime | None = None  # when its first pass stored what it listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +185,7 @@ class FetchResult:
     retry_after_seconds: float | None = None  # Retry-After on 429/503
     max_age_seconds: float | None = None  # Cache-Control: max-age
     gone: bool = False  # 410: the publisher removed the feed
+    listing: ListingRule | None = None  # as asked: the body is a listing page to read, not a feed
 
     @property
     def ok(self) -> bool:
@@ -223,6 +226,11 @@ class ArticleText:
     url: str
     text: str | None
     error: str | None = None
+    # Read from a listing's release page (``metadata=True``): what the listing may lack.
+    canonical_url: str | None = None  # <link rel="canonical">: the release's identity
+    title: str | None = None  # og:title, else <h1>
+    published: datetime | None = None  # original publication date (htmldate), not the modified one
+    language: str | None = None  # <html lang>
 
 
 @dataclass(frozen=True, slots=True)

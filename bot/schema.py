@@ -83,6 +83,15 @@ class Item(Base):
     )
 
 
+class ItemAlias(Base):
+    __table__ = tables.item_aliases
+
+    id: Mapped[int]
+    feed_id: Mapped[int]
+    item_id: Mapped[int]
+    url: Mapped[str]
+
+
 class FlagMatchRow(Base):
     __table__ = tables.flag_matches
 

@@ -150,6 +150,18 @@ items = Table(
     Index("ix_items_url", "url"),
 )
 
+# The URLs a listing page links a release under (migration 0005): a listed link is
+# recognised without fetching its page again, whatever canonical URL the page gave.
+item_aliases = Table(
+    "item_aliases",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("feed_id", Integer, ForeignKey("feeds.id", ondelete="CASCADE")),
+    _required("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    _required("url", Text),
+    UniqueConstraint("feed_id", "url"),
+)
+
 flag_matches = Table(
     "flag_matches",
     metadata,

@@ -224,3 +224,17 @@ def test_a_page_source_loads_with_its_selectors_and_default_cap(tmp_path: Path) 
     assert page.listing is not None and (page.listing.items, page.listing.link) == ("div.views-row", "h3 a")
     assert page.listing.pages_per_pass == 20
     assert feed.listing is None
+
+
+def test_the_shipped_configuration_watches_the_newsrooms_without_a_feed() -> None:
+    settings = load({"PRESSBOT_CONFIG": str(REPO / "config" / "pressbot.toml")})
+
+    pages = {feed.name: feed.url for feed in settings.feeds if feed.listing is not None}
+    assert pages == {
+        "OHCHR press releases": "https://www.ohchr.org/en/press-releases",
+        "Coalition for the ICC news": "https://www.coalitionfortheicc.org/news",
+        "OMCT statements": "https://www.omct.org/en/resources/statements",
+    }
+    shipped = (REPO / "config" / "feeds.toml").read_text(encoding="utf-8")
+    for name in pages:
+        assert f'name = "{name}"' in shipped and "# confidence:" in shipped.split(f'name = "{name}"')[1].splitlines()[0]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import ConfigClickError, load_settings, open_db
+from bot.cli import ConfigClickError, load_settings, open_db, terminal_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -80,10 +80,11 @@ def list_command(as_json: bool) -> None:
     for listing in listings:
         enabled = "yes" if listing.enabled else f"no: {listing.disabled_reason}"
         failures = str(listing.consecutive_failures) if listing.consecutive_failures else ""
-        table.add_row(listing.name, enabled, str(listing.items), _when(listing.last_success_at), failures,
-                      _when(listing.next_check_at), listing.last_error or listing.url,
+        table.add_row(terminal_text(listing.name), terminal_text(enabled), str(listing.items),
+                      _when(listing.last_success_at), failures, _when(listing.next_check_at),
+                      terminal_text(listing.last_error or listing.url),
                       style="red" if listing.consecutive_failures else None)
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 # -- check -------------------------------------------------------------------------------
@@ -105,7 +106,8 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
     from bot.records import FeedToFetch
 
     # No stored validators: a check wants the feed's full answer, not a 304.
-    wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url) for index, source in enumerate(sources)]
+    wanted = [FeedToFetch(feed_id=index, name=source.name, url=source.url, listing=source.listing)
+              for index, source in enumerate(sources)]
     async with client_for(settings.fetch_limits) as client:
         return await fetch_feeds(client, wanted, settings.fetch_limits)
 
@@ -113,6 +115,7 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
 def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
     """What ``feeds check`` reports for one feed: fetched and parsed now, nothing stored."""
     from bot.errors import ParseError
+    from bot.listing import parse_listing
     from bot.parse import parse_feed
 
     report: dict[str, Any] = {"name": source.name, "url": source.url, "status": result.status,
@@ -120,8 +123,12 @@ def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
                               "error": result.error, "warning": None}
     if result.error or result.body is None:
         return report
+    url = result.final_url or result.url
     try:
-        parsed = parse_feed(result.body, url=result.final_url or result.url, content_type=result.content_type)
+        if source.listing is not None:  # a listing page: its releases, as a pass would read them
+            parsed = parse_listing(result.body, url=url, rule=source.listing, content_type=result.content_type)
+        else:
+            parsed = parse_feed(result.body, url=url, content_type=result.content_type, now=datetime.now(UTC))
     except ParseError as exc:
         report["error"] = str(exc)
         return report
@@ -241,11 +248,13 @@ def import_command(file: Path) -> None:
 
 @feeds.command("export")
 def export_command() -> None:
-    """Print the configured feeds as OPML 2.0 (for a feed reader, or `feeds import` elsewhere)."""
+    """Print the configured feeds (not the listing pages) as OPML 2.0, for a feed reader or `feeds import`."""
     from bot.opml import write_opml
 
     settings = load_settings()
-    click.echo(write_opml(settings.feeds, created=datetime.now(UTC)), nl=False)
+    # A listing page (page = true) is no feed: a feed reader would show it as a broken one.
+    feeds_only = [source for source in settings.feeds if source.listing is None]
+    click.echo(write_opml(feeds_only, created=datetime.now(UTC)), nl=False)
 
 
 # -- discover ----------------------------------------------------------------------------

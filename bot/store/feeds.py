@@ -80,6 +80,7 @@ def _stored(feed: Feed) -> StoredFeed:
         full_text=feed.full_text,
         first_pass=feed.first_polled_at is None,
         pruned_before=feed.pruned_before,
+        first_polled_at=feed.first_polled_at,
     )
 
 
