@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -59,6 +59,9 @@ _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\ufff
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _MAX_KEY = 500
+# libxml2 stops at 255 nested elements unless told otherwise, and the text inside and
+# after them vanished (issue 14); the walk over the tree is iterative, so depth is safe.
+_HTML_PARSER = lxml.html.HTMLParser(huge_tree=True)
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8})*")  # BCP 47's shape, loosely
 _MAX_LANGUAGE = 20
 # expat's messages for a document that ends too early.
@@ -66,6 +69,7 @@ _TRUNCATION_SIGNS = ("unclosed token", "no element found", "unclosed CDATA secti
 _SOURCE_KEY_PREFIXES = ("un-news:", "un-press:")
 # feedparser accepts dates like year 0001 or 9999 from broken feeds; they sort badly.
 _EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+_FUTURE_MARGIN = timedelta(days=1)  # time zones and clocks a little fast; beyond it, a broken date
 # A feed of 100,000 entries took 700 MB and, on PostgreSQL, could not be stored (issue 14);
 # news feeds list tens. poll.max_entries sets it.
 MAX_ENTRIES = 5_000
@@ -92,7 +96,7 @@ def _convert(html: str) -> str:
     # them through.
     html = _NOT_XML_CHARS.sub(" ", html)
     try:
-        root = lxml.html.fragment_fromstring(html, create_parent="div")
+        root = lxml.html.fragment_fromstring(html, create_parent="div", parser=_HTML_PARSER)
     except (etree.ParserError, ValueError):
         return _tidy(re.sub(r"<[^>]*>?", " ", _UNSEEN_BLOCKS.sub(" ", html)))
     for unseen in root.xpath(_UNSEEN_TAGS):
@@ -153,8 +157,18 @@ def _absolute(url: str | None, base: str) -> str | None:
     url = _NOT_XML_CHARS.sub("", url or "").strip()
     if not url:
         return None
-    absolute = urljoin(base, url)
-    return absolute if urlsplit(absolute).scheme in ("http", "https") else None
+    try:
+        absolute = urljoin(base, url)
+        parts = urlsplit(absolute)
+    except ValueError:  # "http://[::1/x": not a link anyone can follow
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    if "@" in parts.netloc:
+        # Credentials in the feed's URL are for the fetch only: a relative link inherited
+        # them, and they were stored, shown by query and posted to Slack (issue 14).
+        absolute = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return absolute
 
 
 def source_key(url: str | None) -> str | None:
@@ -182,17 +196,40 @@ def _entry_text(entry: Mapping[str, Any]) -> tuple[str, str]:
     return teaser, content
 
 
-def _item(entry: dict[str, Any], base_url: str, language: str | None) -> ParsedItem:
+def _not_after(moment: datetime | None, latest: datetime | None) -> datetime | None:
+    """No date rather than one in the future: a year-9999 date passed the first-pass
+    hold, sorted first forever and was never pruned (issue 14)."""
+    return None if moment is not None and latest is not None and moment > latest else moment
+
+
+def _future_note(entries: list[Any], latest: datetime | None) -> str | None:
+    dates = [_to_utc(entry.get("published_parsed") or dict.get(entry, "updated_parsed")) for entry in entries]
+    future = sorted(date for date in dates if date is not None and latest is not None and date > latest)
+    if not future:
+        return None
+    return (f"{len(future)} entries dated more than a day ahead (as far as {future[-1]:%Y-%m-%d}): "
+            "their first-seen time is used instead")
+
+
+def _bounded_key(key: str) -> str:
+    """A key that fits its column: a long one hashed, never cut (two guids sharing their
+    first 500 characters were one release, issue 14)."""
+    if len(key) <= _MAX_KEY:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _item(entry: dict[str, Any], base_url: str, language: str | None, latest: datetime | None) -> ParsedItem:
     url = _absolute(entry.get("link"), base_url)
     guid = _NOT_XML_CHARS.sub("", entry.get("id") or "").strip() or None
     title = html_to_text(entry.get("title", "") or "")
     teaser, content = _entry_text(entry)
-    published = _to_utc(entry.get("published_parsed"))
+    published = _not_after(_to_utc(entry.get("published_parsed")), latest)
     # dict.get: feedparser maps a missing updated_parsed to published_parsed, with a warning.
-    updated = _to_utc(dict.get(entry, "updated_parsed"))
+    updated = _not_after(_to_utc(dict.get(entry, "updated_parsed")), latest)
     key = source_key(url) or source_key(guid) or guid or url or _hash_key(title, published or updated, teaser)
     return ParsedItem(
-        key=key[:_MAX_KEY],
+        key=_bounded_key(key),
         url=url,
         title=title,
         teaser=teaser,
@@ -257,12 +294,17 @@ def _cut_off(body: bytes, bozo: Exception) -> bool:
 
 
 def parse_feed(
-    body: bytes, *, url: str, content_type: str | None = None, max_entries: int = MAX_ENTRIES
+    body: bytes,
+    *,
+    url: str,
+    content_type: str | None = None,
+    max_entries: int = MAX_ENTRIES,
+    now: datetime | None = None,
 ) -> ParsedFeed:
     """Parse one feed body; raise ParseError when it is not a feed at all.
 
     Only the first ``max_entries`` entries (feeds list the newest first) become items;
-    the note says how many were left out.
+    a date more than a day after ``now`` counts as none. The note says what was left out.
     """
     headers = {"content-location": url}
     if content_type:
@@ -290,11 +332,16 @@ def parse_feed(
     language = _language(meta.get("language"))
     base_url = url or meta.get("link") or ""
     entries = parsed.entries
-    note = None
+    notes = []
     if len(entries) > max_entries:
-        note = f"the feed lists {len(entries)} entries: only the first {max_entries} were read (poll.max_entries)"
+        notes.append(
+            f"the feed lists {len(entries)} entries: only the first {max_entries} were read (poll.max_entries)"
+        )
         entries = entries[:max_entries]
-    items = _unique(_item(entry, base_url, language) for entry in entries)
+    latest = now + _FUTURE_MARGIN if now is not None else None
+    notes.append(_future_note(entries, latest) or "")
+    items = _unique(_item(entry, base_url, language, latest) for entry in entries)
+    note = "; ".join(filter(None, notes)) or None
     return ParsedFeed(
         title=html_to_text(meta.get("title", "") or "") or None,
         language=language,

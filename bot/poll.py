@@ -105,7 +105,7 @@ async def fetch_parse_complete(
         # Parse workers fork, and a fork copies every lock a thread holds: the resolver's
         # threads are joined first, and a fresh pool serves the release pages.
         resolver.shutdown(wait=True)
-        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries)
+        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow())
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pass-dns"))
         wanted = wanting_full_text(session_factory, works, settings) if settings.fulltext.enabled else {}
         articles = await fetch_articles(client, settings, wanted) if wanted else {}

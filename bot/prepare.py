@@ -14,6 +14,7 @@ import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from functools import partial
 
 from bot import fulltext, listing, parse, summarize
@@ -62,7 +63,9 @@ def lede_for(item: StoredItem, ledes: Mapping[str, Lede]) -> Lede:
     return lede
 
 
-def parse_result(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
+def parse_result(
+    result: FetchResult, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+) -> FeedWork:
     """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
     if result.error or result.body is None:
         return FeedWork(result, None, result.error)
@@ -71,16 +74,20 @@ def parse_result(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> F
         if result.listing is not None:  # a newsroom listing page: its releases are the items
             parsed = listing.parse_listing(result.body, url=url, rule=result.listing, content_type=result.content_type)
         else:
-            parsed = parse.parse_feed(result.body, url=url, content_type=result.content_type, max_entries=max_entries)
+            parsed = parse.parse_feed(
+                result.body, url=url, content_type=result.content_type, max_entries=max_entries, now=now
+            )
     except ParseError as exc:
         return FeedWork(result, None, str(exc))
     # Parsed: the body is not worth its memory, or its way back from a worker.
     return FeedWork(replace(result, body=None), parsed)
 
 
-def parse_with_ledes(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) -> FeedWork:
+def parse_with_ledes(
+    result: FetchResult, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+) -> FeedWork:
     """``parse_result``, and every item's lede (in a worker process)."""
-    work = parse_result(result, max_entries)
+    work = parse_result(result, max_entries, now)
     if work.parsed is None:
         return work
     items = work.parsed.items
@@ -88,12 +95,17 @@ def parse_with_ledes(result: FetchResult, max_entries: int = parse.MAX_ENTRIES) 
     return replace(work, ledes=ledes)
 
 
-def parse_all(results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES) -> list[FeedWork]:
-    """Parse every body; in worker processes when there are enough. ``workers`` 0: one per core."""
+def parse_all(
+    results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+) -> list[FeedWork]:
+    """Parse every body; in worker processes when there are enough. ``workers`` 0: one per core.
+
+    ``now`` is the pass's: an entry dated more than a day after it counts as undated.
+    """
     bodies = sum(1 for result in results if result.body is not None)
     if workers <= 0:
         workers = max(1, (os.cpu_count() or 1))
     if bodies < PARALLEL_PARSE_MIN or workers == 1:
-        return [parse_result(result, max_entries) for result in results]
+        return [parse_result(result, max_entries, now) for result in results]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(partial(parse_with_ledes, max_entries=max_entries), results, chunksize=4))
+        return list(pool.map(partial(parse_with_ledes, max_entries=max_entries, now=now), results, chunksize=4))

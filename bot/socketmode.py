@@ -27,7 +27,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot.deliver import escape_slack, make_client, shorten, slack_link
+from bot.deliver import escape_feed_text, escape_slack, make_client, shorten, slack_link
 from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
 from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
@@ -99,14 +99,14 @@ def _mrkdwn(text: str) -> dict[str, Any]:
 def _snippet_mrkdwn(hit: QueryHit) -> str:
     """The snippet (or summary) escaped first, then the matched words made *bold*."""
     text = hit.snippet or hit.summary or ""
-    return escape_slack(shorten(text, SNIPPET_MAX)).replace(MARK_START, "*").replace(MARK_END, "*")
+    return escape_feed_text(shorten(text, SNIPPET_MAX)).replace(MARK_START, "*").replace(MARK_END, "*")
 
 
 def _hit_block(hit: QueryHit) -> dict[str, Any]:
     date = hit.published or hit.first_seen
-    about = [escape_slack(hit.feed_name), date.strftime("%Y-%m-%d")]
+    about = [escape_feed_text(hit.feed_name), date.strftime("%Y-%m-%d")]
     if hit.flags:
-        about.append("flags: " + ", ".join(escape_slack(flag) for flag in hit.flags))
+        about.append("flags: " + ", ".join(escape_feed_text(flag) for flag in hit.flags))
     lines = [f"*{slack_link(hit.url, hit.title)}*", "_" + " · ".join(about) + "_"]
     snippet = _snippet_mrkdwn(hit)
     if snippet:

@@ -18,6 +18,7 @@ import click
 from bot import __version__
 
 if TYPE_CHECKING:
+    from rich.text import Text
     from sqlalchemy.orm import Session, sessionmaker
 
     from bot.config import Settings
@@ -138,6 +139,19 @@ def open_db(settings: Settings, *, migrate: bool) -> sessionmaker[Session]:
     except StoreError as exc:
         raise CommandError(_first_line(exc)) from exc
     return make_session_factory(engine)
+
+
+_TERMINAL_CONTROLS = "".join(map(chr, [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]))
+
+
+def terminal_text(value: object, style: str = "") -> Text:
+    """Feed-controlled text for a rich table, never read as markup (a "[/]" in a title
+    crashed ``alerts list``, "[link=…]" made a hyperlink) and without control characters
+    (an escape sequence in a title must not drive the terminal)."""
+    from rich.text import Text
+
+    text = "" if value is None else str(value)
+    return Text(text.translate(dict.fromkeys(map(ord, _TERMINAL_CONTROLS))), style=style)
 
 
 def _first_line(exc: Exception) -> str:

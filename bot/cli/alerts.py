@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import ConfigClickError, load_settings, open_db
+from bot.cli import ConfigClickError, load_settings, open_db, terminal_text
 from bot.records import AlertStatus
 
 if TYPE_CHECKING:
@@ -91,13 +91,13 @@ def _print_table(entries: list[OutboxEntry]) -> None:
         table.add_row(
             str(entry.alert_id),
             entry.status,
-            entry.channel,
-            entry.feed_name,
-            entry.title[:80],
+            terminal_text(entry.channel),
+            terminal_text(entry.feed_name),
+            terminal_text(entry.title[:80]),
             str(entry.attempts),
-            detail or "",
+            terminal_text(detail),
         )
-    Console(highlight=False, soft_wrap=False).print(table)
+    Console(highlight=False, soft_wrap=False, markup=False).print(table)
 
 
 @alerts.command("retry")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import ConfigClickError, load_settings, open_db
+from bot.cli import ConfigClickError, load_settings, open_db, terminal_text
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -80,10 +80,11 @@ def list_command(as_json: bool) -> None:
     for listing in listings:
         enabled = "yes" if listing.enabled else f"no: {listing.disabled_reason}"
         failures = str(listing.consecutive_failures) if listing.consecutive_failures else ""
-        table.add_row(listing.name, enabled, str(listing.items), _when(listing.last_success_at), failures,
-                      _when(listing.next_check_at), listing.last_error or listing.url,
+        table.add_row(terminal_text(listing.name), terminal_text(enabled), str(listing.items),
+                      _when(listing.last_success_at), failures, _when(listing.next_check_at),
+                      terminal_text(listing.last_error or listing.url),
                       style="red" if listing.consecutive_failures else None)
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 # -- check -------------------------------------------------------------------------------
@@ -127,7 +128,7 @@ def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
         if source.listing is not None:  # a listing page: its releases, as a pass would read them
             parsed = parse_listing(result.body, url=url, rule=source.listing, content_type=result.content_type)
         else:
-            parsed = parse_feed(result.body, url=url, content_type=result.content_type)
+            parsed = parse_feed(result.body, url=url, content_type=result.content_type, now=datetime.now(UTC))
     except ParseError as exc:
         report["error"] = str(exc)
         return report

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli import CommandError, ConfigClickError, configure_logging, load_settings, open_db
+from bot.cli import CommandError, ConfigClickError, configure_logging, load_settings, open_db, terminal_text
 from bot.records import FeedHealth, FeedStatus, LastPass
 
 if TYPE_CHECKING:
@@ -217,9 +217,10 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
         state = feed.status
         next_check = "—" if not feed.enabled else relative(feed.next_check_at, now) if feed.next_check_at else "due now"
         error = {FeedStatus.DISABLED: feed.disabled_reason, FeedStatus.FAILING: feed.last_error}.get(state)
-        table.add_row(feed.name, f"[{styles[state]}]{state}[/]", relative(feed.last_success_at, now), next_check,
-                      str(feed.consecutive_failures or ""), error or "")
-    console = Console()
+        table.add_row(terminal_text(feed.name), terminal_text(state, styles[state]),
+                      relative(feed.last_success_at, now), next_check, str(feed.consecutive_failures or ""),
+                      terminal_text(error))
+    console = Console(markup=False)
     console.print(f"Configuration: {settings.config_path.absolute()} (feeds: {settings.feeds_path.absolute()})",
                   highlight=False, soft_wrap=True)
     console.print(table)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.deliver.message import (
     EVENT_TYPE,
     build_message,
+    escape_feed_text,
     escape_slack,
     escape_within,
     format_for_terminal,
@@ -55,6 +56,7 @@ __all__ = [
     "classify_api_error",
     "deliver_alerts",
     "error_scope",
+    "escape_feed_text",
     "escape_slack",
     "escape_within",
     "find_posted",

@@ -32,11 +32,29 @@ EVENT_TYPE = "pressbot_alert"
 ELLIPSIS = "…"
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+# mrkdwn has no escape for its emphasis marks: a "*" in a title broke the bold around it
+# (issue 14). Look-alikes show the text as written and format nothing.
+_LOOK_ALIKES = str.maketrans({"*": "\u2217", "~": "\u223c", "`": "\u02cb"})
+# Invisible characters that reorder or hide text (a U+202E override shows "exe.txt" for
+# "txt.exe"), C0/C1 controls and zero-width characters: dropped.
+_HIDDEN = "\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff"
+# \x02 and \x03 stay: search marks matched words with them (store.search.MARK_START/END).
+_INVISIBLE = re.compile(f"[\x00\x01\x04-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_HIDDEN}]")
 # A link target must not end the <url|label> control sequence early (Slack formatting docs).
-_URL_UNSAFE = re.compile(r"[|<>\s\"]")
+_URL_UNSAFE = re.compile(f"[|<>\\s\"\x00-\x1f\x7f-\x9f{_HIDDEN}]")
+# A link longer than this is dropped, the label kept: a section holds 3,000 characters,
+# and a 10,000-character URL made Slack refuse the whole alert (invalid_blocks).
+LINK_MAX = 2000
+
+
 def escape_slack(text: str) -> str:
-    """Escape &, < and > so feed text is shown as written, never as a Slack control sequence."""
+    """Escape &, < and > so text is shown as written, never as a Slack control sequence."""
     return text.translate(_ESCAPES)
+
+
+def escape_feed_text(text: str) -> str:
+    """Feed text for mrkdwn: escaped, without hidden characters, its emphasis marks inert."""
+    return escape_slack(_INVISIBLE.sub("", text).translate(_LOOK_ALIKES))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -55,7 +73,7 @@ def escape_within(text: str, limit: int) -> str:
     """Shorten, then escape, so that the escaped text fits ``limit`` (escapes lengthen it)."""
     budget = limit
     while True:
-        escaped = escape_slack(shorten(text, budget))
+        escaped = escape_feed_text(shorten(text, budget))
         if len(escaped) <= limit or budget <= 1:
             return escaped[:limit] if len(escaped) > limit else escaped
         budget -= len(escaped) - limit
@@ -73,14 +91,14 @@ def safe_url(url: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     encoded = _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
-    return escape_slack(encoded)
+    return encoded.translate(_ESCAPES)
 
 
 def slack_link(url: str | None, label: str, label_max: int = TITLE_MAX) -> str:
     """``<url|label>`` with the label escaped; just the escaped label when the URL is unsafe."""
     text = escape_within(label, label_max) or "(untitled)"
     target = safe_url(url)
-    return f"<{target}|{text}>" if target else text
+    return f"<{target}|{text}>" if target and len(target) <= LINK_MAX else text
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -111,14 +129,14 @@ def _sentence_with_phrase(match: FlagMatch, limit: int = SENTENCE_MAX) -> str:
 
 def _tail(text: str, limit: int) -> str:
     """The end of ``text`` within ``limit`` escaped characters, cut at a word boundary."""
-    escaped = escape_slack(text)
+    escaped = escape_feed_text(text)
     budget = limit
     while len(escaped) > limit and budget > 1:
         cut = text[-(budget - 1) :]
         space = cut.find(" ")
         if 0 <= space < len(cut) // 2:
             cut = cut[space + 1 :]
-        escaped = escape_slack(ELLIPSIS + cut)
+        escaped = escape_feed_text(ELLIPSIS + cut)
         budget -= max(len(escaped) - limit, 1)
     return escaped if len(escaped) <= limit else ""
 
