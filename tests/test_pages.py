@@ -16,8 +16,8 @@ from bot.schema import Alert, FlagMatchRow, Item, ItemAlias
 from tests.conftest import write_config
 from tests.fakeslack import FakeSlack
 from tests.feedserver import FeedServer
+from tests.helpers import poll_json, run_cli
 from tests.newsroom import HTML, LAYOUTS, listing_html, mount, release
-from tests.test_poll import poll_json, run_cli
 
 REPRISAL_SENTENCE = (
     "The experts said the detentions were the latest in a pattern of reprisals against those who cooperated "
