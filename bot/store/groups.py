@@ -51,12 +51,12 @@ def lock_for_grouping(session: Session) -> None:
 
 def group_new_items(
     session: Session, items: Sequence[StoredItem], *, window: timedelta, similarity: float, now: datetime
-) -> int:
-    """Store each new release's band keys and put it in its copies' group; returns how many joined one."""
+) -> list[int]:
+    """Store each new release's band keys and put it in its copies' group; returns the ids that joined one."""
     if window <= timedelta(0):
-        return 0
+        return []
     cutoff = now - window
-    joined = 0
+    joined: list[int] = []
     for item in items:
         hashes = group.shingles(group.main_text(item.teaser, item.content, item.full_text))
         keys = group.band_keys(hashes)
@@ -66,7 +66,7 @@ def group_new_items(
         target = _group_to_join(session, item, candidates)
         if target is not None:
             _join(session, item.item_id, target)
-            joined += 1
+            joined.append(item.item_id)
     return joined
 
 
