@@ -32,11 +32,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer:
-    """``server.add("/feed.xml", body)``; ``server.url("/feed.xml")``; ``server.hits``."""
+    """``server.add("/feed.xml", body)``; ``server.url("/feed.xml")``; ``server.hits``;
+    ``server.peak``: the most requests it was answering at once."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
         self.hits: Counter[str] = Counter()
+        self.in_flight = self.peak = 0
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.not_modified: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -78,6 +80,16 @@ class FeedServer:
                 pass
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.peak = max(server.peak, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 path = self.path
                 with server._lock:
                     server.hits[path] += 1

@@ -32,19 +32,12 @@ from bot.flag import compile_rules
 from bot.records import AlertToSend, DeliveryStats, FeedSource, FlagMatch
 from bot.store import outbox
 from tests import fakeslack
-from tests.conftest import write_config
+from tests.conftest import open_db, write_config
 from tests.fakeslack import FakeSlack
-from tests.test_outbox import NOW, add_alert, alert_row, open_test_db
+from tests.helpers import NOW, add_alert, alert_row
 
 LATER = NOW + timedelta(hours=2)  # past any backoff a first failure sets
 LEASE = 300
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    factory = open_test_db(f"sqlite:///{tmp_path / 'pressbot.db'}")
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 @pytest.fixture
@@ -657,7 +650,7 @@ def invoke(env: dict[str, str], *args: str) -> Result:
 
 def migrated_db(env: dict[str, str]) -> sessionmaker[Session]:
     assert invoke(env, "db", "upgrade").exit_code == 0
-    return open_test_db(env["DATABASE_URL"])
+    return open_db(env["DATABASE_URL"])
 
 
 def test_alerts_list_shows_pending_and_failed_alerts(cli_env: dict[str, str]) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from bot.config import load_feeds
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
+from tests.helpers import RSS20, run_cli
 from tests.newsroom import HTML, mount, release
-from tests.test_poll import RSS20, run_cli
 
 
 def discover(server: FeedServer, tmp_path: Path, url: str, *args: str) -> tuple[str, Path]:

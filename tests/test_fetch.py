@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -321,64 +318,25 @@ def test_one_bad_feed_does_not_stop_the_others(feed_server: FeedServer) -> None:
     assert sorted(seen) == [1, 2, 3]
 
 
-class CountingServer:
-    """Answers every GET with RSS after a pause, recording the most requests in flight at once."""
-
-    def __init__(self, pause: float = 0.15) -> None:
-        self.in_flight = self.peak = self.served = 0
-        lock = threading.Lock()
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                with lock:
-                    server.in_flight += 1
-                    server.peak = max(server.peak, server.in_flight)
-                time.sleep(pause)
-                with lock:
-                    server.in_flight -= 1
-                    server.served += 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(RSS)))
-                self.end_headers()
-                self.wfile.write(RSS)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def feeds(self, count: int) -> list[FeedToFetch]:
-        port = self.httpd.server_address[1]
-        return [FeedToFetch(n, f"f{n}", f"http://127.0.0.1:{port}/feed{n}.xml") for n in range(count)]
+def slow_feeds(server: FeedServer, count: int) -> list[FeedToFetch]:
+    """Feeds that each take 0.15 s to answer, so concurrent requests overlap at the server."""
+    urls = [server.add(f"/feed{n}.xml", RSS, hang=0.15, validators=False) for n in range(count)]
+    return [FeedToFetch(n, f"f{n}", url) for n, url in enumerate(urls)]
 
 
-@pytest.fixture
-def counting_server() -> Iterator[CountingServer]:
-    server = CountingServer()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-
-
-def test_per_host_limit_is_respected(counting_server: CountingServer) -> None:
+def test_per_host_limit_is_respected(feed_server: FeedServer) -> None:
     limits = FetchLimits(1_000_000, 5, concurrency=16, per_host=2, deadline_seconds=5.0, allow_private=True)
 
-    results, _seen = run_fetch_all(counting_server.feeds(8), limits)
+    results, _seen = run_fetch_all(slow_feeds(feed_server, 8), limits)
 
     assert all(result.body == RSS for result in results)
-    assert counting_server.peak == 2
+    assert feed_server.peak == 2
 
 
-def test_global_limit_is_respected(counting_server: CountingServer) -> None:
+def test_global_limit_is_respected(feed_server: FeedServer) -> None:
     limits = FetchLimits(1_000_000, 5, concurrency=3, per_host=16, deadline_seconds=5.0, allow_private=True)
 
-    results, _seen = run_fetch_all(counting_server.feeds(9), limits)
+    results, _seen = run_fetch_all(slow_feeds(feed_server, 9), limits)
 
     assert all(result.ok for result in results)
-    assert counting_server.peak == 3
+    assert feed_server.peak == 3

@@ -15,7 +15,7 @@ from sqlalchemy import text as sql
 
 from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import RSS20, run_cli
+from tests.helpers import RSS20, run_cli
 
 # Run a command as a child and report its peak RSS: RUSAGE_CHILDREN covers only it.
 _MEASURE = """

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import RSS20, count_items, run_cli
+from tests.helpers import RSS20, count_items, run_cli
 
 BAD_URLS = {
     "port-too-big": "http://127.0.0.1:99999/feed.xml",

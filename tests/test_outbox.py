@@ -2,103 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import normalize_database_url
-from bot.records import DeliveryOutcome, FlagMatch
-from bot.schema import Alert, Base, Feed, FlagMatchRow, Item
-from bot.store import make_engine, make_session_factory, outbox
+from bot.records import DeliveryOutcome
+from bot.store import outbox
+from tests.conftest import open_db
+from tests.helpers import NOW, add_alert, alert_row
 
-NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 NO_JITTER = outbox.Backoff(base_seconds=60, max_seconds=3600, random=lambda: 0.0)
-
-
-def open_test_db(url: str) -> sessionmaker[Session]:
-    """A real database built from the ORM (as the tests do; the product uses migrations)."""
-    engine = make_engine(normalize_database_url(url))
-    Base.metadata.create_all(engine)
-    return make_session_factory(engine)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    factory = open_test_db(f"sqlite:///{tmp_path / 'pressbot.db'}")
-    yield factory
-    factory.kw["bind"].dispose()
-
-
-def add_feed(session: Session, name: str = "ISHR") -> Feed:
-    feed = Feed(
-        name=name,
-        url=f"https://{name.lower()}.example/feed",
-        configured_url=f"https://{name.lower()}.example/feed",
-    )
-    session.add(feed)
-    session.flush()
-    return feed
-
-
-def add_alert(
-    session_factory: sessionmaker[Session],
-    *,
-    title: str = "ICC prosecutor seeks warrants",
-    content: str = "The International Criminal Court prosecutor asked for warrants.",
-    url: str | None = "https://ishr.example/news/1",
-    channel: str = "#pressbot",
-    status: str = "pending",
-    feed_name: str = "ISHR",
-    matches: tuple[FlagMatch, ...] = (
-        FlagMatch(
-            "icc", "International Criminal Court", "The International Criminal Court prosecutor asked."
-        ),
-    ),
-    summary: str | None = None,
-    **alert_fields: object,
-) -> int:
-    """One flagged item and its alert, inserted directly (the stub flag of these tests)."""
-    with session_factory.begin() as session:
-        feed = session.scalar(select(Feed).where(Feed.name == feed_name)) or add_feed(session, feed_name)
-        key = f"{title}-{channel}-{len(session.scalars(select(Item.id)).all())}"
-        item = Item(
-            feed_id=feed.id,
-            key=key,
-            url=url,
-            title=title,
-            teaser=content[:200],
-            content=content,
-            content_hash=hashlib.sha256(content.encode()).hexdigest(),
-            published_at=NOW - timedelta(hours=1),
-            summary=summary,
-            flags=sorted({m.flag for m in matches}),
-        )
-        session.add(item)
-        session.flush()
-        for match in matches:
-            session.add(
-                FlagMatchRow(
-                    item_id=item.id,
-                    flag=match.flag,
-                    phrase=match.phrase,
-                    sentence=match.sentence,
-                    field=match.field,
-                )
-            )
-        alert = Alert(item_id=item.id, channel=channel, status=status, created_at=NOW, **alert_fields)
-        session.add(alert)
-        session.flush()
-        return alert.id
-
-
-def alert_row(session_factory: sessionmaker[Session], alert_id: int) -> Alert:
-    with session_factory() as session:
-        return session.get_one(Alert, alert_id)
 
 
 def claim(
@@ -176,7 +90,7 @@ def test_claim_skips_excluded_alerts(db: sessionmaker[Session]) -> None:
 
 
 def test_postgres_claims_skip_rows_locked_by_another_transaction(postgres_url: str) -> None:
-    factory = open_test_db(postgres_url)
+    factory = open_db(postgres_url)
     ids = [add_alert(factory, title=f"Release {n}") for n in range(4)]
     with factory.begin() as first:
         mine = outbox.claim_alerts(first, worker="w1", now=NOW, lease_seconds=60, limit=2)

@@ -14,7 +14,7 @@ from bot.records import AlertPolicy, HoldReason, Route, StoredFeed, StoredItem
 from bot.schema import Alert
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import run_cli
+from tests.helpers import run_cli
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 POLICY = AlertPolicy(default_channel="#default", flag_channels={"icc": "#icc"}, window=timedelta(hours=48))

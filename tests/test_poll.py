@@ -5,30 +5,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
-from bot.cli import cli
 from bot.config import normalize_database_url
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-
-RSS20 = """<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>Rights Watchers</title><link>https://example.org/</link>
-<language>en</language><ttl>30</ttl>
-<item><title>Court issues arrest warrant</title><link>/news/warrant</link>
-<guid isPermaLink="false">rw-1</guid><pubDate>Mon, 02 Nov 2026 09:00:00 -0500</pubDate>
-<description>&lt;p&gt;Judges of the International Criminal Court issued a warrant.&lt;/p&gt;</description></item>
-<item><title>Defenders face reprisals after Geneva session</title><link>https://example.org/news/reprisals</link>
-<guid isPermaLink="false">rw-2</guid><pubDate>Sun, 01 Nov 2026 10:00:00 GMT</pubDate>
-<description>Several defenders faced reprisals for cooperating with the UN.</description></item>
-<item><title>Annual report published</title><link>https://example.org/news/report</link>
-<guid isPermaLink="false">rw-3</guid><pubDate>Sat, 31 Oct 2026 10:00:00 GMT</pubDate>
-<description>The annual report covers education and health.</description></item>
-</channel></rss>"""
+from tests.helpers import RSS20, count_items, poll_json, run_cli
 
 ATOM10 = """<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://atom.example.org/">
@@ -55,33 +39,6 @@ RSS10 = """<?xml version="1.0" encoding="utf-8"?>
 <item rdf:about="https://rdf.example.org/b"><title>Second RDF item</title><link>https://rdf.example.org/b</link>
 <description>Still nothing.</description><dc:date>2026-11-01T08:00:00Z</dc:date></item>
 </rdf:RDF>"""
-
-
-def run_cli(args: list[str], config: Path, database_url: str, **env: str) -> Any:
-    environment = {
-        "PRESSBOT_CONFIG": str(config),
-        "DATABASE_URL": database_url,
-        "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
-        "SLACK_BOT_TOKEN": "",
-        "PRESSBOT_FEEDS": "",
-        **env,
-    }
-    return CliRunner().invoke(cli, args, env=environment, catch_exceptions=False)
-
-
-def poll_json(config: Path, database_url: str) -> dict[str, Any]:
-    result = run_cli(["poll", "--json"], config, database_url)
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def count_items(database_url: str) -> dict[str, int]:
-    engine = create_engine(normalize_database_url(database_url))
-    with engine.connect() as connection:
-        rows = connection.execute(select(Feed.name, func.count(Item.id)).join(Item).group_by(Feed.name))
-        counts = {name: count for name, count in rows}
-    engine.dispose()
-    return counts
 
 
 def three_dialects(server: FeedServer, tmp_path: Path) -> Path:

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select
 from bot.schema import Alert, Item
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import poll_json, run_cli
+from tests.helpers import poll_json, run_cli
 
 DEATH_PENALTY = '\n[flags.death-penalty]\nen = ["death penalty"]\nfr = ["peine de mort"]\n'
 

@@ -11,7 +11,6 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.config import load, normalize_database_url
+from bot.config import load
 from bot.errors import ConfigError
 from bot.logs import JsonFormatter, RedactSecrets, redact
 from bot.records import FeedHealth, FetchResult, HealthNotice, SchedulePolicy
@@ -36,9 +35,8 @@ from bot.scheduler.decide import (
 )
 from bot.scheduler.worker import Worker
 from bot.schema import Feed
-from bot.store import make_engine, make_session_factory, upgrade
 from bot.store import schedule as schedule_store
-from tests.conftest import write_config
+from tests.conftest import open_db, write_config
 from tests.fakeslack import FakeSlack
 from tests.feedserver import FeedServer
 
@@ -188,19 +186,6 @@ def test_json_log_lines_carry_extra_fields() -> None:
 
 
 # --- claims on a real database ----------------------------------------------------------
-
-
-def open_db(url: str) -> sessionmaker[Session]:
-    engine = make_engine(normalize_database_url(url))
-    upgrade(engine)
-    return make_session_factory(engine)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[sessionmaker[Session]]:
-    factory = open_db(database_url)
-    yield factory
-    factory.kw["bind"].dispose()
 
 
 def add_feeds(factory: sessionmaker[Session], count: int) -> list[int]:

@@ -37,7 +37,7 @@ def shared_db(
 
 
 @pytest.fixture
-def db(database_url: str) -> sessionmaker[Session]:
+def own_archive(database_url: str) -> sessionmaker[Session]:
     """An archive of its own, for tests that change it."""
     return archive(database_url)
 
@@ -204,25 +204,25 @@ def test_an_unknown_feed_name_is_an_error_not_an_empty_answer(shared_db: session
         search_items(session, QueryFilters(feeds=("nope",)))
 
 
-def test_the_index_follows_updates_and_deletes(db: sessionmaker[Session]) -> None:
+def test_the_index_follows_updates_and_deletes(own_archive: sessionmaker[Session]) -> None:
     changed = Release("ISHR", "icc-visa", "ICC staff face travel bans", "Travel bans now replace the old rules.", 3)
-    with db.begin() as session:
+    with own_archive.begin() as session:
         feed = session.scalars(select(Feed).where(Feed.name == "ISHR")).one()
         stored_feed = feed_store.stored_feed(session, feed.id)
         result = item_store.upsert_items(session, stored_feed, [_parsed(changed)], {}, NOW)
     assert len(result.updated) == 1
-    assert titles(db, text="travel bans") == ["ICC staff face travel bans"]
-    assert keys(db, text="restrictions") == set()
-    with db.begin() as session:  # flagged later (a rule change and `pressbot reflag`)
+    assert titles(own_archive, text="travel bans") == ["ICC staff face travel bans"]
+    assert keys(own_archive, text="restrictions") == set()
+    with own_archive.begin() as session:  # flagged later (a rule change and `pressbot reflag`)
         council_id = _item_id(session, "council")
         [council] = item_store.stored_items_after(session, council_id - 1, limit=1)
         icc = [FlagMatch("icc", "sanctions", "s")]
         item_store.record_flags(session, council, icc, [held_alert("#a", icc)], now=NOW)
-    assert keys(db, text="sanctions", flags=("icc",)) == {"council"}
-    with db.begin() as session:
+    assert keys(own_archive, text="sanctions", flags=("icc",)) == {"council"}
+    with own_archive.begin() as session:
         assert prune_items(session, NOW - timedelta(days=400), keep_flagged=False) == 2
-    assert keys(db, text="visa*") == {"council"}
-    with db() as session:
+    assert keys(own_archive, text="visa*") == {"council"}
+    with own_archive() as session:
         if session.get_bind().dialect.name == "sqlite":
             session.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
 
@@ -231,16 +231,16 @@ def _item_id(session: Session, key: str) -> int:
     return session.scalars(select(Item.id).where(Item.key == key)).one()
 
 
-def test_prune_keeps_flagged_items_unless_told(db: sessionmaker[Session]) -> None:
+def test_prune_keeps_flagged_items_unless_told(own_archive: sessionmaker[Session]) -> None:
     cutoff = NOW - timedelta(days=20)
-    with db() as session:
+    with own_archive() as session:
         assert count_prunable(session, cutoff, keep_flagged=True) == 3
         assert count_prunable(session, cutoff, keep_flagged=False) == 4
-    with db.begin() as session:
+    with own_archive.begin() as session:
         assert prune_items(session, cutoff, keep_flagged=True, batch=2) == 2
-    with db.begin() as session:
+    with own_archive.begin() as session:
         assert prune_items(session, cutoff, keep_flagged=True, batch=2) == 1
-    assert keys(db, until=cutoff) == {"burundi"}
-    with db.begin() as session:
+    assert keys(own_archive, until=cutoff) == {"burundi"}
+    with own_archive.begin() as session:
         assert prune_items(session, cutoff, keep_flagged=False) == 1
-    assert keys(db, until=cutoff) == set()
+    assert keys(own_archive, until=cutoff) == set()

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.flag.phrases import normal_anchor, word_matches
 from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import fold_latin_1, fold_text, has_unspaced
+from bot.flag.text import fold_latin_1, fold_wide, has_unspaced
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -43,7 +43,7 @@ class _Release:
         if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
             self.text = "\n\n".join([text for _, text in named])
-            folded = fold_text(self.text)
+            folded = fold_wide(self.text)
             self.wide, self.unspaced = True, has_unspaced(self.text)
         self.folded = folded
         self.fields = [name for name, _ in named]

@@ -253,15 +253,15 @@ def alternation(phrases: Iterable[str]) -> str:
 class Scans:
     """Where anchors are in a folded text: regexes over tries of the anchors.
 
-    Every alternative of a scan costs at every space, so anchors that start beyond Latin-1
-    (Arabic, Cyrillic) have a scan of their own, run only on releases beyond Latin-1, and
-    Chinese anchors one that is a plain trie (re then skips to their first characters),
-    run only on releases with Chinese.
+    A scan costs at every space, and every alternative at every space: a release within
+    Latin-1 is scanned for Latin-1 anchors only, one beyond it for all but the Chinese
+    anchors in one pass; Chinese anchors have a plain trie (re skips to their first
+    characters), run only on releases with Chinese.
     """
 
     at: re.Pattern[str] | None = None  # an anchor at a given position
     latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
-    wide: re.Pattern[str] | None = None  # a space, then an Arabic or Cyrillic anchor
+    wide: re.Pattern[str] | None = None  # a space, then any anchor but Chinese ones: one pass
     unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
     glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
 
@@ -272,11 +272,11 @@ class Scans:
             return cls()
         latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
         unspaced = {anchor for anchor in anchors if _UNSPACED_CHAR.match(anchor)}
-        wide = anchors - latin - unspaced
+        spaced = anchors - unspaced
         return cls(
             at=re.compile(trie_regex(anchors)),
             latin=scan_regex(trie_regex(latin)) if latin else None,
-            wide=scan_regex(trie_regex(wide)) if wide else None,
+            wide=scan_regex(trie_regex(spaced)) if spaced else None,
             unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
             glued=re.compile(trie_regex(latin)) if latin else None,
         )
@@ -287,10 +287,10 @@ class Scans:
             return
         if starts_word(text, low) and (first := self.at.match(text, low, high)):
             yield low, first.group()
-        for scan in (self.latin, self.wide if wide else None):
-            if scan is not None:
-                for hit in scan.finditer(text, low, high):
-                    yield hit.end(), hit.group(1)
+        scan = self.wide if wide else self.latin
+        if scan is not None:
+            for hit in scan.finditer(text, low, high):
+                yield hit.end(), hit.group(1)
         if unspaced:
             yield from _unspaced_hits(self.unspaced, self.glued, text, low, high)
 

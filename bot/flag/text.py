@@ -35,16 +35,12 @@ _UNSPACED = re.compile(f"[{UNSPACED}]")
 _ARABIC_LETTER = "\u0621-\u064a\u066e-\u06d3"
 _ARABIC_MARK = "\u0640\u064b-\u065f\u0670\u06d6-\u06ed"  # tatweel, short vowels, Quranic marks
 _ARABIC = re.compile(f"[{_ARABIC_LETTER}]")
-# From the start of a word only (the look-behind): tried at every letter, it would be quadratic.
-_MARKED_WORD = re.compile(
-    f"(?<![{_ARABIC_LETTER}{_ARABIC_MARK}])[{_ARABIC_LETTER}]*[{_ARABIC_MARK}][{_ARABIC_LETTER}{_ARABIC_MARK}]*"
-)
 _MARKS = re.compile(f"[{_ARABIC_MARK}]")
-# The article, and the particles written onto it, at the start of a word of 2+ more letters:
-# three literal replacements (a space, then 2, 3 or 4 letters), at C speed, shortest first.
+# The article, and the particles written onto it (و ف, then ب ك, or ل with the article's
+# alif elided), at the start of a word: literal replacements, which run at C speed.
 _ARTICLES = tuple(
-    (re.compile(f" (?:{article})(?=[{_ARABIC_LETTER}]{{2}})"), " " * (length + 1))
-    for article, length in (("ال|لل", 2), ("[وفبكل]ال|[وف]لل", 3), ("[وف][بكل]ال", 4))
+    (f" {article}", " " * (len(article) + 1))
+    for article in ("وبال", "وكال", "فبال", "فكال", "وال", "فال", "بال", "كال", "ولل", "فلل", "ال", "لل")
 )
 # Beyond Latin-1, the characters that folding changes: all but ASCII letters, digits and . / *,
 # the letters of Cyrillic (but й ё), of Arabic (but the hamza seats, ة and ى) and of Chinese.
@@ -78,13 +74,15 @@ _LATIN_1_FOLD = bytes(ord(f) if f.isascii() else 32 for f in map(_fold_char, map
 
 def fold_latin_1(text: str) -> str | None:
     """The folded copy of a text within Latin-1 (after typography), at C speed; else None."""
-    if not text.isascii():
+    for _ in range(2):
+        try:
+            return text.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
+        except UnicodeEncodeError as exc:
+            if text[exc.start] not in _TYPOGRAPHY:  # Arabic, Cyrillic…: known at the first letter
+                return None
         for char in _TYPOGRAPHY:
             text = text.replace(char, " ")
-    try:
-        return text.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
-    except UnicodeEncodeError:
-        return None
+    return None
 
 
 def fold_text(text: str) -> str:
@@ -93,11 +91,14 @@ def fold_text(text: str) -> str:
     ``text`` is expected in NFC (é as one letter, not e + ´), as match_flags gives it.
     """
     folded = fold_latin_1(text)
-    if folded is not None:
-        return folded
+    return fold_wide(text) if folded is None else folded
+
+
+def fold_wide(text: str) -> str:
+    """fold_text for a text beyond Latin-1 (fold_latin_1 gave None)."""
     arabic = _ARABIC.search(text) is not None
     if arabic and _MARKS.search(text):
-        text = _MARKED_WORD.sub(_close_up, text)
+        text = _close_up_words(text)
     for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
         text = text.replace(char, _fold_char(char))
     text = text.lower()  # what is left lowers one to one: A-Z, А-Я
@@ -105,14 +106,36 @@ def fold_text(text: str) -> str:
         return text
     text = " " + text  # so that the first word follows a space too
     for article, spaces in _ARTICLES:
-        text = article.sub(spaces, text)
+        text = text.replace(article, spaces)
     return text[1:]
 
 
-def _close_up(word: re.Match[str]) -> str:
-    """An Arabic word without its marks, then as many spaces: the same length."""
-    letters = _MARKS.sub("", word.group())
-    return letters + " " * (len(word.group()) - len(letters))
+def _close_up_words(text: str) -> str:
+    """Each Arabic word with marks without them, then as many spaces: the same length.
+
+    Marks are few, so each is looked at from where it is (a regex tried at every letter
+    would cost more than the rest of the fold).
+    """
+    parts, done = [], 0
+    for mark in _MARKS.finditer(text):
+        if mark.start() < done:
+            continue  # in a word already closed up
+        start = mark.start()
+        while start > done and text[start - 1] in _ARABIC_WORD_CHARS:
+            start -= 1
+        end = mark.end()
+        while end < len(text) and text[end] in _ARABIC_WORD_CHARS:
+            end += 1
+        word = text[start:end]
+        letters = _MARKS.sub("", word)
+        parts += [text[done:start], letters, " " * (len(word) - len(letters))]
+        done = end
+    return "".join(parts) + text[done:]
+
+
+_ARABIC_WORD_CHARS = frozenset(
+    chr(code) for code in (*range(0x0621, 0x064B), *range(0x066E, 0x06D4), 0x0640, *range(0x064B, 0x0660), 0x0670)
+)
 
 
 def has_unspaced(text: str) -> bool:
