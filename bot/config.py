@@ -90,6 +90,18 @@ class PollSection(_Strict):
 
 class AlertsSection(_Strict):
     window: Duration = timedelta(hours=48)  # first pass over a feed: alert only on newer releases
+    # Copies of one release across feeds are one alert (bot.group): a new release is
+    # compared with other feeds' releases stored this recently ("0" turns grouping off)…
+    group_window: Duration = timedelta(days=7)
+    # …and joins when this share of its main text's word shingles matches one of them.
+    group_similarity: float = Field(default=0.8, gt=0.0, le=1.0)
+
+    @field_validator("group_window")
+    @classmethod
+    def _not_negative(cls, value: timedelta) -> timedelta:
+        if value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
 
 
 class SlackSection(_Strict):
