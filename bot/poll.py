@@ -76,7 +76,7 @@ def run_pass(
     )
     summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
     outcomes = tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
-    return PassResult(summary, outcomes)
+    return PassResult(summary, outcomes, stored_at=now)
 
 
 # -- claim --------------------------------------------------------------------------------

@@ -396,6 +396,7 @@ class PassResult:
 
     summary: PassSummary
     outcomes: tuple[FeedOutcome, ...]
+    stored_at: datetime  # the "now" the feeds were stored at: their next checks count from it
 
 
 @dataclass(frozen=True, slots=True)
