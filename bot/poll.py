@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -44,6 +44,7 @@ from bot.records import (
     StoredItem,
 )
 from bot.store import feeds as feed_store
+from bot.store import groups as group_store
 from bot.store import items as item_store
 from bot.tables import utcnow
 
@@ -227,7 +228,18 @@ def store_feed(
         if work.parsed is None:
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
+        grouping = settings.alerts.group_window > timedelta(0)
+        if grouping:
+            group_store.lock_for_grouping(session)
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        if grouping:
+            group_store.group_new_items(
+                session,
+                upserted.new,
+                window=settings.alerts.group_window,
+                similarity=settings.alerts.group_similarity,
+                now=now,
+            )
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
             name=feed.name,

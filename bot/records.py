@@ -278,6 +278,15 @@ class FlagMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupCopy:
+    """Another feed's copy of a grouped release. Made by store; read by deliver and query."""
+
+    item_id: int
+    feed_name: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class AlertToSend:
     """A pending outbox row with what the message needs. Made by store; read by deliver."""
 
@@ -293,6 +302,7 @@ class AlertToSend:
     attempts: int = 0
     outcome_unknown: bool = False  # a previous post may have reached Slack
     posting_started_at: datetime | None = None  # of that post: where to start reading history
+    also_in: tuple[GroupCopy, ...] = ()  # the other copies of a grouped release, stored first first
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,11 +76,20 @@ class Item(Base):
     full_text_error: Mapped[str | None]
     full_text_attempts: Mapped[int]
     flags: Mapped[list[str]]
+    group_id: Mapped[int | None]
 
     feed: Mapped[Feed] = relationship(back_populates="items")
     matches: Mapped[list[FlagMatchRow]] = relationship(
         back_populates="item", cascade="all, delete-orphan", passive_deletes=True
     )
+
+
+class ItemBand(Base):
+    __table__ = tables.item_bands
+
+    id: Mapped[int]
+    item_id: Mapped[int]
+    band_key: Mapped[int]
 
 
 class ItemAlias(Base):
@@ -120,6 +129,7 @@ class Alert(Base):
     last_error: Mapped[str | None]
     posting_started_at: Mapped[datetime | None]
     slack_ts: Mapped[str | None]
+    slack_channel_id: Mapped[str | None]
     sent_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]

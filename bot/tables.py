@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -143,11 +144,26 @@ items = Table(
     _required("full_text_attempts", Integer, default=0),
     # Derived from flag_matches (the flag names), so queries filter without a join.
     _required("flags", JSON, default=list),
+    # Copies of one release across feeds (migration 0006): the id of the group's head,
+    # the copy stored first (the head's own id on the head); NULL for a release alone.
+    Column("group_id", Integer),
     UniqueConstraint("feed_id", "key"),
     Index("ix_items_published_at", "published_at"),
     # One release seen through several feeds is found by its key or link.
     Index("ix_items_key", "key"),
     Index("ix_items_url", "url"),
+    Index("ix_items_group_id", "group_id"),
+)
+
+# MinHash band keys of each release's main text (migration 0006, bot.group): a new
+# release finds its near-copies by an index lookup of its keys, however big the archive.
+item_bands = Table(
+    "item_bands",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    _required("band_key", BigInteger),
+    Index("ix_item_bands_band_key", "band_key"),
 )
 
 # The URLs a listing page links a release under (migration 0005): a listed link is
@@ -192,6 +208,9 @@ alerts = Table(
     # post may have reached Slack and the channel history is checked first.
     Column("posting_started_at", UTCDateTime),
     Column("slack_ts", String(50)),
+    # The channel id Slack answered the post with (migration 0006): chat.update and
+    # thread replies take no channel names.
+    Column("slack_channel_id", String(50)),
     Column("sent_at", UTCDateTime),
     Column("claimed_by", String(100)),
     Column("claimed_until", UTCDateTime),

@@ -16,8 +16,8 @@ from bot.schema import Alert, FlagMatchRow, Item, ItemAlias
 from tests.conftest import write_config
 from tests.fakeslack import FakeSlack
 from tests.feedserver import FeedServer
+from tests.helpers import poll_json, run_cli
 from tests.newsroom import HTML, LAYOUTS, listing_html, mount, release
-from tests.test_poll import poll_json, run_cli
 
 REPRISAL_SENTENCE = (
     "The experts said the detentions were the latest in a pattern of reprisals against those who cooperated "
@@ -302,3 +302,17 @@ def test_a_site_giving_every_page_one_canonical_url_keeps_each_release_apart(
 
     assert summary["new_items"] == 3
     assert len({key for (key,) in rows(sqlite_url, Item.key)}) == 3
+
+
+def test_a_failing_page_source_says_why_in_its_health_notice(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    url = feed_server.add("/en/about", "<html><body><main><p>Nothing listed.</p></main></body></html>",
+                          content_type=HTML)
+    config = page_config(tmp_path, url, extra='[scheduler]\nhealth_notice_after = "0s"\n')
+
+    result = run_cli(["poll"], config, sqlite_url)
+
+    assert result.exit_code == 0
+    notice = next(line for line in result.stdout.splitlines() if "pressbot: feed “Newsroom” has failed" in line)
+    assert f'no release links found on {url}: set items = "<CSS selector of each release>"' in notice

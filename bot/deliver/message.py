@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.records import AlertToSend, FlagMatch
+from bot.records import AlertToSend, FlagMatch, GroupCopy
 
 # Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
 SECTION_TEXT_MAX = 3000
@@ -167,6 +167,12 @@ def _fallback_text(alert: AlertToSend) -> str:
     return f"{prefix}{title} — {escape_within(alert.feed_name, 200)}"
 
 
+def _also_published(copies: Iterable[GroupCopy]) -> str:
+    """ "Also published by: ReliefWeb · ISHR", each source linked to its copy (issue 18)."""
+    links = [slack_link(copy.url, copy.feed_name, 200) for copy in copies]
+    return f"Also published by: {' · '.join(links)}"
+
+
 def build_message(alert: AlertToSend) -> dict[str, Any]:
     """``chat.postMessage`` arguments for an alert, within Slack's limits. Pure."""
     title = slack_link(alert.url, alert.title)
@@ -176,6 +182,9 @@ def build_message(alert: AlertToSend) -> dict[str, Any]:
         {"type": "context", "elements": [_mrkdwn(context[:CONTEXT_TEXT_MAX])]},
         *_flag_sections(alert.matches),
     ]
+    if alert.also_in:
+        text = _also_published(alert.also_in)
+        blocks.insert(2, {"type": "context", "elements": [_mrkdwn(text[:CONTEXT_TEXT_MAX])]})
     if alert.summary and alert.summary.strip():
         blocks.append({"type": "section", "text": _mrkdwn(escape_within(alert.summary, SUMMARY_MAX))})
     return {
@@ -199,6 +208,9 @@ def format_for_terminal(alert: AlertToSend) -> str:
     ]
     if alert.url:
         lines.append(f"  {alert.url}")
+    if alert.also_in:
+        sources = (f"{copy.feed_name} {copy.url or ''}".strip() for copy in alert.also_in)
+        lines.append("  Also published by: " + " · ".join(sources))
     for match in alert.matches[: SENTENCES_PER_FLAG * 3]:
         lines.append(f"  {match.flag}: “{shorten(match.sentence, SENTENCE_MAX)}” ({match.phrase})")
     if alert.summary:

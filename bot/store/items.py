@@ -21,6 +21,11 @@ _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _KEYS_PER_QUERY = 500
 
 
+def is_global_key(key: str) -> bool:
+    """A key with a URI scheme names the release itself; a bare guid only within its feed."""
+    return bool(_URI_SCHEME.match(key))
+
+
 def item_hash(item: ParsedItem) -> str:
     """What counts as a change: the text and links a reader sees, not feed noise."""
     parts = (
@@ -192,7 +197,7 @@ def record_flags(
         return []
     existing = dict(session.execute(select(Alert.channel, Alert.id).where(Alert.item_id == item.item_id)).all())
     _refresh_waiting(session, [(existing[d.channel], d) for d in decisions if d.channel in existing])
-    already = set(existing) | _channels_alerted_elsewhere(session, item)
+    already = set(existing) | _channels_alerted_elsewhere(session, item, row.group_id)
     created = [decision for decision in decisions if decision.channel not in already]
     session.add_all(_alert_row(item.item_id, decision, now) for decision in created)
     return created
@@ -242,8 +247,8 @@ def _alert_row(item_id: int, decision: AlertDecision, now: datetime) -> Alert:
     )
 
 
-def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
-    """Channels that already have this release through another feed.
+def _channels_alerted_elsewhere(session: Session, item: StoredItem, group_id: int | None) -> set[str]:
+    """Channels that already have this release through another feed, or another copy of its group.
 
     UN News publishes one story in its "all" feed and in topic feeds; the stable key
     (story id) or the same link shows it is one release, and one alert is enough. A
@@ -251,9 +256,11 @@ def _channels_alerted_elsewhere(session: Session, item: StoredItem) -> set[str]:
     own feed: another feed's release "1" is another release. Within one feed a shared
     link is no identity either (newsrooms that link every item to their press page).
     """
-    same_release = Item.key == item.key if _URI_SCHEME.match(item.key) else false()
+    same_release = Item.key == item.key if is_global_key(item.key) else false()
     if item.url:
         same_release = same_release | ((Item.url == item.url) & (Item.feed_id != item.feed_id))
+    if group_id is not None:  # one story, one alert (issue 18): its copies edit that one
+        same_release = same_release | (Item.group_id == group_id)
     query = (
         select(Alert.channel)
         .join(Item, Alert.item_id == Item.id)

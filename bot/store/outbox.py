@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 from bot.store import is_postgresql
+from bot.store.groups import copies_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
         .order_by(Alert.id)
     ).all()
     matches = _matches_by_item(session, {item.id for _, item, _ in rows})
+    copies = copies_of(session, [item.id for _, item, _ in rows])
     return [
         AlertToSend(
             alert_id=alert.id,
@@ -116,6 +118,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
             attempts=alert.attempts,
             outcome_unknown=alert.posting_started_at is not None and alert.slack_ts is None,
             posting_started_at=alert.posting_started_at,
+            also_in=copies.get(item.id, ()),
         )
         for alert, item, feed_name in rows
     ]
