@@ -8,14 +8,14 @@ down; nothing reads the environment or the files after that. Every problem raise
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bot.durations import parse_duration
 from bot.errors import ConfigError
@@ -33,6 +33,11 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
 # minute the scheduler warns, as public servers may take the polling for abuse.
 MIN_INTERVAL = timedelta(seconds=5)
+MAX_DURATION = timedelta(days=3650)
+# The columns these are stored in (bot.tables): VARCHAR(200) names and channels, VARCHAR(100) flags.
+NAME_MAX = 200
+CHANNEL_MAX = 200
+FLAG_NAME_MAX = 100
 
 
 def _duration(value: object) -> timedelta:
@@ -41,7 +46,26 @@ def _duration(value: object) -> timedelta:
         return value
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("a duration is a string like 15m or a number of seconds")
-    return timedelta(seconds=parse_duration(value))
+    seconds = parse_duration(value)
+    if seconds > MAX_DURATION.total_seconds():
+        # "10000y" parsed, then overflowed the first date it was added to (issue 14).
+        raise ValueError(f"{value!r} is longer than {MAX_DURATION.days // 365} years")
+    return timedelta(seconds=seconds)
+
+
+def _database_text(name: str, limit: int) -> Callable[[str | None], str | None]:
+    """A validator for text stored in a VARCHAR(limit): PostgreSQL refuses longer text and NUL."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) > limit:
+            raise ValueError(f"{name} is {len(value)} characters long (at most {limit})")
+        if any(ord(char) < 32 or 0x7F <= ord(char) < 0xA0 for char in value):
+            raise ValueError(f"{name} contains a control character")
+        return value
+
+    return check
 
 
 # Parsed where it is read: no string duration leaves this module.
@@ -81,8 +105,8 @@ class AlertsSection(_Strict):
 
 
 class SlackSection(_Strict):
-    channel: str = "#pressbot"
-    ops_channel: str | None = None
+    channel: Annotated[str, AfterValidator(_database_text("the channel", CHANNEL_MAX))] = "#pressbot"
+    ops_channel: Annotated[str | None, AfterValidator(_database_text("the channel", CHANNEL_MAX))] = None
 
 
 class FullTextSection(_Strict):
@@ -113,12 +137,12 @@ class ConfigFile(_Strict):
 
 
 class FeedEntry(_Strict):
-    name: str = Field(min_length=1)
+    name: Annotated[str, AfterValidator(_database_text("the name", NAME_MAX))] = Field(min_length=1)
     url: str
     tags: list[str] = Field(default_factory=list)
     full_text: bool = False
     interval: str | int | float | None = None  # parsed by load_feeds, which names the entry
-    channel: str | None = None
+    channel: Annotated[str | None, AfterValidator(_database_text("the channel", CHANNEL_MAX))] = None
     # A newsroom listing page instead of a feed (issue 17), and how to read it.
     page: bool = False
     items: str | None = None
@@ -207,6 +231,14 @@ def _schedule_policy(poll: PollSection, section: SchedulerSection) -> SchedulePo
         lease=section.lease.total_seconds(),
         heartbeat=section.heartbeat.total_seconds(),
     )
+
+
+def _channel_problem(channel: str) -> str | None:
+    try:
+        _database_text("the channel", CHANNEL_MAX)(channel)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _validation_line(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
@@ -310,6 +342,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         config = ConfigFile.model_validate(data)
     except ValidationError as exc:
         raise _validation_line(config_path, exc) from None
+    for flag_name in config.flags:
+        if len(flag_name) > FLAG_NAME_MAX:
+            raise ConfigError(
+                f"{config_path}: flags.{flag_name[:20]}…: a flag name has at most {FLAG_NAME_MAX} characters"
+            )
     flag_rules = compile_rules(config.flags, source=str(config_path))
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
@@ -317,6 +354,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     feeds = load_feeds(feeds_path)
     slack = config.slack
     if env.get("SLACK_CHANNEL"):
+        problem = _channel_problem(env["SLACK_CHANNEL"])
+        if problem:
+            raise ConfigError(f"SLACK_CHANNEL: {problem}")
         slack = slack.model_copy(update={"channel": env["SLACK_CHANNEL"]})
     return Settings(
         config_path=config_path,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,6 @@ def default_config_dir() -> Path:
 
     setup.py copies the top-level ``config/`` into the wheel as ``bot/_config``.
     """
-    from importlib.resources import files
-
     packaged = files("bot") / "_config"
     if packaged.is_dir():
         return Path(str(packaged))
@@ -47,8 +46,13 @@ def config_path(env: Mapping[str, str]) -> Path:
 
 def read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        data = path.read_bytes()
+        # Windows Notepad starts UTF-8 with a BOM; tomllib reads it as a stray character.
+        return tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start + 1}): save it as UTF-8 (UTF-16 and Latin-1 are not read)"
+        ) from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:

@@ -117,6 +117,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
+MAX_QUERY_CHARS = 2000  # documented in the README; ~300 words
+MAX_NESTING = 16
+
+
 class _Parser:
     """Recursive descent: and := or ([AND] or)* ; or := unary (OR unary)* ; unary := [-|NOT] primary."""
 
@@ -124,6 +128,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokens(text)
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> str | None:
         return self.tokens[self.at][0] if self.at < len(self.tokens) else None
@@ -189,7 +194,12 @@ class _Parser:
     def primary(self) -> Node | None:
         kind, value = self.take()
         if kind == "open":
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                # Each level is four Python frames: 245 of them hit the recursion limit (issue 14).
+                raise QuerySyntaxError(f"parentheses nest more than {MAX_NESTING} deep in this search")
             node = self.all_of()
+            self.depth -= 1
             if self.peek() != "close":
                 raise self.fail("unbalanced parenthesis: '(' without ')'")
             self.take()
@@ -207,5 +217,10 @@ class _Parser:
 
 
 def parse_search(text: str) -> Node:
-    """The search syntax above as a tree; QuerySyntaxError (one line) when it is not one."""
+    """The search syntax above as a tree; QuerySyntaxError (one line) when it is not one.
+
+    At most ``MAX_QUERY_CHARS`` characters and ``MAX_NESTING`` levels of parentheses.
+    """
+    if len(text) > MAX_QUERY_CHARS:
+        raise QuerySyntaxError(f"a search has at most {MAX_QUERY_CHARS} characters; this one has {len(text)}")
     return _Parser(text).parse()

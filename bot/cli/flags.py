@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from bot.cli import load_settings
+from bot.cli import ConfigClickError, load_settings
 
 
 @click.group()
@@ -27,7 +27,9 @@ def test(file: Path, as_json: bool) -> None:
     from bot.flag import evaluate
 
     settings = load_settings()
-    report = evaluate(settings.flag_rules, _read_rows(file))
+    rows = _read_rows(file)
+    report = evaluate(settings.flag_rules, rows)
+    _refuse_unknown_labels(file, rows, set(report["flags"]))
     if not report["flags"]:
         raise click.UsageError("no flag rules are configured ([flags.*] in pressbot.toml)")
     if all(score["precision"] is None for score in report["flags"].values()):
@@ -39,19 +41,39 @@ def test(file: Path, as_json: bool) -> None:
         _print_report(report)
 
 
+def _refuse_unknown_labels(file: Path, rows: list[dict[str, Any]], flags: set[str]) -> None:
+    """A misspelled label ("reprisals") measured nothing, and the report showed the rule perfect."""
+    unknown: dict[str, int] = {}
+    for number, row in enumerate(rows, start=1):
+        labels = row.get("labels")
+        for name in labels if isinstance(labels, dict) else ():
+            if name not in flags:
+                unknown.setdefault(str(name), number)
+    if unknown:
+        name, number = next(iter(unknown.items()))
+        known = ", ".join(sorted(flags)) or "none"
+        raise ConfigClickError(f"{file}: line {number}: label {name!r} is no configured flag (flags: {known})")
+
+
 def _read_rows(file: Path) -> list[dict[str, Any]]:
+    try:
+        return _parse_rows(file.read_text(encoding="utf-8-sig").splitlines())
+    except UnicodeDecodeError as exc:
+        raise ConfigClickError(f"{file}: not UTF-8 text (byte {exc.start + 1}): save it as UTF-8") from None
+
+
+def _parse_rows(lines: list[str]) -> list[dict[str, Any]]:
     rows = []
-    with file.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="FILE") from None
-            if not isinstance(row, dict):
-                raise click.BadParameter(f"line {number}: not a JSON object", param_hint="FILE")
-            rows.append(row)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"line {number}: not JSON ({exc.msg})", param_hint="FILE") from None
+        if not isinstance(row, dict):
+            raise click.BadParameter(f"line {number}: not a JSON object", param_hint="FILE")
+        rows.append(row)
     return rows
 
 

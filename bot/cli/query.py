@@ -55,7 +55,9 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
         raise click.BadParameter(str(exc)) from None
 
 
-@click.command(help=SEARCH_HELP, context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]})
+@click.command(
+    help=SEARCH_HELP, context_settings={"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+)
 # UNPROCESSED so that `-word` (leave a word out) reaches the search instead of click.
 @click.argument("text", nargs=-1, type=click.UNPROCESSED)
 @click.option("--flag", "flags", multiple=True, metavar="NAME", help="Only releases carrying this flag.")

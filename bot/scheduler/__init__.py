@@ -82,9 +82,8 @@ def poll_once(
     result = run_pass(
         settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, echo=echo, clock=clock
     )
-    now = clock()
-    for outcome in result.outcomes:
-        reschedule(session_factory, outcome, settings, now=now, worker=worker,
+    for outcome in result.outcomes:  # from when they were stored, not after the delivery
+        reschedule(session_factory, outcome, settings, now=result.stored_at, worker=worker,
                    was_failing=outcome.result.feed_id in claim.failing)
     if not dry_run:
         send_health_notices(settings, session_factory, now=clock(), echo=echo, client=slack)

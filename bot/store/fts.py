@@ -8,8 +8,7 @@ PostgreSQL; a title match counts most.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import reduce
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,6 +83,18 @@ def sqlite_snippet(tree: Node) -> sa.ColumnElement[Any]:
 # -- PostgreSQL tsquery ------------------------------------------------------------------
 
 
+def _balanced(
+    join: Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[Any]],
+    parts: list[sa.ColumnElement[Any]],
+) -> sa.ColumnElement[Any]:
+    """``join`` over ``parts`` as a balanced tree: a left fold of 86 words nested 86 calls
+    deep, past what SQLAlchemy's recursive compiler survives (issue 14)."""
+    while len(parts) > 1:
+        pairs = [join(parts[index], parts[index + 1]) for index in range(0, len(parts) - 1, 2)]
+        parts = pairs + ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
+
+
 def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
     """A PostgreSQL tsquery built from one call per term, joined with tsquery_and/or/not.
 
@@ -98,10 +109,11 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
             return sa.func.to_tsquery(_PG_CONFIG, lexemes)
         return sa.func.phraseto_tsquery(_PG_CONFIG, node.text)
     if isinstance(node, AnyOf):
-        return reduce(sa.func.tsquery_or, (to_tsquery(option) for option in node.options))
-    expression = reduce(sa.func.tsquery_and, (to_tsquery(part) for part in node.include))
-    for part in node.exclude:
-        expression = sa.func.tsquery_and(expression, sa.func.tsquery_not(to_tsquery(part)))
+        return _balanced(sa.func.tsquery_or, [to_tsquery(option) for option in node.options])
+    expression = _balanced(sa.func.tsquery_and, [to_tsquery(part) for part in node.include])
+    if node.exclude:  # NOT a AND NOT b = NOT (a OR b): one level, however many words
+        excluded = _balanced(sa.func.tsquery_or, [to_tsquery(part) for part in node.exclude])
+        expression = sa.func.tsquery_and(expression, sa.func.tsquery_not(excluded))
     return expression
 
 

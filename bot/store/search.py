@@ -7,6 +7,7 @@ snippets and flag phrases. A search never takes SQLite's write lock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -45,6 +46,36 @@ _feeds = _feed_table.c
 _matches = tables.flag_matches.c
 
 
+_LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+
+
+def checked_filters(session: Session, filters: QueryFilters) -> QueryFilters:
+    """``filters`` with flag names as stored; QuerySyntaxError for a filter that can match
+    nothing because nothing stored has it (``--flag reprisals``, ``--tag nope``,
+    ``--lang french``) or an empty range: those answered an empty list in silence (issue 14)."""
+    if filters.since is not None and filters.until is not None and filters.since >= filters.until:
+        since, until = f"{filters.since:%Y-%m-%d %H:%M}", f"{filters.until:%Y-%m-%d %H:%M}"
+        raise QuerySyntaxError(f"the range is empty: since {since} is not before until {until}")
+    if filters.flags:
+        stored = {flag.casefold(): flag for flag in session.scalars(sa.select(_matches.flag).distinct())}
+        unknown = [flag for flag in filters.flags if flag.casefold() not in stored]
+        if unknown:
+            known = ", ".join(sorted(stored.values())) or "none yet"
+            raise QuerySyntaxError(f"no stored release carries the flag {unknown[0]!r} (flags: {known})")
+        filters = replace(filters, flags=tuple(stored[flag.casefold()] for flag in filters.flags))
+    for code in filters.languages:
+        if not _LANGUAGE_CODE.match(code):
+            raise QuerySyntaxError(f"--lang {code!r} is not a language code (en, fr, es, pt-BR…)")
+    if filters.languages:
+        stored_codes = {code.lower() for code in session.scalars(sa.select(_items.language).distinct()) if code}
+        for code in filters.languages:
+            wanted = code.lower().replace("_", "-")
+            if not any(known == wanted or known.startswith(wanted + "-") for known in stored_codes):
+                known = ", ".join(sorted(stored_codes)) or "none yet"
+                raise QuerySyntaxError(f"no stored release is in language {code!r} (languages: {known})")
+    return filters
+
+
 def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
     """Feeds by name (any case) and tag, resolved here: tags are a JSON list, not portable SQL."""
     if not filters.feeds and not filters.tags:
@@ -55,6 +86,10 @@ def _feed_ids(session: Session, filters: QueryFilters) -> list[int] | None:
     unknown = sorted(names - {name.casefold() for _, name, _ in rows})
     if unknown:
         raise QuerySyntaxError(f"no feed named {unknown[0]!r} (see `pressbot feeds list`)")
+    stored_tags = {tag.casefold() for _, _, feed_tags in rows for tag in feed_tags or ()}
+    unknown = sorted(tags - stored_tags)
+    if unknown:
+        raise QuerySyntaxError(f"no feed has the tag {unknown[0]!r} (tags: {', '.join(sorted(stored_tags)) or 'none'})")
     return [
         feed_id
         for feed_id, name, feed_tags in rows
@@ -159,6 +194,7 @@ def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
     """
     tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
     _begin_reading(session)
+    filters = checked_filters(session, filters)
     feed_ids = _feed_ids(session, filters)
     if feed_ids == [] or filters.limit <= 0:
         return []
