@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import os
 import subprocess
@@ -440,3 +442,40 @@ def test_describe_change_names_only_material_changes(
     from bot.update import describe_change
 
     assert describe_change(*old, *new) == expected
+
+
+# ------------------------------------------------------------------- `pressbot query`
+
+
+def test_query_shows_a_group_once_with_also_in_and_no_group_every_copy(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    poll(poll_env(tmp_path, fake, three_copies_and_another(feed_server), database_url))
+
+    def query(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["query", "--limit", "50", *args], env={"DATABASE_URL": database_url})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    rows = json.loads(query("--format", "json"))
+    [valdoria] = [row for row in rows if "Valdoria" in row["title"]]
+    assert len(rows) == 2 and valdoria["feed"] == alerted(database_url)[0]  # the head, which was alerted
+    urls = {
+        "OHCHR": "https://ohchr.example/press/valdoria",
+        "ReliefWeb": "https://reliefweb.example/report/valdoria-experts",
+        "ISHR": "https://ishr.example/news/valdoria",
+    }
+    assert [(copy["feed"], copy["url"]) for copy in valdoria["also_in"]] == [
+        (name, url) for name, url in urls.items() if name != valdoria["feed"]
+    ]
+    assert all(isinstance(copy["id"], int) for copy in valdoria["also_in"])
+    [eastmark] = [row for row in rows if "Eastmark" in row["title"]]
+    assert eastmark["also_in"] == []
+    every = json.loads(query("--format", "json", "--no-group"))
+    assert len(every) == 4 and all(row["also_in"] == [] for row in every)
+    lines = [json.loads(line) for line in query("--format", "ndjson").splitlines()]
+    assert [row["also_in"] for row in lines] == [row["also_in"] for row in rows]
+    [csv_row] = [row for row in csv.DictReader(io.StringIO(query("--format", "csv"))) if "Valdoria" in row["title"]]
+    assert csv_row["also_in"] == "; ".join(f"{copy['feed']} {copy['url']}" for copy in valdoria["also_in"])
+    assert f"{valdoria['feed']} (+2)" in query("--format", "table")
