@@ -19,6 +19,8 @@ METHOD_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.list": ("channels:read", "groups:read"),
     # After a crash or a lost answer, look for an alert in the channel before posting it again.
     "conversations.history": ("channels:history", "groups:history"),
+    # After a crash or a lost answer, look for an update's reply in the alert's thread.
+    "conversations.replies": ("channels:history", "groups:history"),
 }
 # Features that need a scope of their own.
 FEATURE_SCOPES: dict[str, tuple[str, ...]] = {
