@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
@@ -28,6 +29,10 @@ def poll(dry_run: bool, as_json: bool) -> None:
 
     settings = load_settings()
     session_factory = open_db(settings, migrate=True)
+    if not settings.feeds:
+        click.echo(f"pressbot: warning: no feeds configured in {settings.feeds_path}", err=True)
+    # SIGTERM as Ctrl-C: the pass then gives its claims back before the process ends.
+    signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
         on_fetched = None
         if sys.stderr.isatty() and not as_json:
@@ -40,6 +45,14 @@ def poll(dry_run: bool, as_json: bool) -> None:
         click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
     else:
         click.echo(format_summary(summary))
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 class _progress:
@@ -80,12 +93,14 @@ def format_summary(summary: PassSummary) -> str:
         lines.append(f"{report.name:<{width}}  {detail}")
     lines.append("")
     lines.append(
-        f"{summary.feeds} feeds: {summary.fetched} fetched, {summary.not_modified} not modified, "
+        f"{_count(summary.feeds, 'feed')}: {summary.fetched} fetched, {summary.not_modified} not modified, "
         f"{summary.failed} failed; {summary.new_items} new items, {summary.updated_items} updated, "
         f"{summary.flagged} flagged"
     )
     alerts = f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending, {summary.alerts_failed} failed"
     if summary.alerts_held_back:
-        alerts += f", {summary.alerts_held_back} older flagged releases held back (first pass)"
+        # Held: an old release on a feed's first pass, or one dated before a prune.
+        held = summary.alerts_held_back
+        alerts += f", {held} older flagged releases held back (not news: see alerts list --status held)"
     lines.append(alerts)
     return "\n".join(lines)

@@ -25,7 +25,7 @@ log = logging.getLogger("bot.run")
 # room to release claims and exit inside the 20 s we promise.
 STOP_GRACE_SECONDS = 15.0
 # Chatty at INFO: one line per HTTP request (httpx), per job run (APScheduler), per migration step.
-_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_sdk", "trafilatura", "urllib3", "alembic")
+_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "trafilatura", "urllib3", "alembic")
 
 
 def _setup_logging(log_json: bool) -> None:
@@ -216,6 +216,8 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
     for feed in feeds:
         state = feed.status
         next_check = "—" if not feed.enabled else relative(feed.next_check_at, now) if feed.next_check_at else "due now"
+        if feed.claimed_by and feed.claimed_until and feed.claimed_until > now:
+            next_check = f"being polled by {feed.claimed_by} (claim until {feed.claimed_until:%H:%M:%S})"
         error = {FeedStatus.DISABLED: feed.disabled_reason, FeedStatus.FAILING: feed.last_error}.get(state)
         table.add_row(terminal_text(feed.name), terminal_text(state, styles[state]),
                       relative(feed.last_success_at, now), next_check, str(feed.consecutive_failures or ""),

@@ -79,9 +79,17 @@ def poll_once(
     with session_factory.begin() as session:
         claim = claim_for_pass(session, settings, worker=worker, now=clock(), feed_ids=feed_ids)
     slack = deliver.slack_client(settings)
-    result = run_pass(
-        settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, echo=echo, clock=clock
-    )
+    try:
+        result = run_pass(
+            settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, echo=echo,
+            clock=clock,
+        )
+    except BaseException:
+        # Ctrl-C or SIGTERM: the claims go back now, as `run` gives them back, or the
+        # next poll skipped every feed until the lease ran out (issue 14).
+        with session_factory.begin() as session:
+            schedule_store.release_claims(session, worker)
+        raise
     now = clock()
     for outcome in result.outcomes:
         reschedule(session_factory, outcome, settings, now=now, worker=worker,
