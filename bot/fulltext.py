@@ -37,6 +37,14 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", ""})
 META_SCAN_BYTES = 65_536
 META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+WALL_MAX_CHARS = 1500  # a release saying "access denied" is longer than any interstitial
+WALL_PHRASES = re.compile(
+    r"enable javascript and cookies|enable cookies|just a moment\.\.\.|checking (?:if the site connection is secure"
+    r"|your browser)|verify(?:ing)? (?:that )?you are (?:a )?human|are you a robot|access denied|you don't have "
+    r"permission to access|attention required|ddos protection by|please wait while we verify|request unsuccessful"
+    r"|complete the captcha|pardon our interruption",
+    re.IGNORECASE,
+)
 # Below this, a detector guesses more than it detects.
 MIN_DETECT_CHARS = 40
 MAX_DETECT_CHARS = 20_000
@@ -145,6 +153,8 @@ async def fetch_article(
     text = await asyncio.to_thread(extract_text, page.body, page.final_url, charset=charset)
     if not text:
         return ArticleText(url=url, text=None, error="no article text found on the page")
+    if looks_like_wall(text):
+        return ArticleText(url=url, text=None, error="the page is a bot wall or cookie interstitial, not the release")
     article = ArticleText(url=url, text=text)
     if metadata:
         article = await asyncio.to_thread(add_page_metadata, article, page.body, page.final_url, charset)
@@ -208,6 +218,13 @@ def _aware(value: str | None) -> datetime | None:
         return None
     # A date without a time comes back naive: midnight UTC.
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def looks_like_wall(text: str) -> bool:
+    """A challenge, cookie or refusal page served in place of the release (Cloudflare's
+    "Just a moment…", "Please enable JavaScript and cookies", Akamai's "Access Denied"):
+    short, and saying so. Its text replaced good teasers in Slack (issue 14)."""
+    return len(text) <= WALL_MAX_CHARS and bool(WALL_PHRASES.search(text))
 
 
 def _content_type(header: str) -> tuple[str, str | None]:

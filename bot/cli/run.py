@@ -54,15 +54,60 @@ def _start_socket_mode(settings: Settings, session_factory: Any) -> Any:
     """Slack Socket Mode (slash commands), when that module exists and SLACK_APP_TOKEN is set."""
     if not settings.slack_app_token or importlib.util.find_spec("bot.socketmode") is None:
         return None
-    try:
+    keeper = _SocketModeKeeper(settings, session_factory)
+    keeper.start()
+    return keeper
+
+
+class _SocketModeKeeper:
+    """Connects Socket Mode, and while ``run`` lives retries with backoff when Slack refuses.
+
+    A revoked or mistyped app token gave a 30-line traceback once and ``/pressbot`` was
+    never answered again (issue 14): each refusal is now one warning line, and the
+    connection comes up as soon as the token is fixed.
+    """
+
+    FIRST_DELAY = 1.0
+    MAX_DELAY = 300.0
+
+    def __init__(self, settings: Settings, session_factory: Any) -> None:
+        self._settings = settings
+        self._session_factory = session_factory
+        self._stop = threading.Event()
+        self._handle: Any = None
+        self._thread = threading.Thread(target=self._connect, name="socketmode-connect", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _connect(self) -> None:
         from bot import socketmode
 
-        handle = socketmode.start_socket_mode(settings, session_factory)
-    except Exception:  # the alerts matter more than slash commands: keep running without them
-        log.exception("Socket Mode did not start; running without it")
-        return None
-    log.info("Socket Mode started")
-    return handle
+        delay = self.FIRST_DELAY
+        while not self._stop.is_set():
+            try:
+                self._handle = socketmode.start_socket_mode(self._settings, self._session_factory)
+            except Exception as exc:  # the alerts matter more than slash commands: keep running
+                log.warning("Socket Mode did not start (%s); retrying in %.0f s", _one_line(exc), delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.MAX_DELAY)
+                continue
+            log.info("Socket Mode started")
+            return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _one_line(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    error = response.get("error") if response is not None and hasattr(response, "get") else None
+    if error:
+        return f"Slack answered {error}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _stop_socket_mode(handle: Any) -> None:
