@@ -39,7 +39,8 @@ from bot.records import AlertDecision, FeedSource, FlagMatch, HoldReason, Parsed
 from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
-from bot.store import make_engine, make_session_factory, upgrade
+from bot.store import make_engine, make_session_factory
+from bot.store.migrate import upgrade
 from bot.store.search import search_items
 
 FEEDS = 50

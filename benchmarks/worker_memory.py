@@ -183,7 +183,8 @@ def drive(env: dict[str, str], passes: int, server: Connection, server_pid: int 
     """Run the passes and measure each."""
     from bot.config import load
     from bot.scheduler.worker import Worker
-    from bot.store import make_engine, make_session_factory, upgrade
+    from bot.store import make_engine, make_session_factory
+    from bot.store.migrate import upgrade
 
     settings = load(env)
     engine = make_engine(settings.database_url)

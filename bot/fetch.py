@@ -19,7 +19,7 @@ import httpx
 
 from bot.errors import FetchError
 from bot.http import HostLimiter, Page, get_page
-from bot.records import FeedToFetch, FetchLimits, FetchResult
+from bot.records import FailureKind, FeedToFetch, FetchLimits, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,11 @@ def result_from_page(feed: FeedToFetch, page: Page, now: datetime) -> FetchResul
             last_modified=page.headers.get("last-modified") or feed.last_modified,
         )
     if not 200 <= page.status < 300 or page.status in (204, 205):
-        return replace(base, error=f"HTTP {page.status}", gone=page.status == 410)
+        return replace(base, error=f"HTTP {page.status}", error_kind=FailureKind.HTTP_STATUS, gone=page.status == 410)
     if not page.body.strip():
-        return replace(base, error="empty body")
+        return replace(base, error="empty body", error_kind=FailureKind.NOT_A_FEED)
     if looks_like_html(page.body) and feed.listing is None:
-        return replace(base, error="not a feed: the server sent an HTML page")
+        return replace(base, error="not a feed: the server sent an HTML page", error_kind=FailureKind.NOT_A_FEED)
     base = replace(
         base,
         etag=page.headers.get("etag"),
@@ -130,7 +130,9 @@ async def fetch_feed(
             deadline_seconds=limits.deadline_seconds,
         )
     except FetchError as exc:
-        return FetchResult(feed_id=feed.feed_id, url=feed.url, error=str(exc), listing=feed.listing)
+        return FetchResult(
+            feed_id=feed.feed_id, url=feed.url, error=str(exc), error_kind=FailureKind.FETCH, listing=feed.listing
+        )
     return result_from_page(feed, page, clock())
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,6 @@ def default_config_dir() -> Path:
 
     setup.py copies the top-level ``config/`` into the wheel as ``bot/_config``.
     """
-    from importlib.resources import files
-
     packaged = files("bot") / "_config"
     if packaged.is_dir():
         return Path(str(packaged))

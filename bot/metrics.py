@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -148,8 +149,6 @@ def make_app(metrics: WorkerMetrics) -> Callable[..., Any]:
 
 def serve(metrics: WorkerMetrics, host: str, port: int) -> WSGIServer:
     """Serve /metrics and /healthz on a daemon thread; ``server.server_port`` is the bound port (0 picks one)."""
-    from socketserver import ThreadingMixIn
-
     class Server(ThreadingMixIn, WSGIServer):
         daemon_threads = True
         address_family = socket.AF_INET6 if ":" in host else socket.AF_INET

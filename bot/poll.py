@@ -30,6 +30,7 @@ from bot.http import HostLimiter, client_for
 from bot.prepare import FeedWork, Lede
 from bot.records import (
     ArticleText,
+    FailureKind,
     FeedOutcome,
     FeedReport,
     FeedToFetch,
@@ -76,7 +77,7 @@ def run_pass(
     )
     summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
     outcomes = tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
-    return PassResult(summary, outcomes)
+    return PassResult(summary, outcomes, stored_at=now)
 
 
 # -- claim --------------------------------------------------------------------------------
@@ -204,7 +205,8 @@ def store_and_flag(
     except Exception as exc:  # its transaction is rolled back; the other feeds' are their own
         log.exception("feed %d: storing its items failed", work.result.feed_id)
         error = f"storing failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
-        return store_feed(session_factory, replace(work, parsed=None, error=error), {}, settings, now)
+        failed = replace(work, parsed=None, error=error, error_kind=FailureKind.STORE)
+        return store_feed(session_factory, failed, {}, settings, now)
 
 
 def store_feed(

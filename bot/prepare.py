@@ -19,7 +19,7 @@ from functools import partial
 
 from bot import fulltext, listing, parse, summarize
 from bot.errors import ParseError
-from bot.records import FetchResult, ParsedFeed, StoredItem
+from bot.records import FailureKind, FetchResult, ParsedFeed, StoredItem
 
 # Below this many bodies, starting worker processes costs more than it saves.
 PARALLEL_PARSE_MIN = 8
@@ -41,6 +41,7 @@ class FeedWork:
     result: FetchResult  # its body dropped once parsed
     parsed: ParsedFeed | None
     error: str | None = None
+    error_kind: FailureKind | None = None  # set with ``error``
     ledes: Mapping[str, Lede] = field(default_factory=dict)  # by item key, when parsed in a worker
 
 
@@ -74,7 +75,7 @@ def parse_result(
 ) -> FeedWork:
     """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
     if result.error or result.body is None:
-        return FeedWork(result, None, result.error)
+        return FeedWork(result, None, result.error, result.error_kind)
     url = result.final_url or result.url
     try:
         if result.listing is not None:  # a newsroom listing page: its releases are the items
@@ -84,7 +85,7 @@ def parse_result(
                 result.body, url=url, content_type=result.content_type, max_entries=max_entries, now=now
             )
     except ParseError as exc:
-        return FeedWork(result, None, str(exc))
+        return FeedWork(result, None, str(exc), FailureKind.PARSE)
     # Parsed: the body is not worth its memory, or its way back from a worker.
     return FeedWork(replace(result, body=None), parsed)
 

@@ -42,6 +42,16 @@ class ReportStatus(StrEnum):
     SKIPPED = "skipped"
 
 
+class FailureKind(StrEnum):
+    """What kind of failure a feed's error line reports (bot.errors names the same tree)."""
+
+    FETCH = "fetch"  # FetchError: network, TLS, timeout, size cap, refused address, redirects
+    HTTP_STATUS = "http_status"  # the server answered, with an error status
+    NOT_A_FEED = "not_a_feed"  # an HTML page or an empty body where the feed should be
+    PARSE = "parse"  # ParseError: the bytes are no feed feedparser can read
+    STORE = "store"  # the database refused this feed's items
+
+
 class NoticeKind(StrEnum):
     """The operations messages about a feed's health."""
 
@@ -182,6 +192,7 @@ class FetchResult:
     content_hash: str | None = None
     not_modified: bool = False  # 304, or the same content hash as last time
     error: str | None = None  # one line, shown in status and the poll summary
+    error_kind: FailureKind | None = None  # set with ``error``
     retry_after_seconds: float | None = None  # Retry-After on 429/503
     max_age_seconds: float | None = None  # Cache-Control: max-age
     gone: bool = False  # 410: the publisher removed the feed
@@ -395,6 +406,7 @@ class PassResult:
 
     summary: PassSummary
     outcomes: tuple[FeedOutcome, ...]
+    stored_at: datetime  # the "now" the feeds were stored at: their next checks count from it
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.locations import normalize_database_url
-from bot.store import make_engine, make_session_factory, upgrade
+from bot.store import make_engine, make_session_factory
+from bot.store.migrate import upgrade
 from tests.feedserver import FeedServer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,7 +20,8 @@ from bot.records import ArticleText, FeedSource, FlagMatch, ParsedItem
 from bot.schema import Feed
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
-from bot.store import make_engine, make_session_factory, upgrade
+from bot.store import make_engine, make_session_factory
+from bot.store.migrate import upgrade
 from tests.helpers import held_alert
 
 # Relative to the real clock, so that spans such as --since 7d mean what they say.

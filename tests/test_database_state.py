@@ -29,7 +29,8 @@ from sqlalchemy import inspect
 
 from bot.cli import cli
 from bot.config import normalize_database_url
-from bot.store import make_engine, migrations_dir, schema_revisions, upgrade
+from bot.store import make_engine, migrations_dir, schema_revisions
+from bot.store.migrate import upgrade
 from tests.conftest import REPO, write_config
 from tests.deployfeed import serve_releases
 from tests.feedserver import FeedServer

@@ -22,7 +22,8 @@ from bot.fetch import (
     result_from_page,
 )
 from bot.http import HostLimiter, Page, make_client
-from bot.records import FeedToFetch, FetchResult
+from bot.prepare import parse_result
+from bot.records import FailureKind, FeedToFetch, FetchResult
 from tests.feedserver import FeedServer
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -289,6 +290,18 @@ def test_a_failing_feed_becomes_an_error_result(feed_server: FeedServer, route: 
 
     assert_one_outcome(result)
     assert result.error == error
+
+
+@pytest.mark.parametrize(
+    ("route", "kind"),
+    [({"body": b"oops", "status": 503}, FailureKind.HTTP_STATUS), ({"body": b"  "}, FailureKind.NOT_A_FEED),
+     ({"huge": 5_000_000}, FailureKind.FETCH), ({"body": b"<rss><channel><item>"}, FailureKind.PARSE)],
+    ids=["status", "empty", "too-large", "not-xml"],
+)
+def test_a_failure_keeps_its_kind_through_the_parse(feed_server: FeedServer, route: dict[str, Any],
+                                                    kind: FailureKind) -> None:
+    work = parse_result(run_fetch(FeedToFetch(1, "f", feed_server.add("/bad.xml", **route))))
+    assert work.error and work.error_kind == kind and work.parsed is None
 
 
 def test_guarded_fetch_of_loopback_is_an_error_result(feed_server: FeedServer) -> None:

@@ -162,8 +162,9 @@ def test_a_feed_of_more_than_65535_changed_items_is_stored_on_postgresql(postgre
     from bot.records import ParsedItem
     from bot.schema import Feed, Item
     from bot.store import items as item_store
-    from bot.store import make_engine, make_session_factory, upgrade
+    from bot.store import make_engine, make_session_factory
     from bot.store.feeds import stored_feed
+    from bot.store.migrate import upgrade
 
     engine = make_engine(normalize_database_url(postgres_url))
     upgrade(engine)

@@ -9,7 +9,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from bot.config import normalize_database_url
-from bot.store import make_engine, upgrade
+from bot.store import make_engine
+from bot.store.migrate import upgrade
 from bot.tables import include_object, metadata
 
 

@@ -124,7 +124,8 @@ def open_db(settings: Settings, *, migrate: bool) -> sessionmaker[Session]:
     every other command leaves a missing or unmigrated database as it is.
     """
     from bot.errors import ConfigError, SchemaError, StoreError
-    from bot.store import check_database_url, check_schema, make_engine, make_session_factory, upgrade
+    from bot.store import check_database_url, check_schema, make_engine, make_session_factory
+    from bot.store.migrate import upgrade
 
     try:
         check_database_url(settings.database_url)

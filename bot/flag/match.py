@@ -144,9 +144,9 @@ def _trim(sentence: str, start: int, end: int) -> str:
 def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int, int]]:
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
-    folded = release.folded
+    folded, rules_at = release.folded, rules.rules_at
     for start, anchor in rules.scans.hits(folded, 0, len(folded), wide=release.wide, unspaced=release.unspaced):
-        for flag_index, rule_index, pattern in rules.rules_at[anchor if anchor.isalpha() else normal_anchor(anchor)]:
+        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules_at[normal_anchor(anchor)]:
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:
@@ -179,12 +179,17 @@ def match_flags(
 
 def _accepted(release: _Release, rule: Rule, start: int, end: int) -> bool:
     # A veto anywhere in the release is looked for once per release: try it first.
-    if any(release.has(context, start, end) for context in rule.unless if context.words == RELEASE):
-        return False
+    # (Loops, not any(…): this runs for every candidate match.)
+    for context in rule.unless:
+        if context.words == RELEASE and release.has(context, start, end):
+            return False
     for context in rule.near:
         if not release.has(context, start, end):
             return False
-    return not any(release.has(context, start, end) for context in rule.unless if context.words != RELEASE)
+    for context in rule.unless:  # noqa: SIM110 (a generator costs more here)
+        if context.words != RELEASE and release.has(context, start, end):
+            return False
+    return True
 
 
 def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

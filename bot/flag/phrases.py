@@ -352,9 +352,22 @@ class PhraseSet:
         """Whether a phrase is in text[low:high]; `wide`: the text goes beyond Latin-1,
         `unspaced`: it has Chinese characters."""
         high = len(text) if high is None else high
-        for position, anchor in self.scans.hits(text, low, high, wide=wide, unspaced=unspaced):
-            if self.at(normal_anchor(anchor)).match(text, position, high):
+        scans, compiled = self.scans, self.compiled
+        if scans.at is not None:
+            # Scans.hits, inlined: this runs for every window of every candidate match.
+            first = scans.at.match(text, low, high) if starts_word(text, low) else None
+            if first and self.at(normal_anchor(first.group())).match(text, low, high):
                 return True
+            scan = scans.wide if wide else scans.latin
+            for hit in scan.finditer(text, low, high) if scan is not None else ():
+                anchor = hit.group(1)
+                pattern = compiled.get(anchor) or self.at(normal_anchor(anchor))
+                if pattern.match(text, hit.end(), high):
+                    return True
+            if unspaced:
+                for position, anchor in _unspaced_hits(scans.unspaced, scans.glued, text, low, high):
+                    if self.at(normal_anchor(anchor)).match(text, position, high):
+                        return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
 
 

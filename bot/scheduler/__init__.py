@@ -90,9 +90,8 @@ def poll_once(
         with session_factory.begin() as session:
             schedule_store.release_claims(session, worker)
         raise
-    now = clock()
-    for outcome in result.outcomes:
-        reschedule(session_factory, outcome, settings, now=now, worker=worker,
+    for outcome in result.outcomes:  # from when they were stored, not after the delivery
+        reschedule(session_factory, outcome, settings, now=result.stored_at, worker=worker,
                    was_failing=outcome.result.feed_id in claim.failing)
     if not dry_run:
         send_health_notices(settings, session_factory, now=clock(), echo=echo, client=slack)

@@ -8,6 +8,7 @@ Functions in the submodules take a ``Session``; callers own the transaction
     outbox     claim pending alerts, record Slack's answer, retry failed ones
     schedule   feed claims, next checks, health notices, pass records
     search     filtered searches and the feed listing (the language: bot.query)
+    migrate    Alembic up to head (its own module: a search never imports Alembic)
     fts        each engine's full-text SQL (SQLite FTS5, PostgreSQL tsquery)
     retention  `pressbot prune`
 """
@@ -16,15 +17,17 @@ from __future__ import annotations
 
 import logging
 import re
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL, ExceptionContext
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.errors import SchemaError, StoreError, UnwritableError
+from bot.errors import ConfigError, SchemaError, StoreError, UnwritableError
+from bot.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +40,6 @@ def migrations_dir() -> Path:
     setup.py copies the top-level ``migrations/`` into the wheel as ``bot/_migrations``;
     an editable install or a checkout run as ``python -m bot`` has only the original.
     """
-    from importlib.resources import files
-
     packaged = files("bot") / "_migrations"
     if packaged.is_dir():
         return Path(str(packaged))
@@ -113,15 +114,11 @@ def check_database_url(database_url: str) -> URL:
     Without a name PostgreSQL connects to the user's database (often the server's
     ``postgres`` maintenance database), and SQLite to a throw-away one in memory.
     """
-    from bot.errors import ConfigError
-
     try:
         url = make_url(database_url)
     except (SQLAlchemyError, ValueError) as exc:
         raise ConfigError(f"DATABASE_URL: cannot parse {database_url!r}: {exc}") from None
     if not url.database or (url.get_backend_name() == "sqlite" and sqlite_path(url) is None):
-        from bot.logs import redact
-
         shown = redact(database_url)
         raise ConfigError(f"DATABASE_URL: {shown} names no database (e.g. sqlite:///pressbot.db, postgresql://host/pressbot)")
     return url
@@ -194,7 +191,7 @@ def check_schema(engine: Engine) -> None:
             version = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     except DBAPIError as exc:
         if _unreachable(exc):
-            raise StoreError(f"cannot reach database {name}: {_first_line(exc)}") from exc
+            raise StoreError(f"cannot reach database {name}: {first_line(exc)}") from exc
         version = []
     revisions, heads = schema_revisions()
     if not version:
@@ -209,38 +206,11 @@ def check_schema(engine: Engine) -> None:
                       "(written by a newer version?)")
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip() or type(exc).__name__).splitlines()[0]
 
 
 def _unreachable(exc: BaseException) -> bool:
     # A missing table is a ProgrammingError (PostgreSQL) or OperationalError "no such
     # table" (SQLite); anything else operational is the server or the file.
-    from sqlalchemy.exc import OperationalError
-
     return isinstance(exc, OperationalError) and "no such table" not in str(exc)
-
-
-def upgrade(engine: Engine) -> None:
-    """Apply Alembic migrations up to head (idempotent); UnwritableError if the database refuses writes.
-
-    A database already up to date is still written once (a no-op update, rolled into
-    the same commit): else a read-only one passes a platform's release step and only
-    the worker finds out.
-    """
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(migrations_dir()))
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # Two workers starting together on an empty database: one migrates, the
-                # other waits for it and then finds nothing to do.
-                connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7142019)")
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
-    except SQLAlchemyError as exc:
-        raise StoreError(f"migration of database {database_name(engine.url)} failed: {_first_line(exc)}") from exc
