@@ -10,11 +10,12 @@ Jaccard reaches 0.8 for only half the republished pairs, while no pair of differ
 releases on one subject scores above 0.35 either way (tests/test_group.py pins it).
 
 Candidates come from MinHash locality-sensitive hashing (Broder 1997; Leskovec,
-Rajaraman & Ullman, *Mining of Massive Datasets* §3.4): 126 min-hashes cut into 42
-bands of 3, each band hashed to one 64-bit key that store keeps in an indexed table
-(``item_bands``), so finding candidates is one index lookup however large the archive. Two texts share a
-band key with probability 1 − (1 − J³)⁴², 0.996 at Jaccard 0.5 and 0.29 at 0.2, so
-boilerplate-heavy copies are found and store checks each candidate's exact score.
+Rajaraman & Ullman, *Mining of Massive Datasets* §3.4): 63 min-hashes cut into 21 bands
+of 3, each band hashed to one 64-bit key that store keeps in an indexed table
+(``item_bands``), so finding candidates is an index lookup however large the archive.
+Two texts share a band key with probability 1 − (1 − J³)²¹: 0.94 at Jaccard 0.5, 0.999
+at 0.66 (the most boilerplate-laden copy in the pairs), 0.16 at 0.2; store then checks
+each candidate's exact score, so a chance candidate costs a comparison, never a group.
 """
 
 from __future__ import annotations
@@ -25,17 +26,19 @@ import struct
 import unicodedata
 
 SHINGLE_WORDS = 3
-BANDS = 42
+BANDS = 21
 ROWS = 3
-PERMUTATIONS = BANDS * ROWS
+PERMUTATIONS = BANDS * ROWS  # of the 64 bins
 # Below this the text is a teaser or a title: too little to tell copies from releases
 # on one subject (about 25 words).
 MIN_SHINGLES = 20
 
 _WORD = re.compile(r"\w+")
-# Fixed keys: signatures must agree across processes, workers and versions of pressbot.
-_PERSONS = tuple(f"pressbot-mh{index}".encode() for index in range(-(-PERMUTATIONS // 16)))
-_WORDS = f">{16 * len(_PERSONS)}I"
+_BINS = 64
+_VALUE_BITS = 58  # a 64-bit shingle hash: 6 bits of bin, 58 of value
+_VALUE_MASK = (1 << _VALUE_BITS) - 1
+_DISTANCE = 1 << _VALUE_BITS  # a densified value never equals a genuine one
+_EMPTY = 1 << 72
 
 
 def main_text(teaser: str, content: str, full_text: str | None) -> str:
@@ -46,28 +49,40 @@ def main_text(teaser: str, content: str, full_text: str | None) -> str:
 
 
 def shingles(text: str) -> frozenset[int]:
-    """The 32-bit hashes of the text's word 3-grams, case and accents folded."""
+    """The 64-bit hashes of the text's word 3-grams, case and accents folded (BLAKE2b: the
+    same in every process, whatever PYTHONHASHSEED)."""
     folded = unicodedata.normalize("NFKD", text.casefold())
     words = [word for word in _WORD.findall(folded) if not word.isdigit() or len(word) > 1]
     grams = (" ".join(words[start : start + SHINGLE_WORDS]) for start in range(len(words) - SHINGLE_WORDS + 1))
-    return frozenset(int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=4).digest()) for gram in grams)
+    return frozenset(int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest()) for gram in grams)
 
 
 def signature(hashes: frozenset[int]) -> tuple[int, ...]:
-    """The MinHash signature: per permutation, the least hash of the shingles.
+    """The MinHash signature by one-permutation hashing (Li, Owen & Zhang 2012).
 
-    Each shingle's 126 hashes are the 32-bit words of eight keyed BLAKE2b digests
-    (a random function each, so the minima are min-wise independent); the minima are
-    taken column by column in C (``map(min, zip(…))``), ten times faster than a loop.
+    The top 6 bits of each shingle's hash pick one of 64 bins, the rest is its value,
+    and each bin keeps its least value; an empty bin takes the next filled bin's value
+    to its right, offset by the distance (rotation densification, Shrivastava & Li
+    2014), which keeps P(two signatures agree in a bin) = Jaccard. One pass over the
+    shingles instead of one per permutation: a pass with grouping stays within 10% of
+    one without (benchmarks/grouping.py).
     """
-    rows = [_permuted(value) for value in hashes]
-    return tuple(map(min, zip(*rows, strict=True)))
-
-
-def _permuted(value: int) -> tuple[int, ...]:
-    data = value.to_bytes(4)
-    digests = b"".join(hashlib.blake2b(data, digest_size=64, person=person).digest() for person in _PERSONS)
-    return struct.unpack(_WORDS, digests)[:PERMUTATIONS]
+    bins = [_EMPTY] * _BINS
+    for value in hashes:
+        index, rest = value >> _VALUE_BITS, value & _VALUE_MASK
+        if rest < bins[index]:
+            bins[index] = rest
+    if _EMPTY in bins and len(hashes):
+        filled = list(bins)
+        for index in range(_BINS):
+            step = 1
+            while filled[index] == _EMPTY:
+                nearest = bins[(index + step) % _BINS]
+                if nearest != _EMPTY:
+                    filled[index] = nearest + step * _DISTANCE
+                step += 1
+        bins = filled
+    return tuple(bins[:PERMUTATIONS])
 
 
 def band_keys(hashes: frozenset[int]) -> list[int]:
@@ -77,7 +92,7 @@ def band_keys(hashes: frozenset[int]) -> list[int]:
     values = signature(hashes)
     keys = []
     for band in range(BANDS):
-        packed = struct.pack(f">{ROWS + 1}I", band, *values[band * ROWS : (band + 1) * ROWS])
+        packed = struct.pack(f">I{ROWS}Q", band, *values[band * ROWS : (band + 1) * ROWS])
         keys.append(int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), signed=True))
     return keys
 

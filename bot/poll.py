@@ -23,7 +23,7 @@ import httpx
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import deliver, fetch, flag, fulltext, pages, policy, prepare
+from bot import deliver, fetch, flag, fulltext, group, pages, policy, prepare, update
 from bot.config import Settings
 from bot.errors import UnwritableError
 from bot.http import HostLimiter, client_for
@@ -43,6 +43,7 @@ from bot.records import (
     StoredFeed,
     StoredItem,
 )
+from bot.store import changes as change_store
 from bot.store import feeds as feed_store
 from bot.store import groups as group_store
 from bot.store import items as item_store
@@ -232,8 +233,9 @@ def store_feed(
         if grouping:
             group_store.lock_for_grouping(session)
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        joined: list[int] = []
         if grouping:
-            group_store.group_new_items(
+            joined = group_store.group_new_items(
                 session,
                 upserted.new,
                 window=settings.alerts.group_window,
@@ -249,7 +251,12 @@ def store_feed(
             note=work.parsed.note,
         )
         for item, is_new in stored:
-            flag_and_alert(session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes)
+            previous = upserted.previous.get(item.item_id)
+            flag_and_alert(
+                session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous
+            )
+        for item_id in joined:  # a copy of an alert already in Slack edits that message
+            change_store.queue_edits(session, item_id, now)
         feed_store.record_success(session, result, work.parsed, now)
         if work.parsed.note:
             log.warning("feed %s: %s", feed.name, work.parsed.note)
@@ -293,8 +300,14 @@ def flag_and_alert(
     is_new: bool,
     now: datetime,
     ledes: Mapping[str, Lede],
+    previous: tuple[str, str, str, str | None] | None = None,
 ) -> None:
-    """Summarise and flag an item just stored or changed, and queue the alerts the policy decides."""
+    """Summarise and flag an item just stored or changed, and queue the alerts the policy decides.
+
+    ``previous``: the title and texts it had before this change. A copy's new flag
+    widens its group's alert; a material change of a flagged release (the head of its
+    group) is a reply in the thread of the alert already posted.
+    """
     lede = prepare.lede_for(item, ledes)
     item_store.set_summary(session, item.item_id, lede.summary, lede.language)
     matches = flag.match_flags(
@@ -310,6 +323,20 @@ def flag_and_alert(
         check_pruned=is_new,  # only a release stored as new can be one prune deleted
     )
     created = item_store.record_flags(session, item, matches, decisions, now=now)
+    group_id = item_store.group_of(session, item.item_id)
+    if group_id is not None and change_store.widen_group_alerts(session, item.item_id, decisions) and not is_new:
+        change_store.queue_edits(session, item.item_id, now)
+    if previous is not None and matches and group_id in (None, item.item_id):
+        old_title, old_teaser, old_content, old_full_text = previous
+        text = update.describe_change(
+            old_title,
+            group.main_text(old_teaser, old_content, old_full_text),
+            item.title,
+            group.main_text(item.teaser, item.content, item.full_text),
+            matches,
+        )
+        if text is not None:
+            change_store.queue_reply(session, item.item_id, text, now)
     report.flagged += bool(matches)
     report.held += sum(decision.held for decision in created)
 

@@ -54,6 +54,16 @@ class QueryFilters:
     until: datetime | None = None  # exclusive
     limit: int = 20
     sort: str = "relevance"  # "relevance" (when there is text) or "date", newest first
+    group: bool = True  # a group of copies is one result, its head (False: every copy, `--no-group`)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCopy:
+    """Another feed's copy of a result (issue 18). Made by store.search; read by the CLI."""
+
+    item_id: int
+    feed_name: str
+    url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,7 @@ class QueryHit:
     flags: tuple[str, ...] = ()
     matches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → matched phrases
     snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
+    also_in: tuple[QueryCopy, ...] = ()  # the other copies of a grouped release (none with `--no-group`)
 
 
 

@@ -305,6 +305,27 @@ class AlertToSend:
     also_in: tuple[GroupCopy, ...] = ()  # the other copies of a grouped release, stored first first
 
 
+class ChangeKind(StrEnum):
+    """What a change to a posted alert does in Slack (issue 18)."""
+
+    EDIT = "edit"  # chat.update of the alert's message: a copy or a flag joined its group
+    REPLY = "reply"  # a reply in its thread: the release changed materially
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeToSend:
+    """A claimed change to a posted alert. Made by store; read by deliver."""
+
+    change_id: int
+    kind: ChangeKind
+    alert: AlertToSend  # the alert as it is now: an edit rebuilds its message from it
+    channel_id: str | None  # the id Slack answered the post with (None on older rows)
+    message_ts: str  # the alert's message: edited, or the thread replied in
+    text: str | None = None  # a reply's lines (feed text: escaped by deliver)
+    outcome_unknown: bool = False  # an earlier attempt may have reached Slack
+    posting_started_at: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DeliveryOutcome:
     """The result of one post. Made by deliver; read by store."""
@@ -318,6 +339,7 @@ class DeliveryOutcome:
     # The request may have reached Slack (timeout, dropped connection, 5xx): the next
     # attempt must look for the message in the channel's history before posting again.
     maybe_posted: bool = False
+    channel_id: str | None = None  # the channel id Slack answered a post with
 
 
 @dataclass(slots=True)

@@ -84,6 +84,25 @@ class Item(Base):
     )
 
 
+class AlertChange(Base):
+    __table__ = tables.alert_changes
+
+    id: Mapped[int]
+    alert_id: Mapped[int]
+    kind: Mapped[str]
+    status: Mapped[str]
+    created_at: Mapped[datetime]
+    text: Mapped[str | None]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None]
+    posting_started_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    reply_ts: Mapped[str | None]
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
+
+
 class ItemBand(Base):
     __table__ = tables.item_bands
 

@@ -224,6 +224,29 @@ alerts = Table(
     Index("ix_alerts_status_next_attempt_at", "status", "next_attempt_at"),
 )
 
+# Changes to posted alerts (migration 0007, issue 18): edits of the message (a copy or a
+# flag joined its group) and replies in its thread (the release changed), each sent
+# once through the same claim → mark → record steps as the alerts themselves.
+alert_changes = Table(
+    "alert_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE"), index=True),
+    _required("kind", String(20)),
+    _required("status", String(20), default="pending"),
+    _required("created_at", UTCDateTime, default=utcnow),
+    Column("text", Text),
+    _required("attempts", Integer, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("posting_started_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("reply_ts", String(50)),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UTCDateTime),
+    Index("ix_alert_changes_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
 passes = Table(
     "passes",
     metadata,

@@ -59,6 +59,11 @@ def accept_then_drop() -> Action:
     return Action("accept_then_drop")
 
 
+def accept_then_hang(seconds: float = 30.0) -> Action:
+    """Do what was asked, then answer only after ``seconds`` (time to kill the caller)."""
+    return Action("accept_then_hang", seconds)
+
+
 @dataclass
 class Request:
     method: str  # the API method, e.g. "chat.postMessage"
@@ -81,6 +86,8 @@ class FakeSlack:
     def __post_init__(self) -> None:
         self.requests: list[Request] = []
         self.messages: dict[str, list[dict[str, Any]]] = {cid: [] for cid in self.channels.values()}
+        # Replies by (channel id, thread_ts): like Slack, not in the channel's history.
+        self.threads: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._scripts: dict[str, deque[Action]] = {}
         self._always: dict[str, Action] = {}
         self._lock = threading.Lock()
@@ -189,9 +196,53 @@ class FakeSlack:
             message["blocks"] = body["blocks"]
         if body.get("metadata"):
             message["metadata"] = body["metadata"]
+        thread_ts = body.get("thread_ts")
         with self._lock:
-            self.messages[channel_id].append(message)
+            if thread_ts:
+                if not any(m["ts"] == thread_ts for m in self.messages[channel_id]):
+                    return {"ok": False, "error": "thread_not_found"}
+                message["thread_ts"] = thread_ts
+                self.threads.setdefault((channel_id, str(thread_ts)), []).append(message)
+            else:
+                self.messages[channel_id].append(message)
         return {"ok": True, "channel": channel_id, "ts": message["ts"], "message": message}
+
+    def _chat_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id = str(body.get("channel", ""))
+        if channel_id not in self.messages:  # chat.update takes no channel names
+            return {"ok": False, "error": "channel_not_found"}
+        problem = message_problem(body)
+        if problem:
+            return {"ok": False, "error": problem}
+        with self._lock:
+            for message in self.messages[channel_id]:
+                if message["ts"] == body.get("ts"):
+                    message["text"] = body.get("text", "")
+                    for key in ("blocks", "metadata"):
+                        if body.get(key):
+                            message[key] = body[key]
+                    message["edited"] = {"ts": self.new_ts()}
+                    return {"ok": True, "channel": channel_id, "ts": message["ts"], "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        channel_id, ts = str(body.get("channel", "")), str(body.get("ts", ""))
+        if channel_id not in self.messages:
+            return {"ok": False, "error": "channel_not_found"}
+        with self._lock:
+            parent = [dict(m) for m in self.messages[channel_id] if m["ts"] == ts]
+            if not parent:
+                return {"ok": False, "error": "thread_not_found"}
+            found = parent + [dict(m) for m in self.threads.get((channel_id, ts), [])]
+        if str(body.get("include_all_metadata", "")).lower() not in ("1", "true"):
+            for message in found:
+                message.pop("metadata", None)
+        return _page(found, body, "messages")
+
+    def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        """Replies in one thread, oldest first."""
+        with self._lock:
+            return list(self.threads.get((self.channel_id(channel) or "", ts), []))
 
     def _conversations_list(self, body: dict[str, Any]) -> dict[str, Any]:
         channels = [{"id": cid, "name": name, "is_archived": False} for name, cid in self.channels.items()]
@@ -202,9 +253,15 @@ class FakeSlack:
         if channel_id not in self.messages:  # Slack wants an id here, not a name
             return {"ok": False, "error": "channel_not_found"}
         oldest = float(body.get("oldest") or 0)
+        latest = float(body.get("latest") or "inf")
+        inclusive = str(body.get("inclusive", "")).lower() in ("1", "true")
         with_metadata = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+
+        def within(ts: float) -> bool:
+            return (oldest <= ts <= latest) if inclusive else (oldest < ts < latest)
+
         with self._lock:
-            found = [dict(m) for m in reversed(self.messages[channel_id]) if float(m["ts"]) > oldest]
+            found = [dict(m) for m in reversed(self.messages[channel_id]) if within(float(m["ts"]))]
         if not with_metadata:
             for message in found:
                 message.pop("metadata", None)
@@ -289,6 +346,11 @@ def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if action.kind == "accept_then_drop":
                 fake.answer(request)
                 self.close_connection = True
+                return
+            if action.kind == "accept_then_hang":
+                answer = fake.answer(request)
+                time.sleep(action.value)
+                self._send(200, answer)
                 return
             if action.kind == "ratelimited":
                 body = {"ok": False, "error": "ratelimited"}

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +25,7 @@ from bot.cli import cli
 from bot.records import StoredItem
 from bot.schema import Alert, Feed, Item
 from bot.store import groups as group_store
+from tests import fakeslack
 from tests.conftest import REPO, open_db, write_config
 from tests.fakeslack import FakeSlack
 from tests.feedserver import FeedServer
@@ -127,9 +134,10 @@ OTHER_COUNTRY = [
 ]
 
 
-def _rss(items: list[tuple[str, str, str, list[str]]]) -> str:
+def _rss(items: list[tuple[str, str, str, list[str]]], guid_of: Callable[[str], str] = lambda link: link) -> str:
     entries = "".join(
-        f"<item><title>{html.escape(title)}</title><link>{html.escape(link)}</link><guid>{html.escape(link)}</guid>"
+        f"<item><title>{html.escape(title)}</title><link>{html.escape(link)}</link>"
+        f"<guid>{html.escape(guid_of(link))}</guid>"
         f"<pubDate>{datetime.now(UTC):%a, %d %b %Y %H:%M:%S} GMT</pubDate>"
         f"<description>{html.escape(teaser)}</description>"
         f"<content:encoded>{html.escape(''.join(f'<p>{p}</p>' for p in paragraphs))}</content:encoded></item>"
@@ -244,3 +252,230 @@ def test_a_bad_grouping_setting_is_one_line_and_exit_2(tmp_path: Path, setting: 
     config = write_config(tmp_path, [{"name": "A", "url": "https://a.example/feed"}], f"[alerts]\n{setting}\n")
     result = CliRunner().invoke(cli, ["status"], env={"PRESSBOT_CONFIG": str(config)})
     assert result.exit_code == 2 and message in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+# ------------------------------------------------------------------- later copies and updates
+
+ICC_PARAGRAPH = (
+    "The experts also recalled that the Prosecutor of the International Criminal Court has opened a "
+    "preliminary examination of the situation in Valdoria's northern provinces."
+)
+
+
+def fourth_copy(feed_server: FeedServer) -> dict[str, Any]:
+    # Its text says more than the others: a paragraph on the ICC (a flag they lack).
+    items = [("Valdoria: defenders held after UN briefing", "https://fidh.example/valdoria", "FIDH.",
+              [*RELEASE[:3], ICC_PARAGRAPH, *RELEASE[3:]])]
+    return {"name": "FIDH", "url": feed_server.add("/fidh.xml", _rss(items))}
+
+
+def alerted(database_url: str) -> tuple[str, str, str]:
+    """(feed, title, ts) of the Valdoria alert."""
+    factory = open_db(database_url)
+    with factory() as session:
+        row = session.execute(
+            select(Feed.name, Item.title, Alert.slack_ts)
+            .join(Item, Alert.item_id == Item.id)
+            .join(Feed, Item.feed_id == Feed.id)
+            .where(Item.title.contains("Valdoria"))
+        ).one()
+    factory.kw["bind"].dispose()
+    return row[0], row[1], row[2]
+
+
+def test_a_fourth_copy_on_a_later_poll_edits_the_posted_message_and_posts_nothing(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    feeds = three_copies_and_another(feed_server)
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, feeds, database_url)
+    poll(env)
+    assert fake.calls("chat.update") == []
+    poll_env(tmp_path, fake, [*feeds, fourth_copy(feed_server)], database_url)
+    summary = poll(env)
+    assert summary["new_items"] == 1 and summary["alerts_sent"] == 0
+    [update] = [call.body for call in fake.calls("chat.update")]
+    assert len(fake.posts()) == 2
+    _, _, ts = alerted(database_url)
+    assert (update["channel"], update["ts"]) == ("C0PRESSBOT", ts)  # the id Slack answered, not "#pressbot"
+    [message] = [m for m in fake.posted("#pressbot") if m["ts"] == ts]
+    shown = json.dumps(message["blocks"])
+    assert "<https://fidh.example/valdoria|FIDH>" in shown
+    assert ":triangular_flag_on_post: *icc*" in shown and "International Criminal Court" in shown
+    poll(env)
+    assert len(fake.calls("chat.update")) == 1 and len(fake.posts()) == 2
+
+
+def republish(feed_server: FeedServer, name: str, paragraphs: list[str], link_suffix: str = "") -> None:
+    titles = {
+        "OHCHR": ("Valdoria: experts alarmed at arrest of defenders after Council briefing",
+                  "https://ohchr.example/press/valdoria", "UN experts alarmed at arrests in Valdoria."),
+        "ReliefWeb": ("Valdoria: UN experts alarmed at arrest of three defenders",
+                      "https://reliefweb.example/report/valdoria-experts",
+                      "Three defenders were arrested in Valdoria; UN experts call it retaliation."),
+        "ISHR": ("Valdoria must free defenders", "https://ishr.example/news/valdoria", "Joint statement."),
+    }
+    title, link, teaser = titles[name]
+    items = [(title, link + link_suffix, teaser, paragraphs)]
+    if name == "OHCHR":
+        items.append(("Eastmark: journalist jailed", "https://ohchr.example/press/eastmark", "A journalist jailed.",
+                      OTHER_COUNTRY))
+    feed_server.add(f"/{name.lower()}.xml", _rss(items, guid_of=lambda link: link.split("?")[0]))
+
+
+ORIGINAL = {"OHCHR": RELEASE, "ReliefWeb": [*BOILERPLATE_HEAD, *RELEASE, *BOILERPLATE_TAIL], "ISHR": REWORDED}
+
+
+def test_the_alerted_release_edited_gets_one_reply_in_its_thread_and_whitespace_nothing(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, three_copies_and_another(feed_server), database_url)
+    poll(env)
+    name, _, ts = alerted(database_url)
+    added = "On 20 March the authorities announced that the three defenders would be tried by a military court."
+    republish(feed_server, name, [*ORIGINAL[name], added])
+    summary = poll(env)
+    assert summary["updated_items"] == 1 and summary["alerts_sent"] == 0
+    assert len(fake.posts()) == 3 and len(fake.posted("#pressbot")) == 2  # one reply, no new top-level post
+    [reply] = fake.replies("#pressbot", ts)
+    assert reply["thread_ts"] == ts and "Paragraph added" in reply["text"] and "military court" in reply["text"]
+    assert len(reply["text"].splitlines()) <= 2
+    respaced = [paragraph.replace(" ", "  ") for paragraph in [*ORIGINAL[name], added]]
+    republish(feed_server, name, respaced, link_suffix="?utm_source=rss&utm_medium=feed")
+    poll(env)
+    assert len(fake.posts()) == 3 and fake.calls("chat.update") == []
+
+
+# ------------------------------------------------------------------- crashes and workers
+
+
+def subprocess_env(env: dict[str, str]) -> dict[str, str]:
+    inherited = {key: value for key, value in os.environ.items() if not key.startswith(("PRESSBOT_", "SLACK_"))}
+    return {**inherited, **env, "PYTHONUNBUFFERED": "1"}
+
+
+def poll_process(env: dict[str, str], tmp_path: Path, name: str) -> subprocess.Popen[bytes]:
+    with (tmp_path / f"{name}.err").open("wb") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "poll", "--json"], env=subprocess_env(env), cwd=tmp_path,
+            stdout=subprocess.DEVNULL, stderr=err,
+        )
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+LEASE = '[scheduler]\nlease = "2s"\n'
+
+
+@pytest.mark.parametrize("kind", ["edit", "reply"])
+def test_killed_after_slack_accepted_an_edit_or_reply_the_restart_sends_it_no_second_time(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack, kind: str
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    feeds = three_copies_and_another(feed_server)
+    env = poll_env(tmp_path, fake, feeds, database_url, LEASE)
+    poll(env)
+    name, _, ts = alerted(database_url)
+    if kind == "edit":
+        poll_env(tmp_path, fake, [*feeds, fourth_copy(feed_server)], database_url, LEASE)
+        method, done = "chat.update", lambda: bool(fake.calls("chat.update"))
+    else:
+        republish(feed_server, name, [*ORIGINAL[name], "A paragraph the release did not have before today."])
+        method, done = "chat.postMessage", lambda: len(fake.posts()) == 3
+    fake.script(method, fakeslack.accept_then_hang(60))
+    doomed = poll_process(env, tmp_path, "doomed")
+    wait_for(done, 60, f"Slack to accept the {kind}")
+    doomed.kill()  # SIGKILL: Slack has it, the database does not know
+    doomed.wait(10)
+    time.sleep(2.5)  # the dead process's lease on the change runs out
+    restarted = poll_process(env, tmp_path, "restarted")
+    assert restarted.wait(60) == 0, (tmp_path / "restarted.err").read_text()
+    assert poll(env)["alerts_sent"] == 0
+    if kind == "edit":
+        assert len(fake.calls("chat.update")) == 1
+        assert len(fake.calls("conversations.history")) >= 1  # the message was read, not edited again
+    else:
+        assert len(fake.replies("#pressbot", ts)) == 1 and len(fake.posts()) == 3
+        assert len(fake.calls("conversations.replies")) >= 1
+    assert len(fake.posted("#pressbot")) == 2
+
+
+@pytest.mark.postgres
+def test_two_workers_on_postgresql_seeing_every_copy_post_one_alert_and_one_edit(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack, postgres_url: str
+) -> None:
+    feeds = three_copies_and_another(feed_server)
+    env = poll_env(tmp_path, fake, feeds, postgres_url)
+    assert CliRunner().invoke(cli, ["db", "upgrade"], env=env).exit_code == 0
+    workers = [poll_process(env, tmp_path, f"w{n}") for n in range(2)]
+    assert [worker.wait(90) for worker in workers] == [0, 0]
+    assert len([post for post in fake.posts() if "Valdoria" in post["text"]]) == 1
+    poll_env(tmp_path, fake, [*feeds, fourth_copy(feed_server)], postgres_url)
+    workers = [poll_process(env, tmp_path, f"v{n}") for n in range(2)]
+    assert [worker.wait(90) for worker in workers] == [0, 0]
+    assert len(fake.calls("chat.update")) == 1 and len(fake.posts()) == 2
+
+
+# ------------------------------------------------------------------- what changed (pure)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (("T", "A.\n\nB."), ("T", "A.\n\n  B.  "), None),
+        (("T", "A line\nwrapped."), ("T", "A line wrapped."), None),
+        (("T", "A.\n\nB."), ("T", "A.\n\nB.\n\nC."), "Updated — Paragraph added: “C.”"),
+        (("T", "A.\n\nB."), ("T", "A."), "Updated — Paragraph removed: “B.”"),
+        (("T", "A."), ("New T", "A."), "Updated — New title: “New T”"),
+    ],
+    ids=["whitespace", "rewrapped", "paragraph-added", "paragraph-removed", "title"],
+)
+def test_describe_change_names_only_material_changes(
+    old: tuple[str, str], new: tuple[str, str], expected: str | None
+) -> None:
+    from bot.update import describe_change
+
+    assert describe_change(*old, *new) == expected
+
+
+# ------------------------------------------------------------------- `pressbot query`
+
+
+def test_query_shows_a_group_once_with_also_in_and_no_group_every_copy(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    poll(poll_env(tmp_path, fake, three_copies_and_another(feed_server), database_url))
+
+    def query(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["query", "--limit", "50", *args], env={"DATABASE_URL": database_url})
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    rows = json.loads(query("--format", "json"))
+    [valdoria] = [row for row in rows if "Valdoria" in row["title"]]
+    assert len(rows) == 2 and valdoria["feed"] == alerted(database_url)[0]  # the head, which was alerted
+    urls = {
+        "OHCHR": "https://ohchr.example/press/valdoria",
+        "ReliefWeb": "https://reliefweb.example/report/valdoria-experts",
+        "ISHR": "https://ishr.example/news/valdoria",
+    }
+    assert [(copy["feed"], copy["url"]) for copy in valdoria["also_in"]] == [
+        (name, url) for name, url in urls.items() if name != valdoria["feed"]
+    ]
+    assert all(isinstance(copy["id"], int) for copy in valdoria["also_in"])
+    [eastmark] = [row for row in rows if "Eastmark" in row["title"]]
+    assert eastmark["also_in"] == []
+    every = json.loads(query("--format", "json", "--no-group"))
+    assert len(every) == 4 and all(row["also_in"] == [] for row in every)
+    lines = [json.loads(line) for line in query("--format", "ndjson").splitlines()]
+    assert [row["also_in"] for row in lines] == [row["also_in"] for row in rows]
+    [csv_row] = [row for row in csv.DictReader(io.StringIO(query("--format", "csv"))) if "Valdoria" in row["title"]]
+    assert csv_row["also_in"] == "; ".join(f"{copy['feed']} {copy['url']}" for copy in valdoria["also_in"])
+    assert f"{valdoria['feed']} (+2)" in query("--format", "table")

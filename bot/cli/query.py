@@ -71,6 +71,8 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True,
               help="relevance (with TEXT) or date, newest first.")
 @click.option("--format", "output", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--no-group", "no_group", is_flag=True,
+              help="List every copy of a release republished by several feeds (default: its first, with also_in).")
 def query(
     text: tuple[str, ...],
     flags: tuple[str, ...],
@@ -82,6 +84,7 @@ def query(
     limit: int,
     sort: str,
     output: str,
+    no_group: bool,
 ) -> None:
     for word in text:
         if word.startswith("--"):
@@ -91,7 +94,7 @@ def query(
 
         filters = QueryFilters(
             text=" ".join(text) or None, flags=flags, feeds=feeds, tags=tags, languages=languages,
-            since=since, until=until, limit=limit, sort=sort,
+            since=since, until=until, limit=limit, sort=sort, group=not no_group,
         )
         if limit == 0 and output == "table":
             raise click.UsageError("--limit 0 (every release) is for --format json, ndjson or csv")
@@ -171,6 +174,7 @@ def hit_json(hit: QueryHit, with_snippet: bool) -> dict[str, Any]:
         "flags": list(hit.flags),
         "matches": {flag: list(phrases) for flag, phrases in hit.matches.items()},
         "summary": hit.summary,
+        "also_in": [{"id": copy.item_id, "feed": copy.feed_name, "url": copy.url} for copy in hit.also_in],
     }
     if with_snippet:
         data["snippet"] = _marked(hit.snippet)
@@ -196,12 +200,14 @@ def _print_csv(hits: Iterable[QueryHit], filters: QueryFilters) -> None:
     """Spreadsheet-friendly: lists joined with "; ", matches as "flag: phrase | phrase"."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    columns = ["id", "feed", "title", "url", "published", "first_seen", "language", "flags", "matches", "summary"]
+    columns = ["id", "feed", "title", "url", "published", "first_seen", "language", "flags", "matches", "summary",
+               "also_in"]
     writer.writerow([*columns, "snippet"] if filters.text else columns)
     for hit in hits:
         data = hit_json(hit, bool(filters.text))
         data["flags"] = "; ".join(hit.flags)
         data["matches"] = "; ".join(f"{flag}: {' | '.join(phrases)}" for flag, phrases in hit.matches.items())
+        data["also_in"] = "; ".join(f"{copy.feed_name} {copy.url or ''}".strip() for copy in hit.also_in)
         writer.writerow(["" if value is None else value for value in data.values()])
         click.echo(buffer.getvalue(), nl=False)  # row by row: an export of the archive streams
         buffer.seek(0)
@@ -248,7 +254,8 @@ def _print_table(found: Iterable[QueryHit], filters: QueryFilters) -> None:
         title = Text(_terminal_safe(hit.title), style=Style(link=hit.url) if hit.url else "")
         detail = _highlighted(hit.snippet or "") if filters.text else Text(_terminal_safe(hit.summary or ""))
         date = hit.published or hit.first_seen
-        table.add_row(date.strftime("%Y-%m-%d"), hit.feed_name, title, ", ".join(hit.flags), detail)
+        feed = f"{hit.feed_name} (+{len(hit.also_in)})" if hit.also_in else hit.feed_name  # +N: copies elsewhere
+        table.add_row(date.strftime("%Y-%m-%d"), _terminal_safe(feed), title, ", ".join(hit.flags), detail)
     console.print(table)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.deliver.change import deliver_changes
 from bot.deliver.message import (
     EVENT_TYPE,
     build_message,
@@ -42,8 +43,8 @@ from bot.deliver.post import (
     post_test_message,
     post_text,
 )
-from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, DeliveryStats
-from bot.store import outbox
+from bot.records import AlertStatus, AlertToSend, ChangeToSend, DeliveryOutcome, DeliveryStats
+from bot.store import changes, outbox
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -109,7 +110,29 @@ def deliver_alerts(
             break
         handled.update(alert.alert_id for alert in batch)
         run.deliver(batch, mark=steps.mark, record=steps.record, release=steps.release)
+    if not run.stopped:
+        _deliver_changes(run, steps)
     return DeliveryStats(sent=run.sent, pending=steps.pending(), failed=run.failed)
+
+
+def _deliver_changes(run: DeliveryRun, steps: _OutboxSteps) -> None:
+    """Edits and thread replies of alerts already in Slack, after the new alerts (issue 18)."""
+    handled: set[int] = set()
+    while True:
+        batch = steps.claim_changes(exclude=handled)
+        if not batch:
+            return
+        handled.update(change.change_id for change in batch)
+        _, stopped = deliver_changes(
+            run.client,
+            batch,
+            pacer=run.pacer,
+            mark=steps.mark_change,
+            record=steps.record_change,
+            release=steps.release_changes,
+        )
+        if stopped:
+            return
 
 
 def print_alerts(session_factory: sessionmaker[Session], echo: Callable[[str], None]) -> DeliveryStats:
@@ -150,6 +173,25 @@ class _OutboxSteps:
     def record(self, outcome: DeliveryOutcome) -> None:
         with self._sessions.begin() as session:
             outbox.record_outcome(session, outcome, now=self.clock(), backoff=self._backoff)
+
+    def claim_changes(self, *, exclude: Collection[int]) -> list[ChangeToSend]:
+        with self._sessions.begin() as session:
+            return changes.claim_changes(
+                session, worker=self._worker, now=self.clock(), lease_seconds=self._lease, limit=BATCH,
+                exclude=exclude,
+            )
+
+    def mark_change(self, change_id: int) -> bool:
+        with self._sessions.begin() as session:
+            return changes.mark_change(session, change_id, self.clock(), worker=self._worker, lease_seconds=self._lease)
+
+    def record_change(self, outcome: DeliveryOutcome, channel_id: str | None) -> None:
+        with self._sessions.begin() as session:
+            changes.record_change(session, outcome, now=self.clock(), backoff=self._backoff, channel_id=channel_id)
+
+    def release_changes(self, change_ids: list[int]) -> None:
+        with self._sessions.begin() as session:
+            changes.release_changes(session, change_ids)
 
     def release(self, alert_ids: list[int]) -> None:
         with self._sessions.begin() as session:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from bot.records import AlertToSend, FlagMatch, GroupCopy
+from bot.records import AlertToSend, ChangeToSend, FlagMatch, GroupCopy
 
 # Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
 SECTION_TEXT_MAX = 3000
@@ -29,6 +29,8 @@ SENTENCES_PER_FLAG = 3
 FLAG_BLOCKS_MAX = BLOCKS_MAX - 3  # title, context and summary come first
 
 EVENT_TYPE = "pressbot_alert"
+CHANGE_EVENT_TYPE = "pressbot_alert_change"  # a thread reply's metadata: which change it is
+REPLY_TEXT_MAX = 1000
 ELLIPSIS = "…"
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
@@ -196,6 +198,36 @@ def build_message(alert: AlertToSend) -> dict[str, Any]:
         "link_names": False,
         # Tags the message with its alert, so a post whose answer was lost can be found.
         "metadata": {"event_type": EVENT_TYPE, "event_payload": {"alert_id": alert.alert_id}},
+    }
+
+
+def build_edit(change: ChangeToSend, channel_id: str) -> dict[str, Any]:
+    """``chat.update`` arguments: the alert's message as its group is now. Pure.
+
+    Its metadata names this change, so a lost answer is settled by reading the message.
+    """
+    message = build_message(change.alert)
+    for key in ("unfurl_links", "unfurl_media"):  # chat.postMessage only
+        message.pop(key)
+    payload = {"alert_id": change.alert.alert_id, "change_id": change.change_id}
+    metadata = {"event_type": EVENT_TYPE, "event_payload": payload}
+    return {**message, "channel": channel_id, "ts": change.message_ts, "metadata": metadata}
+
+
+def build_reply(change: ChangeToSend, channel_id: str) -> dict[str, Any]:
+    """A reply in the alert's thread saying what changed; tagged with the change's id. Pure."""
+    lines = [escape_within(line, REPLY_TEXT_MAX) for line in (change.text or "").splitlines()]
+    return {
+        "channel": channel_id,
+        "thread_ts": change.message_ts,
+        "text": "\n".join(lines)[:MESSAGE_TEXT_MAX],
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "link_names": False,
+        "metadata": {
+            "event_type": CHANGE_EVENT_TYPE,
+            "event_payload": {"alert_id": change.alert.alert_id, "change_id": change.change_id},
+        },
     }
 
 

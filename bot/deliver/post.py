@@ -181,7 +181,7 @@ def error_scope(outcome: DeliveryOutcome) -> str:
     return "message"
 
 
-def _network_outcome(alert_id: int, exc: Exception) -> DeliveryOutcome:
+def network_outcome(alert_id: int, exc: Exception) -> DeliveryOutcome:
     # urlopen raises URLError only while connecting or sending: Slack never saw the
     # request. A timeout or reset while waiting for the answer may come after the post.
     unsent = isinstance(exc, URLError)
@@ -196,10 +196,13 @@ def _post(client: WebClient, alert_id: int, message: dict[str, Any]) -> Delivery
     except SlackApiError as exc:
         return classify_api_error(alert_id, exc)
     except (OSError, HTTPException) as exc:  # URLError, TimeoutError, RemoteDisconnected…
-        return _network_outcome(alert_id, exc)
+        return network_outcome(alert_id, exc)
     except SlackClientError as exc:  # e.g. a base URL urllib refuses: configuration
         return DeliveryOutcome(alert_id, sent=False, error=str(exc)[:500], permanent=True)
-    return DeliveryOutcome(alert_id, sent=True, slack_ts=str(response["ts"]))
+    channel_id = response.get("channel")
+    return DeliveryOutcome(
+        alert_id, sent=True, slack_ts=str(response["ts"]), channel_id=str(channel_id) if channel_id else None
+    )
 
 
 def post_alert(client: WebClient, alert: AlertToSend) -> DeliveryOutcome:
@@ -220,7 +223,7 @@ def post_test_message(client: WebClient, channel: str) -> str:
     return outcome.slack_ts or ""
 
 
-def _channel_id(client: WebClient, channel: str) -> str | None:
+def channel_id_of(client: WebClient, channel: str) -> str | None:
     """conversations.history wants an id; chat.postMessage took a name."""
     if _CHANNEL_ID.match(channel):
         return channel
@@ -240,7 +243,7 @@ def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime
     nobody can tell whether posting again would post twice.
     """
     try:
-        channel_id = _channel_id(client, channel)
+        channel_id = channel_id_of(client, channel)
         if channel_id is None:
             return None  # no such channel: nothing can have been posted there
         oldest_ts = f"{oldest.timestamp() - 60:.6f}" if oldest else None  # clock skew margin
@@ -326,7 +329,8 @@ class DeliveryRun:
                 )
             if ts is not None:
                 log.info("alert %d was already posted to %s (ts %s)", alert.alert_id, alert.channel, ts)
-                return DeliveryOutcome(alert.alert_id, sent=True, slack_ts=ts)
+                channel_id = alert.channel if _CHANNEL_ID.match(alert.channel) else None
+                return DeliveryOutcome(alert.alert_id, sent=True, slack_ts=ts, channel_id=channel_id)
         self.pacer.wait(alert.channel)
         if not mark(alert.alert_id):
             return None

@@ -10,11 +10,12 @@ stored first; ``items.group_id`` holds its id on every member.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, false, select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import group
@@ -25,6 +26,8 @@ from bot.store.items import is_global_key
 
 # Any constant: the key of the one PostgreSQL advisory lock that serialises grouping.
 _GROUPING_LOCK = 18_0018
+# Bound parameters per IN list, as bot.store.items (SQLite's 999 before 3.32).
+_PER_QUERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,57 +54,107 @@ def lock_for_grouping(session: Session) -> None:
 
 def group_new_items(
     session: Session, items: Sequence[StoredItem], *, window: timedelta, similarity: float, now: datetime
-) -> int:
-    """Store each new release's band keys and put it in its copies' group; returns how many joined one."""
-    if window <= timedelta(0):
-        return 0
+) -> list[int]:
+    """Store each new release's band keys and put it in its copies' group; returns the ids that joined one.
+
+    A feed's new releases are looked up together (a few queries per feed, not per
+    release), then joined one by one, each seeing the joins before it.
+    """
+    if window <= timedelta(0) or not items:
+        return []
     cutoff = now - window
-    joined = 0
+    hashes = {
+        item.item_id: group.shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items
+    }
+    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
+    bands = [{"item_id": item_id, "band_key": key} for item_id, found in keys.items() for key in found]
+    if bands:
+        session.execute(insert(ItemBand), bands)  # executemany: no ORM objects for 42 rows a release
+    exact = _exact_copies(session, items, cutoff)
+    near = _near_copies(session, items, hashes, keys, cutoff, similarity)
+    joined: list[int] = []
+    heads: dict[int, int] = {}  # candidate → the head it got during this call
     for item in items:
-        hashes = group.shingles(group.main_text(item.teaser, item.content, item.full_text))
-        keys = group.band_keys(hashes)
-        session.add_all(ItemBand(item_id=item.item_id, band_key=key) for key in keys)
-        exact = _exact_copies(session, item, cutoff)
-        candidates = exact or _near_copies(session, item, hashes, keys, cutoff, similarity)
+        candidates = [
+            replace(found, group_id=heads.get(found.item_id, found.group_id))
+            for found in exact.get(item.item_id) or near.get(item.item_id, [])
+        ]
         target = _group_to_join(session, item, candidates)
         if target is not None:
             _join(session, item.item_id, target)
-            joined += 1
+            heads[target.item_id] = heads[item.item_id] = target.group
+            joined.append(item.item_id)
     return joined
 
 
-def _recent_other_feeds(item: StoredItem, cutoff: datetime) -> ColumnElement[bool]:
-    return (Item.feed_id != item.feed_id) & (Item.first_seen_at >= cutoff) & (Item.id != item.item_id)
+def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(values), _PER_QUERY):
+        yield list(values[start : start + _PER_QUERY])
 
 
-def _exact_copies(session: Session, item: StoredItem, cutoff: datetime) -> list[_Candidate]:
-    same = Item.key == item.key if is_global_key(item.key) else false()
-    if item.url:
-        same = same | (Item.url == item.url)
-    query = select(Item.id, Item.feed_id, Item.group_id).where(_recent_other_feeds(item, cutoff), same)
-    return [_Candidate(*row) for row in session.execute(query)]
+def _exact_copies(session: Session, items: Sequence[StoredItem], cutoff: datetime) -> dict[int, list[_Candidate]]:
+    """Per release, the other feeds' recent releases with its global key or its link."""
+    keys = sorted({item.key for item in items if is_global_key(item.key)})
+    urls = sorted({item.url for item in items if item.url})
+    rows: dict[int, tuple[int, int, int | None, str, str | None]] = {}
+    for column, values in ((Item.key, keys), (Item.url, urls)):
+        for chunk in _chunks(values):
+            query = select(Item.id, Item.feed_id, Item.group_id, Item.key, Item.url).where(
+                Item.first_seen_at >= cutoff, column.in_(chunk)
+            )
+            rows.update((row[0], tuple(row)) for row in session.execute(query))  # type: ignore[misc]
+    found: dict[int, list[_Candidate]] = {}
+    for item in items:
+        for item_id, feed_id, group_id, key, url in rows.values():
+            same = (is_global_key(item.key) and key == item.key) or (item.url is not None and url == item.url)
+            if same and feed_id != item.feed_id and item_id != item.item_id:
+                found.setdefault(item.item_id, []).append(_Candidate(item_id, feed_id, group_id))
+    return found
 
 
 def _near_copies(
     session: Session,
-    item: StoredItem,
-    hashes: frozenset[int],
-    keys: Sequence[int],
+    items: Sequence[StoredItem],
+    hashes: Mapping[int, frozenset[int]],
+    keys: Mapping[int, Sequence[int]],
     cutoff: datetime,
     similarity: float,
-) -> list[_Candidate]:
-    if not keys:
-        return []
-    query = (
-        select(Item.id, Item.feed_id, Item.group_id, Item.teaser, Item.content, Item.full_text)
-        .where(_recent_other_feeds(item, cutoff))
-        .where(Item.id.in_(select(ItemBand.item_id).where(ItemBand.band_key.in_(list(keys)))))
-    )
-    found = []
-    for item_id, feed_id, group_id, teaser, content, full_text in session.execute(query):
-        if group.similarity(hashes, group.shingles(group.main_text(teaser, content, full_text))) >= similarity:
-            found.append(_Candidate(item_id, feed_id, group_id))
-    return found
+) -> dict[int, list[_Candidate]]:
+    """Per release, the other feeds' recent releases sharing a band key whose text scores high enough."""
+    wanted = sorted({key for found in keys.values() for key in found})
+    by_key: dict[int, list[_Candidate]] = {}
+    for chunk in _chunks(wanted):
+        query = (
+            select(ItemBand.band_key, Item.id, Item.feed_id, Item.group_id)
+            .join(Item, ItemBand.item_id == Item.id)
+            .where(ItemBand.band_key.in_(chunk), Item.first_seen_at >= cutoff)
+        )
+        for band_key, item_id, feed_id, group_id in session.execute(query):
+            by_key.setdefault(band_key, []).append(_Candidate(item_id, feed_id, group_id))
+    pairs: dict[int, dict[int, _Candidate]] = {}
+    for item in items:
+        for key in keys[item.item_id]:
+            for candidate in by_key.get(key, ()):
+                if candidate.feed_id != item.feed_id and candidate.item_id != item.item_id:
+                    pairs.setdefault(item.item_id, {})[candidate.item_id] = candidate
+    texts = _shingles_of(session, {candidate for found in pairs.values() for candidate in found})
+    return {
+        item_id: [
+            candidate
+            for candidate_id, candidate in sorted(found.items())
+            if group.similarity(hashes[item_id], texts[candidate_id]) >= similarity
+        ]
+        for item_id, found in pairs.items()
+    }
+
+
+def _shingles_of(session: Session, item_ids: set[int]) -> dict[int, frozenset[int]]:
+    texts: dict[int, frozenset[int]] = {}
+    for chunk in _chunks(sorted(item_ids)):
+        query = select(Item.id, Item.teaser, Item.content, Item.full_text).where(Item.id.in_(chunk))
+        for item_id, teaser, content, full_text in session.execute(query):
+            texts[item_id] = group.shingles(group.main_text(teaser, content, full_text))
+    return texts
 
 
 def _group_to_join(session: Session, item: StoredItem, candidates: Sequence[_Candidate]) -> _Candidate | None:

@@ -45,6 +45,8 @@ class UpsertResult:
     new: list[StoredItem] = field(default_factory=list)
     updated: list[StoredItem] = field(default_factory=list)
     unchanged: int = 0
+    # item id → its title, teaser, content and full text before this change of its text
+    previous: dict[int, tuple[str, str, str, str | None]] = field(default_factory=dict)
 
 
 def _keep_in_session(session: Session, rows: Iterable[Item]) -> None:
@@ -145,6 +147,7 @@ def upsert_items(
             row = rows[item.key]
             text_changed = item.key in changed_keys
             if text_changed:
+                result.previous[row.id] = (row.title, row.teaser, row.content, row.full_text)
                 _apply(row, item, hashes[item.key], now)
             if _apply_article(row, article) or text_changed:
                 result.updated.append(to_stored(row, feed.name))
@@ -159,6 +162,11 @@ def upsert_items(
     _keep_in_session(session, written)
     result.new = [to_stored(row, feed.name) for row in inserted]
     return result
+
+
+def group_of(session: Session, item_id: int) -> int | None:
+    """The id of the head of the release's group, or None when it has no copies."""
+    return session.get_one(Item, item_id).group_id
 
 
 def flags_of(session: Session, item_id: int) -> list[str]:

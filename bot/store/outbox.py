@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, OutboxEntry
+from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 from bot.store import is_postgresql
 from bot.store.groups import copies_of
@@ -103,6 +103,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
     ).all()
     matches = _matches_by_item(session, {item.id for _, item, _ in rows})
     copies = copies_of(session, [item.id for _, item, _ in rows])
+    copy_matches = _matches_by_item(session, {copy.item_id for found in copies.values() for copy in found})
     return [
         AlertToSend(
             alert_id=alert.id,
@@ -114,7 +115,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
             published=item.published_at,
             # Until summarize has run, the feed's own teaser is the best short text.
             summary=item.summary or item.teaser or item.content or None,
-            matches=_routed(matches.get(item.id, ()), alert.flags),
+            matches=_routed(_with_copies(matches.get(item.id, ()), copies.get(item.id, ()), copy_matches), alert.flags),
             attempts=alert.attempts,
             outcome_unknown=alert.posting_started_at is not None and alert.slack_ts is None,
             posting_started_at=alert.posting_started_at,
@@ -122,6 +123,20 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
         )
         for alert, item, feed_name in rows
     ]
+
+
+def _with_copies(
+    own: tuple[FlagMatch, ...], copies: tuple[GroupCopy, ...], copy_matches: dict[int, tuple[FlagMatch, ...]]
+) -> tuple[FlagMatch, ...]:
+    """The release's matches, then those of flags only a copy of it carries (its text says more)."""
+    flags = {match.flag for match in own}
+    extra = [
+        match
+        for copy in copies
+        for match in copy_matches.get(copy.item_id, ())
+        if match.flag not in flags
+    ]
+    return own + tuple(extra)
 
 
 def _routed(matches: tuple[FlagMatch, ...], flags: list[str] | None) -> tuple[FlagMatch, ...]:
@@ -170,6 +185,7 @@ def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime,
     alert.claimed_until = None
     if outcome.sent:
         alert.status, alert.slack_ts, alert.sent_at = AlertStatus.SENT, outcome.slack_ts, now
+        alert.slack_channel_id = outcome.channel_id or alert.slack_channel_id
         alert.last_error, alert.next_attempt_at = None, None
         return alert.status
     alert.last_error = outcome.error

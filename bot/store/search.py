@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot import tables
 from bot.errors import QuerySyntaxError
-from bot.query import MARK_END, MARK_START, Node, QueryFilters, QueryHit, parse_search
+from bot.query import MARK_END, MARK_START, Node, QueryCopy, QueryFilters, QueryHit, parse_search
 from bot.store import READ_ONLY, fts, is_postgresql
 
 
@@ -167,9 +167,35 @@ def _tidy_snippet(text: str | None) -> str | None:
     return " ".join(text.split()).replace(f"{MARK_END} {MARK_START}", " ")
 
 
-def _hits(session: Session, tree: Node | None, ids: Sequence[int]) -> list[QueryHit]:
+def _heads(session: Session, ids: Sequence[int]) -> list[int]:
+    """Each result replaced by the head of its group, once, in rank order (a copy may match alone)."""
+    groups = dict(session.execute(sa.select(_items.id, _items.group_id).where(_items.id.in_(ids))).all())
+    heads: list[int] = []
+    for item_id in ids:
+        head = groups.get(item_id) or item_id
+        if head not in heads:
+            heads.append(head)
+    known = set(session.scalars(sa.select(_items.id).where(_items.id.in_(heads))))
+    return [head for head in heads if head in known]  # a pruned head: its copies are shown by --no-group
+
+
+def _copies(session: Session, ids: Sequence[int]) -> dict[int, tuple[QueryCopy, ...]]:
+    members = session.execute(
+        sa.select(_items.group_id, _items.id, _feeds.name, _items.url)
+        .select_from(_item_table.join(_feed_table, _feeds.id == _items.feed_id))
+        .where(_items.group_id.in_(ids), _items.id != _items.group_id)
+        .order_by(_items.id)
+    )
+    found: dict[int, list[QueryCopy]] = {}
+    for group_id, item_id, feed_name, url in members:
+        found.setdefault(group_id, []).append(QueryCopy(item_id, feed_name, url))
+    return {group_id: tuple(copies) for group_id, copies in found.items()}
+
+
+def _hits(session: Session, tree: Node | None, ids: Sequence[int], grouped: bool = False) -> list[QueryHit]:
     rows = _details(session, tree, ids)
     phrases = _flag_phrases(session, ids)
+    copies = _copies(session, ids) if grouped else {}
     hits = []
     for item_id in ids:
         _, feed_name, title, url, published, first_seen, language, summary, flags, snippet = rows[item_id]
@@ -178,6 +204,7 @@ def _hits(session: Session, tree: Node | None, ids: Sequence[int]) -> list[Query
                 item_id=item_id, feed_name=feed_name, title=title, url=url, published=published,
                 first_seen=first_seen, language=language, summary=summary, flags=tuple(flags or ()),
                 matches=phrases.get(item_id, {}), snippet=_tidy_snippet(snippet),
+                also_in=copies.get(item_id, ()),
             )
         )
     return hits
@@ -208,12 +235,20 @@ def iter_search_items(session: Session, filters: QueryFilters, batch: int = 500)
     filters = checked_filters(session, filters)
     feed_ids = _feed_ids(session, filters)
     ids = [] if feed_ids == [] or filters.limit < 0 else _ranked_ids(session, filters, tree, feed_ids)
-    return _hits_in_batches(session, tree, ids, batch)
+    return _hits_in_batches(session, tree, ids, batch, filters.group)
 
 
-def _hits_in_batches(session: Session, tree: Node | None, ids: list[int], batch: int) -> Iterator[QueryHit]:
+def _hits_in_batches(
+    session: Session, tree: Node | None, ids: list[int], batch: int, grouped: bool
+) -> Iterator[QueryHit]:
+    shown: set[int] = set()  # a group's head once, though its copies rank in several batches
     for start in range(0, len(ids), batch):
-        yield from _hits(session, tree, ids[start : start + batch])
+        chunk = ids[start : start + batch]
+        if grouped:
+            chunk = [head for head in _heads(session, chunk) if head not in shown]
+            shown.update(chunk)
+        if chunk:
+            yield from _hits(session, tree, chunk, grouped)
 
 
 

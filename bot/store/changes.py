@@ -1,0 +1,213 @@
+"""Changes to posted alerts: the outbox of message edits and thread replies (issue 18).
+
+A copy joining a group whose alert is in Slack, or a flag a copy adds, queues an
+``edit`` (chat.update of the alert's message, rebuilt from the group's current state);
+a material change of a flagged release queues a ``reply`` in the alert's thread. Each
+row goes pending → sent | failed through the same three committed writes as alerts
+(claim, ``mark_change`` just before Slack is called, ``record_change``), so a change
+seen again with ``posting_started_at`` set may already be in Slack, and deliver looks
+at the message (edits) or the thread (replies) before sending it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.records import AlertDecision, AlertStatus, ChangeKind, ChangeToSend, DeliveryOutcome
+from bot.schema import Alert, AlertChange, Item
+from bot.store import is_postgresql
+from bot.store.outbox import Backoff, alerts_to_send
+
+
+def _posted_or_posting() -> ColumnElement[bool]:
+    # An alert being posted right now was built before this change: it needs the edit too.
+    return or_(
+        Alert.status == AlertStatus.SENT,
+        and_(Alert.status == AlertStatus.PENDING, Alert.posting_started_at.is_not(None)),
+    )
+
+
+def _alerts_of_group(session: Session, item_id: int) -> list[int]:
+    """The posted (or posting) alerts of the release's group, or of the release alone."""
+    group_id = session.scalar(select(Item.group_id).where(Item.id == item_id))
+    members = select(Item.id).where(Item.group_id == group_id) if group_id is not None else None
+    which = Alert.item_id.in_(members) if members is not None else Alert.item_id == item_id
+    return list(session.scalars(select(Alert.id).where(which, _posted_or_posting()).order_by(Alert.id)))
+
+
+def queue_edits(session: Session, item_id: int, now: datetime) -> int:
+    """One pending edit for each posted alert of the release's group; returns how many were queued.
+
+    An edit not yet started already sends the group as it will be: no second one.
+    """
+    queued = 0
+    for alert_id in _alerts_of_group(session, item_id):
+        waiting = select(AlertChange.id).where(
+            AlertChange.alert_id == alert_id,
+            AlertChange.kind == ChangeKind.EDIT,
+            AlertChange.status == AlertStatus.PENDING,
+            AlertChange.posting_started_at.is_(None),
+        )
+        if session.execute(waiting.limit(1)).first() is None:
+            edit = AlertChange(alert_id=alert_id, kind=ChangeKind.EDIT, status=AlertStatus.PENDING, created_at=now)
+            session.add(edit)
+            queued += 1
+    return queued
+
+
+def queue_reply(session: Session, item_id: int, text: str, now: datetime) -> int:
+    """One thread reply saying ``text`` under each posted alert of the release's group."""
+    alert_ids = _alerts_of_group(session, item_id)
+    session.add_all(
+        AlertChange(alert_id=alert_id, kind=ChangeKind.REPLY, status=AlertStatus.PENDING, created_at=now, text=text)
+        for alert_id in alert_ids
+    )
+    return len(alert_ids)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        AlertChange.status == AlertStatus.PENDING,
+        or_(AlertChange.next_attempt_at.is_(None), AlertChange.next_attempt_at <= now),
+    )
+
+
+def _free(worker: str, now: datetime) -> ColumnElement[bool]:
+    return or_(
+        AlertChange.claimed_until.is_(None), AlertChange.claimed_until < now, AlertChange.claimed_by == worker
+    )
+
+
+def claim_changes(
+    session: Session, *, worker: str, now: datetime, lease_seconds: float, limit: int, exclude: Collection[int] = ()
+) -> list[ChangeToSend]:
+    """Claim due pending changes whose alert Slack has (its ts known); commit before sending."""
+    query = (
+        select(AlertChange.id)
+        .join(Alert, AlertChange.alert_id == Alert.id)
+        .where(_due(now), _free(worker, now), Alert.status == AlertStatus.SENT, Alert.slack_ts.is_not(None))
+        .order_by(AlertChange.id)
+        .limit(limit)
+    )
+    if exclude:
+        query = query.where(AlertChange.id.not_in(list(exclude)))
+    if is_postgresql(session):
+        query = query.with_for_update(of=AlertChange, skip_locked=True)
+    candidates = list(session.scalars(query))
+    if not candidates:
+        return []
+    claimed = session.scalars(
+        update(AlertChange)
+        .where(AlertChange.id.in_(candidates), _due(now), _free(worker, now))
+        .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
+        .returning(AlertChange.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    return changes_to_send(session, sorted(claimed))
+
+
+def changes_to_send(session: Session, change_ids: Sequence[int]) -> list[ChangeToSend]:
+    rows = session.execute(
+        select(AlertChange, Alert).join(Alert, AlertChange.alert_id == Alert.id).where(AlertChange.id.in_(change_ids))
+    ).all()
+    alerts = {alert.alert_id: alert for alert in alerts_to_send(session, {alert.id for _, alert in rows})}
+    return [
+        ChangeToSend(
+            change_id=change.id,
+            kind=ChangeKind(change.kind),
+            alert=alerts[alert.id],
+            channel_id=alert.slack_channel_id,
+            message_ts=alert.slack_ts or "",
+            text=change.text,
+            outcome_unknown=change.posting_started_at is not None,
+            posting_started_at=change.posting_started_at,
+        )
+        for change, alert in sorted(rows, key=lambda row: row[0].id)
+    ]
+
+
+def mark_change(session: Session, change_id: int, now: datetime, *, worker: str, lease_seconds: float) -> bool:
+    """Note that ``worker`` is about to send the change; False when its claim was lost."""
+    result = session.execute(
+        update(AlertChange)
+        .where(
+            AlertChange.id == change_id,
+            AlertChange.status == AlertStatus.PENDING,
+            AlertChange.claimed_by == worker,
+        )
+        .values(
+            posting_started_at=now,
+            attempts=AlertChange.attempts + 1,
+            claimed_until=now + timedelta(seconds=lease_seconds),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def record_change(
+    session: Session, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff, channel_id: str | None = None
+) -> str:
+    """Store Slack's answer for one change (``outcome.alert_id`` is the change's id)."""
+    change = session.get(AlertChange, outcome.alert_id)
+    if change is None or change.status != AlertStatus.PENDING:
+        return change.status if change is not None else "gone"
+    change.claimed_by, change.claimed_until = None, None
+    if channel_id:
+        session.execute(
+            update(Alert)
+            .where(Alert.id == change.alert_id, Alert.slack_channel_id.is_(None))
+            .values(slack_channel_id=channel_id)
+            .execution_options(synchronize_session=False)
+        )
+    if outcome.sent:
+        change.status, change.sent_at, change.reply_ts = AlertStatus.SENT, now, outcome.slack_ts
+        change.last_error, change.next_attempt_at = None, None
+        return change.status
+    change.last_error = outcome.error
+    if not outcome.maybe_posted:
+        change.posting_started_at = None
+    if outcome.permanent:
+        change.status, change.next_attempt_at = AlertStatus.FAILED, None
+    else:
+        delay = backoff.delay(max(change.attempts, 1), outcome.retry_after_seconds)
+        change.next_attempt_at = now + timedelta(seconds=delay)
+    return change.status
+
+
+def release_changes(session: Session, change_ids: Collection[int]) -> None:
+    """Give back claimed changes untried (Slack stopped answering this run)."""
+    if change_ids:
+        session.execute(
+            update(AlertChange)
+            .where(AlertChange.id.in_(list(change_ids)), AlertChange.status == AlertStatus.PENDING)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def widen_group_alerts(session: Session, item_id: int, decisions: Sequence[AlertDecision]) -> bool:
+    """A copy's flags added to its group's alerts in the same channels; True when one gained a flag.
+
+    The copy's text may say more than the head's (a flag the head did not carry): its
+    alert shows that flag and sentence too.
+    """
+    group_id = session.scalar(select(Item.group_id).where(Item.id == item_id))
+    if group_id is None:
+        return False
+    widened = False
+    others = select(Item.id).where(Item.group_id == group_id, Item.id != item_id)
+    for decision in decisions:
+        query = select(Alert).where(Alert.item_id.in_(others), Alert.channel == decision.channel)
+        for alert in session.scalars(query):
+            if alert.flags is None:
+                continue  # an older row shows every flag already
+            missing = set(decision.flags) - set(alert.flags)
+            if missing:
+                alert.flags = sorted({*alert.flags, *missing})
+                widened = True
+    return widened
