@@ -13,7 +13,7 @@ import asyncio
 import codecs
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import Message
@@ -88,6 +88,7 @@ async def fetch_articles(
     deadline_seconds: float = 60.0,
     gate: asyncio.Semaphore | None = None,
     metadata: bool = False,
+    on_fetched: Callable[[], None] | None = None,
 ) -> dict[str, ArticleText]:
     """Fetch and extract each item's page, ``concurrency`` at a time; keyed by ``item.key``.
 
@@ -96,6 +97,7 @@ async def fetch_articles(
     calls running at once (one per feed) so that together they stay within bounds:
     the deadline of a page starts only when it passes the gate. ``metadata`` also reads
     each page's canonical URL, title, original date and language (a listing's releases).
+    ``on_fetched`` is called once each page is done, whatever its outcome.
     """
     gate = gate or asyncio.Semaphore(concurrency)
 
@@ -111,6 +113,8 @@ async def fetch_articles(
                 deadline_seconds=deadline_seconds,
                 metadata=metadata,
             )
+        if on_fetched is not None:
+            on_fetched()
         return item.key, article
 
     jobs = [one(item, item.url) for item in items if item.url]

@@ -34,13 +34,20 @@ def poll(dry_run: bool, as_json: bool) -> None:
     # SIGTERM as Ctrl-C: the pass then gives its claims back before the process ends.
     signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
-        on_fetched = None
+        progress = None
         if sys.stderr.isatty() and not as_json:
-            on_fetched = stack.enter_context(_progress(len(settings.feeds)))
+            progress = stack.enter_context(_progress(len(settings.feeds)))
         # Alerts printed without a token go to stdout; with --json they would break
         # the JSON document, so they go to stderr then.
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-        summary = poll_once(settings, session_factory, dry_run=dry_run, on_fetched=on_fetched, echo=echo)
+        summary = poll_once(
+            settings,
+            session_factory,
+            dry_run=dry_run,
+            on_fetched=progress.fetched if progress else None,
+            on_pages=progress.pages if progress else None,
+            echo=echo,
+        )
     if as_json:
         click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
     else:
@@ -56,7 +63,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 class _progress:
-    """A progress bar on stderr while feeds are fetched (only on a terminal)."""
+    """A progress bar on stderr while feeds, then release pages, are fetched (only on a terminal)."""
 
     def __init__(self, total: int) -> None:
         from rich.console import Console
@@ -72,8 +79,12 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def __call__(self, result: FetchResult) -> None:
+    def fetched(self, result: FetchResult) -> None:
         self._progress.advance(self._task)
+
+    def pages(self, done: int, total: int) -> None:
+        """The release-page phase: the bar starts over for its pages."""
+        self._progress.update(self._task, description="fetching release pages", completed=done, total=total)
 
 
 def format_summary(summary: PassSummary) -> str:

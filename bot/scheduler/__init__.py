@@ -65,6 +65,7 @@ def poll_once(
     feed_ids: Collection[int] | None = None,
     dry_run: bool = False,
     on_fetched: Callable[[FetchResult], None] | None = None,
+    on_pages: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] = print,
     worker: str | None = None,
     clock: Callable[[], datetime] = utcnow,
@@ -81,8 +82,8 @@ def poll_once(
     slack = deliver.slack_client(settings)
     try:
         result = run_pass(
-            settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, echo=echo,
-            clock=clock,
+            settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, on_pages=on_pages,
+            echo=echo, clock=clock,
         )
     except BaseException:
         # Ctrl-C or SIGTERM: the claims go back now, as `run` gives them back, or the
