@@ -233,6 +233,15 @@ def _schedule_policy(poll: PollSection, section: SchedulerSection) -> SchedulePo
     )
 
 
+def _app_token(token: str | None) -> str | None:
+    # Socket Mode takes an app-level token only; anything else failed at start-up with a
+    # 30-line traceback (issue 14). The token itself is never echoed.
+    if token is not None and not token.startswith("xapp-"):
+        kind = "a bot token (xoxb-…), which belongs in SLACK_BOT_TOKEN" if token.startswith("xoxb-") else "not one"
+        raise ConfigError(f"SLACK_APP_TOKEN: Socket Mode needs an app-level token (xapp-…); this is {kind}")
+    return token
+
+
 def _channel_problem(channel: str) -> str | None:
     try:
         _database_text("the channel", CHANNEL_MAX)(channel)
@@ -371,7 +380,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         flag_rules=flag_rules,
         slack_token=env.get("SLACK_BOT_TOKEN") or None,
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
-        slack_app_token=env.get("SLACK_APP_TOKEN") or None,
+        slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
         allow_private_networks=env.get("PRESSBOT_ALLOW_PRIVATE_NETWORKS", "") in ("1", "true", "yes"),
         metrics_port=_metrics_port(env.get("PRESSBOT_METRICS_PORT") or None),
         metrics_host=env.get("PRESSBOT_METRICS_HOST") or "127.0.0.1",

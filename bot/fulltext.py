@@ -13,7 +13,7 @@ import asyncio
 import codecs
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from email.message import Message
@@ -37,6 +37,14 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/plain", ""})
 META_SCAN_BYTES = 65_536
 META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
 BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+WALL_MAX_CHARS = 1500  # a release saying "access denied" is longer than any interstitial
+WALL_PHRASES = re.compile(
+    r"enable javascript and cookies|enable cookies|just a moment\.\.\.|checking (?:if the site connection is secure"
+    r"|your browser)|verify(?:ing)? (?:that )?you are (?:a )?human|are you a robot|access denied|you don't have "
+    r"permission to access|attention required|ddos protection by|please wait while we verify|request unsuccessful"
+    r"|complete the captcha|pardon our interruption",
+    re.IGNORECASE,
+)
 # Below this, a detector guesses more than it detects.
 MIN_DETECT_CHARS = 40
 MAX_DETECT_CHARS = 20_000
@@ -80,6 +88,7 @@ async def fetch_articles(
     deadline_seconds: float = 60.0,
     gate: asyncio.Semaphore | None = None,
     metadata: bool = False,
+    on_fetched: Callable[[], None] | None = None,
 ) -> dict[str, ArticleText]:
     """Fetch and extract each item's page, ``concurrency`` at a time; keyed by ``item.key``.
 
@@ -88,6 +97,7 @@ async def fetch_articles(
     calls running at once (one per feed) so that together they stay within bounds:
     the deadline of a page starts only when it passes the gate. ``metadata`` also reads
     each page's canonical URL, title, original date and language (a listing's releases).
+    ``on_fetched`` is called once each page is done, whatever its outcome.
     """
     gate = gate or asyncio.Semaphore(concurrency)
 
@@ -103,6 +113,8 @@ async def fetch_articles(
                 deadline_seconds=deadline_seconds,
                 metadata=metadata,
             )
+        if on_fetched is not None:
+            on_fetched()
         return item.key, article
 
     jobs = [one(item, item.url) for item in items if item.url]
@@ -145,6 +157,8 @@ async def fetch_article(
     text = await asyncio.to_thread(extract_text, page.body, page.final_url, charset=charset)
     if not text:
         return ArticleText(url=url, text=None, error="no article text found on the page")
+    if looks_like_wall(text):
+        return ArticleText(url=url, text=None, error="the page is a bot wall or cookie interstitial, not the release")
     article = ArticleText(url=url, text=text)
     if metadata:
         article = await asyncio.to_thread(add_page_metadata, article, page.body, page.final_url, charset)
@@ -208,6 +222,13 @@ def _aware(value: str | None) -> datetime | None:
         return None
     # A date without a time comes back naive: midnight UTC.
     return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def looks_like_wall(text: str) -> bool:
+    """A challenge, cookie or refusal page served in place of the release (Cloudflare's
+    "Just a moment…", "Please enable JavaScript and cookies", Akamai's "Access Denied"):
+    short, and saying so. Its text replaced good teasers in Slack (issue 14)."""
+    return len(text) <= WALL_MAX_CHARS and bool(WALL_PHRASES.search(text))
 
 
 def _content_type(header: str) -> tuple[str, str | None]:

@@ -54,7 +54,8 @@ _LEFTOVER_TAG = re.compile(
     re.IGNORECASE,
 )
 _MAX_UNESCAPES = 3
-_SCRIPT_TAG_START = re.compile(r"<(?=\s*/?\s*script)", re.IGNORECASE)
+# A run of "<" goes whole: removing only the last would join the one before it to "script".
+_SCRIPT_TAG_START = re.compile(r"<+(?=\s*/?\s*script)", re.IGNORECASE)
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n+")

@@ -62,14 +62,21 @@ def run_pass(
     slack: WebClient | None = None,
     dry_run: bool = False,
     on_fetched: Callable[[FetchResult], None] | None = None,
+    on_pages: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] = print,
     clock: Callable[[], datetime] = utcnow,
 ) -> PassResult:
-    """One pass over the claimed feeds, then alert delivery (``slack``: the pass's one WebClient)."""
+    """One pass over the claimed feeds, then alert delivery (``slack``: the pass's one WebClient).
+
+    ``on_fetched``: called as each feed is fetched; ``on_pages(done, total)``: called when
+    the release-page phase starts (``done`` 0) and as each of its pages is fetched.
+    """
     summary = PassSummary(started_at=clock())
     feeds = pages.with_listing_rules(claimed_feeds(session_factory, claim), settings.feeds)
     summary.feeds = len(feeds)
-    works, articles = asyncio.run(fetch_parse_complete(settings, session_factory, feeds, on_fetched))
+    works, articles = asyncio.run(
+        fetch_parse_complete(settings, session_factory, feeds, on_fetched, on_pages)
+    )
     now = clock()
     for work in works:
         count_feed(summary, store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now))
@@ -97,6 +104,7 @@ async def fetch_parse_complete(
     session_factory: sessionmaker[Session],
     feeds: Sequence[FeedToFetch],
     on_fetched: Callable[[FetchResult], None] | None,
+    on_pages: Callable[[int, int], None] | None = None,
 ) -> tuple[list[FeedWork], Articles]:
     """The feeds fetched and parsed, and the release pages their new items need."""
     limits = settings.fetch_limits
@@ -111,11 +119,33 @@ async def fetch_parse_complete(
         works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow())
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pass-dns"))
         wanted = wanting_full_text(session_factory, works, settings) if settings.fulltext.enabled else {}
-        articles = await fetch_articles(client, settings, wanted) if wanted else {}
         # Page sources' release pages, whatever fulltext.enabled says: they are their text.
         listed = wanting_release_pages(session_factory, works, settings)
-        articles.update(await fetch_articles(client, settings, listed, metadata=True) if listed else {})
+        on_page = _page_counter(on_pages, wanted, listed)
+        articles = await fetch_articles(client, settings, wanted, on_fetched=on_page) if wanted else {}
+        if listed:
+            articles.update(await fetch_articles(client, settings, listed, metadata=True, on_fetched=on_page))
     return works, articles
+
+
+def _page_counter(
+    on_pages: Callable[[int, int], None] | None, *wanted: Mapping[int, list[ParsedItem]]
+) -> Callable[[], None] | None:
+    """A per-page callback that reports ``on_pages(done, total)``; it reports ``(0, total)`` now."""
+    if on_pages is None:
+        return None
+    total = sum(1 for items in wanted for feed_items in items.values() for item in feed_items if item.url)
+    if not total:
+        return None
+    done = 0
+    on_pages(done, total)
+
+    def on_page() -> None:
+        nonlocal done
+        done += 1
+        on_pages(done, total)
+
+    return on_page
 
 
 def wanting_full_text(
@@ -157,7 +187,12 @@ def wanting_release_pages(
 
 
 async def fetch_articles(
-    client: httpx.AsyncClient, settings: Settings, wanted: Mapping[int, list[ParsedItem]], *, metadata: bool = False
+    client: httpx.AsyncClient,
+    settings: Settings,
+    wanted: Mapping[int, list[ParsedItem]],
+    *,
+    metadata: bool = False,
+    on_fetched: Callable[[], None] | None = None,
 ) -> Articles:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed.
 
@@ -181,6 +216,7 @@ async def fetch_articles(
                 deadline_seconds=limits.deadline_seconds,
                 gate=gate,
                 metadata=metadata,
+                on_fetched=on_fetched,
             )
             for items in wanted.values()
         )

@@ -55,9 +55,15 @@ def make_lede(title: str, text: str, declared: str | None) -> Lede:
     return Lede(_basis(title, text, declared), language, summary)
 
 
+def release_text(item: StoredItem) -> str:
+    """What the summary is made from: the page's text only when it says more than the feed."""
+    feed_text = item.content or item.teaser
+    return item.full_text if item.full_text and len(item.full_text) > len(feed_text) else feed_text
+
+
 def lede_for(item: StoredItem, ledes: Mapping[str, Lede]) -> Lede:
     """The item's lede: the one worked out beside the parse if its text is unchanged, else a new one."""
-    text = item.full_text or item.content or item.teaser
+    text = release_text(item)
     lede = ledes.get(item.key)
     if lede is None or lede.basis != _basis(item.title, text, item.language):
         lede = make_lede(item.title, text, item.language)

@@ -447,6 +447,7 @@ class FeedHealth:
     failing_since: datetime | None
     next_check_at: datetime | None
     claimed_by: str | None = None
+    claimed_until: datetime | None = None
 
     @property
     def status(self) -> FeedStatus:

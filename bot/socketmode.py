@@ -195,5 +195,9 @@ def start_socket_mode(settings: Settings, session_factory: sessionmaker[Session]
     web_client = make_client(settings.slack_token or "", settings.slack_api_url)
     client = SocketModeClient(app_token=settings.slack_app_token, web_client=web_client, logger=log)
     client.socket_mode_request_listeners.append(SlashCommandHandler(session_factory, web_client))
-    client.connect()
+    try:
+        client.connect()
+    except BaseException:
+        client.close()  # its worker threads, or each retry would leave a set behind
+        raise
     return client

@@ -37,6 +37,7 @@ HELLO = {
 class FakeSocketModeSlack:
     def __init__(self) -> None:
         self.opened: list[str] = []  # the bearer token of each apps.connections.open
+        self.refuse_opens = 0  # answer this many apps.connections.open with invalid_auth first
         self.ephemeral: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self.acks: list[dict[str, Any]] = []
@@ -146,6 +147,9 @@ class FakeSocketModeSlack:
                     fake.opened.append(token)
                     if not token.startswith("xapp-"):
                         self._answer(200, {"ok": False, "error": "not_allowed_token_type"})
+                        return
+                    if len(fake.opened) <= fake.refuse_opens:
+                        self._answer(200, {"ok": False, "error": "invalid_auth"})
                         return
                     self._answer(200, {"ok": True, "url": fake.ws_url})
                 elif self.path == "/api/chat.postEphemeral":

@@ -751,3 +751,40 @@ def test_a_first_poll_posts_only_recent_flagged_releases_then_nothing(
     second = invoke(env, "poll", "--json")
     assert second.exit_code == 0 and json.loads(second.stdout.strip().splitlines()[-1])["alerts_sent"] == 0
     assert len(fake.posts()) == 2
+
+
+def _sentences(text: str) -> list[str]:
+    return [part for part in text.strip().rstrip("…").split(". ") if part.strip()]
+
+
+def test_a_summary_has_at_most_three_sentences_in_slack_and_query(
+    feed_server: Any, tmp_path: Path, fake: FakeSlack
+) -> None:
+    """Issue 14 item 20: a release of many short sentences is summed up in three at most."""
+    text = " ".join(
+        f"Defenders faced reprisals in city {n}." if n % 2 else f"The court heard witness {n} today."
+        for n in range(12)
+    )  # twelve sentences of ~34 characters: a 400-character summary has room for ten
+    release = ("Defenders face reprisals", text, datetime.now(UTC) - timedelta(hours=1))
+    url = feed_server.add("/rights.xml", _rss([release]))
+    config = write_config(tmp_path, [{"name": "Rights", "url": url}], extra="[fulltext]\nenabled = false\n")
+    env = {
+        "PRESSBOT_CONFIG": str(config),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'poll.db'}",
+        "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
+        "PRESSBOT_FEEDS": "",
+        "SLACK_BOT_TOKEN": fake.token,
+        "SLACK_API_URL": fake.url,
+        "SLACK_CHANNEL": "#pressbot",
+    }
+    polled = invoke(env, "poll", "--json")
+    assert polled.exit_code == 0, polled.output
+    queried = invoke(env, "query", "--format", "json")
+    assert queried.exit_code == 0, queried.output
+
+    (body,) = fake.posts()
+    posted = body["blocks"][-1]["text"]["text"]
+    (hit,) = json.loads(queried.stdout)
+    assert 1 <= len(_sentences(posted)) <= 3, posted
+    assert 1 <= len(_sentences(hit["summary"])) <= 3, hit["summary"]
+    assert "Defenders faced reprisals in city 1" in posted and "Defenders faced reprisals in city 1" in hit["summary"]

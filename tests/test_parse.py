@@ -503,6 +503,16 @@ def test_html_to_text_never_returns_a_script_tag(pieces: list[str]) -> None:
     assert "<script" not in html_to_text("".join(pieces)).lower()
 
 
+@pytest.mark.parametrize(
+    "html", ["&lt;&lt;script", "<&lt;script", "&lt;&lt;&lt;/script"], ids=["two", "mixed", "three-closing"]
+)
+def test_escaped_angle_runs_before_script_leave_no_script_tag(html: str) -> None:
+    # Found by the property above: removing only the "<" next to "script" joined the one
+    # before it to the word.
+    assert "<script" not in html_to_text(html).lower()
+    assert "</script" not in html_to_text(html).lower()
+
+
 # Complete pieces only: after "<scr" or an unclosed comment a browser would not see a
 # script element either, so its "body" is legitimately text or nothing.
 WELL_FORMED = st.sampled_from(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -433,3 +437,47 @@ def test_release_pages_obey_the_configured_redirect_cap(
         item = connection.execute(select(Item)).one()
     engine.dispose()
     assert item.full_text is None and "too many redirects" in item.full_text_error
+
+
+def test_on_a_terminal_the_progress_bar_shows_the_release_page_phase(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Issue 14 item 22: after the feeds, the bar names the page fetches instead of sitting at 100%."""
+    page = (Path(__file__).parent / "pages" / "en_release.html").read_bytes()
+    # Slow pages: the phase lasts long enough for the bar (10 refreshes a second) to draw it.
+    links = [feed_server.add(f"/latest-updates/valdoria-{n}/", page, content_type="text/html; charset=utf-8",
+                             hang=0.6) for n in range(2)]
+    items = "".join(
+        f"<item><title>Valdoria: lawyers must be freed ({n})</title><link>{link}</link><guid>{link}</guid>"
+        f"<pubDate>{datetime.now(UTC).strftime('%a, %d %b %Y %H:%M:%S +0000')}</pubDate>"
+        "<description>ISHR calls on Valdoria to free three lawyers.</description></item>"
+        for n, link in enumerate(links)
+    )
+    url = feed_server.add("/feed/", f'<?xml version="1.0"?><rss version="2.0"><channel><title>ISHR</title>'
+                                    f"<link>{feed_server.base}</link>{items}</channel></rss>")
+    config = write_config(tmp_path, [{"name": "ISHR", "url": url}], extra="[fulltext]\nenabled = true\n")
+    env = {**os.environ, "PRESSBOT_CONFIG": str(config), "DATABASE_URL": sqlite_url, "SLACK_BOT_TOKEN": "",
+           "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1", "PRESSBOT_FEEDS": "", "TERM": "xterm", "COLUMNS": "120"}
+    env.pop("NO_COLOR", None)
+    env.pop("TTY_INTERACTIVE", None)
+    controller, terminal = pty.openpty()  # stderr is a terminal: the bar is drawn there
+    with subprocess.Popen([sys.executable, "-m", "bot", "poll"], env=env, cwd=tmp_path,
+                          stdout=subprocess.PIPE, stderr=terminal) as process:
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        stdout = process.stdout.read().decode() if process.stdout else ""
+    os.close(controller)
+
+    assert process.returncode == 0, drawn.decode(errors="replace")
+    shown = drawn.decode(errors="replace")
+    assert "fetching feeds" in shown
+    assert "fetching release pages" in shown
+    assert "1 feed: 1 fetched" in stdout

@@ -92,6 +92,9 @@ def configure_logging(verbose: int, log_json: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # slack-sdk logs "Failed to send a request…" at ERROR before pressbot says, in one
+    # line, what failed (issue 14); -vv shows it.
+    logging.getLogger("slack_sdk").setLevel(logging.CRITICAL if verbose < 2 else logging.DEBUG)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

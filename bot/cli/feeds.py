@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -70,21 +71,34 @@ def list_command(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([listing_json(listing) for listing in listings], ensure_ascii=False, indent=2))
         return
+    rows = [_listing_row(listing) for listing in listings]
+    if not sys.stdout.isatty():
+        # Piped (grep, a file): one whole line per feed, tab-separated; a table at the
+        # default 80 columns cut names to four characters and folded one feed over 14 lines.
+        click.echo("\t".join(_LIST_COLUMNS))
+        for row in rows:
+            click.echo("\t".join(terminal_text(cell).plain for cell in row))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
-    for column in ("name", "enabled", "items", "last success", "failures", "next check"):
-        table.add_column(column, no_wrap=column != "name")
-    table.add_column("last error / url", overflow="fold", ratio=1)
-    for listing in listings:
-        enabled = "yes" if listing.enabled else f"no: {listing.disabled_reason}"
-        failures = str(listing.consecutive_failures) if listing.consecutive_failures else ""
-        table.add_row(terminal_text(listing.name), terminal_text(enabled), str(listing.items),
-                      _when(listing.last_success_at), failures, _when(listing.next_check_at),
-                      terminal_text(listing.last_error or listing.url),
-                      style="red" if listing.consecutive_failures else None)
+    table = Table(box=None, header_style="bold")
+    for column in _LIST_COLUMNS[:-1]:
+        table.add_column(column, no_wrap=True, min_width=12 if column == "name" else None)
+    table.add_column(_LIST_COLUMNS[-1], no_wrap=True, overflow="ellipsis", ratio=1)
+    for listing, row in zip(listings, rows, strict=True):
+        table.add_row(*(terminal_text(cell) for cell in row), style="red" if listing.consecutive_failures else None)
     Console(markup=False).print(table)
+
+
+_LIST_COLUMNS = ("name", "enabled", "items", "last success", "failures", "next check", "last error / url")
+
+
+def _listing_row(listing: FeedListing) -> list[str]:
+    enabled = "yes" if listing.enabled else f"no: {listing.disabled_reason}"
+    failures = str(listing.consecutive_failures) if listing.consecutive_failures else ""
+    return [listing.name, enabled, str(listing.items), _when(listing.last_success_at), failures,
+            _when(listing.next_check_at), listing.last_error or listing.url]
 
 
 # -- check -------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
@@ -28,22 +29,41 @@ def poll(dry_run: bool, as_json: bool) -> None:
 
     settings = load_settings()
     session_factory = open_db(settings, migrate=True)
+    if not settings.feeds:
+        click.echo(f"pressbot: warning: no feeds configured in {settings.feeds_path}", err=True)
+    # SIGTERM as Ctrl-C: the pass then gives its claims back before the process ends.
+    signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
-        on_fetched = None
+        progress = None
         if sys.stderr.isatty() and not as_json:
-            on_fetched = stack.enter_context(_progress(len(settings.feeds)))
+            progress = stack.enter_context(_progress(len(settings.feeds)))
         # Alerts printed without a token go to stdout; with --json they would break
         # the JSON document, so they go to stderr then.
         echo = (lambda text: click.echo(text, err=True)) if as_json else click.echo
-        summary = poll_once(settings, session_factory, dry_run=dry_run, on_fetched=on_fetched, echo=echo)
+        summary = poll_once(
+            settings,
+            session_factory,
+            dry_run=dry_run,
+            on_fetched=progress.fetched if progress else None,
+            on_pages=progress.pages if progress else None,
+            echo=echo,
+        )
     if as_json:
         click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
     else:
         click.echo(format_summary(summary))
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class _progress:
-    """A progress bar on stderr while feeds are fetched (only on a terminal)."""
+    """A progress bar on stderr while feeds, then release pages, are fetched (only on a terminal)."""
 
     def __init__(self, total: int) -> None:
         from rich.console import Console
@@ -59,8 +79,12 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def __call__(self, result: FetchResult) -> None:
+    def fetched(self, result: FetchResult) -> None:
         self._progress.advance(self._task)
+
+    def pages(self, done: int, total: int) -> None:
+        """The release-page phase: the bar starts over for its pages."""
+        self._progress.update(self._task, description="fetching release pages", completed=done, total=total)
 
 
 def format_summary(summary: PassSummary) -> str:
@@ -80,12 +104,14 @@ def format_summary(summary: PassSummary) -> str:
         lines.append(f"{report.name:<{width}}  {detail}")
     lines.append("")
     lines.append(
-        f"{summary.feeds} feeds: {summary.fetched} fetched, {summary.not_modified} not modified, "
+        f"{_count(summary.feeds, 'feed')}: {summary.fetched} fetched, {summary.not_modified} not modified, "
         f"{summary.failed} failed; {summary.new_items} new items, {summary.updated_items} updated, "
         f"{summary.flagged} flagged"
     )
     alerts = f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending, {summary.alerts_failed} failed"
     if summary.alerts_held_back:
-        alerts += f", {summary.alerts_held_back} older flagged releases held back (first pass)"
+        # Held: an old release on a feed's first pass, or one dated before a prune.
+        held = summary.alerts_held_back
+        alerts += f", {held} older flagged releases held back (not news: see alerts list --status held)"
     lines.append(alerts)
     return "\n".join(lines)

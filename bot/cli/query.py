@@ -13,7 +13,7 @@ import gc
 import io
 import json
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -66,7 +66,8 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
 @click.option("--lang", "languages", multiple=True, metavar="CODE", help="Only this language (en also finds en-GB).")
 @click.option("--since", callback=_when, metavar="WHEN", help="Published (else first seen) at or after WHEN.")
 @click.option("--until", callback=_when, metavar="WHEN", help="Published (else first seen) before the end of WHEN.")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True, help="At most N results.")
+@click.option("--limit", type=click.IntRange(0), default=20, show_default=True,
+              help="At most N results; 0: every one (json, ndjson, csv; streamed).")
 @click.option("--sort", type=click.Choice(SORTS), default="relevance", show_default=True,
               help="relevance (with TEXT) or date, newest first.")
 @click.option("--format", "output", type=click.Choice(FORMATS), default="table", show_default=True)
@@ -95,8 +96,9 @@ def query(
             text=" ".join(text) or None, flags=flags, feeds=feeds, tags=tags, languages=languages,
             since=since, until=until, limit=limit, sort=sort, group=not no_group,
         )
-        hits = run_search(filters)
-        RENDERERS[output](hits, filters)
+        if limit == 0 and output == "table":
+            raise click.UsageError("--limit 0 (every release) is for --format json, ndjson or csv")
+        run_search(filters, RENDERERS[output])
 
 
 @contextmanager
@@ -117,7 +119,7 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def run_search(filters: QueryFilters) -> list[QueryHit]:
+def run_search(filters: QueryFilters, render: Callable[[Iterable[QueryHit], QueryFilters], None]) -> None:
     from bot.cli import CommandError
     from bot.errors import ConfigError, QuerySyntaxError, SchemaError, StoreError
     from bot.locations import database_url_from_env_and_file
@@ -130,20 +132,20 @@ def run_search(filters: QueryFilters) -> list[QueryHit]:
         # A query never creates or migrates a database: a mistyped path must not answer
         # "no matching releases" and leave an empty file behind.
         check_schema(engine)
-        return _search(engine, filters)
+        _search(engine, filters, render)
     except (ConfigError, QuerySyntaxError, SchemaError) as exc:
         raise ConfigClickError(str(exc)) from exc
     except StoreError as exc:
         raise CommandError(str(exc).strip().splitlines()[0]) from exc
 
 
-def _search(engine: Engine, filters: QueryFilters) -> list[QueryHit]:
+def _search(engine: Engine, filters: QueryFilters, render: Callable[[Iterable[QueryHit], QueryFilters], None]) -> None:
     from sqlalchemy.orm import Session
 
-    from bot.store.search import search_items
+    from bot.store.search import iter_search_items
 
-    with Session(engine) as session:
-        return search_items(session, filters)
+    with Session(engine) as session:  # open while the hits are written: they stream from it
+        render(iter_search_items(session, filters), filters)
 
 
 # -- output ------------------------------------------------------------------------------
@@ -179,17 +181,22 @@ def hit_json(hit: QueryHit, with_snippet: bool) -> dict[str, Any]:
     return data
 
 
-def _print_json(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
-    rows = [hit_json(hit, bool(filters.text)) for hit in hits]
-    click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+def _print_json(hits: Iterable[QueryHit], filters: QueryFilters) -> None:
+    """One array, written element by element (the layout of ``json.dumps(rows, indent=2)``)."""
+    opened = False
+    for hit in hits:
+        element = json.dumps(hit_json(hit, bool(filters.text)), ensure_ascii=False, indent=2)
+        click.echo(("," if opened else "[") + "\n" + "\n".join("  " + line for line in element.splitlines()), nl=False)
+        opened = True
+    click.echo("\n]" if opened else "[]")
 
 
-def _print_ndjson(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+def _print_ndjson(hits: Iterable[QueryHit], filters: QueryFilters) -> None:
     for hit in hits:
         click.echo(json.dumps(hit_json(hit, bool(filters.text)), ensure_ascii=False))
 
 
-def _print_csv(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+def _print_csv(hits: Iterable[QueryHit], filters: QueryFilters) -> None:
     """Spreadsheet-friendly: lists joined with "; ", matches as "flag: phrase | phrase"."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -202,6 +209,9 @@ def _print_csv(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
         data["matches"] = "; ".join(f"{flag}: {' | '.join(phrases)}" for flag, phrases in hit.matches.items())
         data["also_in"] = "; ".join(f"{copy.feed_name} {copy.url or ''}".strip() for copy in hit.also_in)
         writer.writerow(["" if value is None else value for value in data.values()])
+        click.echo(buffer.getvalue(), nl=False)  # row by row: an export of the archive streams
+        buffer.seek(0)
+        buffer.truncate()
     click.echo(buffer.getvalue(), nl=False)
 
 
@@ -225,7 +235,8 @@ def _highlighted(snippet: str) -> Text:
     return detail
 
 
-def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
+def _print_table(found: Iterable[QueryHit], filters: QueryFilters) -> None:
+    hits = list(found)  # a page (--limit N): a table is for reading, not exporting
     from rich.console import Console
     from rich.style import Style
     from rich.table import Table
@@ -248,7 +259,7 @@ def _print_table(hits: Sequence[QueryHit], filters: QueryFilters) -> None:
     console.print(table)
 
 
-RENDERERS: dict[str, Callable[[Sequence[QueryHit], QueryFilters], None]] = {
+RENDERERS: dict[str, Callable[[Iterable[QueryHit], QueryFilters], None]] = {
     "table": _print_table,
     "json": _print_json,
     "csv": _print_csv,
@@ -280,8 +291,10 @@ def prune(older_than: str, include_flagged: bool, dry_run: bool) -> None:
 
     try:
         seconds = parse_duration(older_than)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    except ValueError:
+        # parse_duration's own hint names 30s and 15m, which prune refuses.
+        hint = f"{older_than!r} is not a span (e.g. 90d, 52w, 2y)"
+        raise click.BadParameter(hint, param_hint="--older-than") from None
     if seconds < _MIN_PRUNE_SPAN:
         raise click.BadParameter(f"{older_than!r} is less than a day (m is minutes)", param_hint="--older-than")
     try:

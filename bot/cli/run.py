@@ -25,7 +25,7 @@ log = logging.getLogger("bot.run")
 # room to release claims and exit inside the 20 s we promise.
 STOP_GRACE_SECONDS = 15.0
 # Chatty at INFO: one line per HTTP request (httpx), per job run (APScheduler), per migration step.
-_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "slack_sdk", "trafilatura", "urllib3", "alembic")
+_QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "trafilatura", "urllib3", "alembic")
 
 
 def _setup_logging(log_json: bool) -> None:
@@ -54,15 +54,60 @@ def _start_socket_mode(settings: Settings, session_factory: Any) -> Any:
     """Slack Socket Mode (slash commands), when that module exists and SLACK_APP_TOKEN is set."""
     if not settings.slack_app_token or importlib.util.find_spec("bot.socketmode") is None:
         return None
-    try:
+    keeper = _SocketModeKeeper(settings, session_factory)
+    keeper.start()
+    return keeper
+
+
+class _SocketModeKeeper:
+    """Connects Socket Mode, and while ``run`` lives retries with backoff when Slack refuses.
+
+    A revoked or mistyped app token gave a 30-line traceback once and ``/pressbot`` was
+    never answered again (issue 14): each refusal is now one warning line, and the
+    connection comes up as soon as the token is fixed.
+    """
+
+    FIRST_DELAY = 1.0
+    MAX_DELAY = 300.0
+
+    def __init__(self, settings: Settings, session_factory: Any) -> None:
+        self._settings = settings
+        self._session_factory = session_factory
+        self._stop = threading.Event()
+        self._handle: Any = None
+        self._thread = threading.Thread(target=self._connect, name="socketmode-connect", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _connect(self) -> None:
         from bot import socketmode
 
-        handle = socketmode.start_socket_mode(settings, session_factory)
-    except Exception:  # the alerts matter more than slash commands: keep running without them
-        log.exception("Socket Mode did not start; running without it")
-        return None
-    log.info("Socket Mode started")
-    return handle
+        delay = self.FIRST_DELAY
+        while not self._stop.is_set():
+            try:
+                self._handle = socketmode.start_socket_mode(self._settings, self._session_factory)
+            except Exception as exc:  # the alerts matter more than slash commands: keep running
+                log.warning("Socket Mode did not start (%s); retrying in %.0f s", _one_line(exc), delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.MAX_DELAY)
+                continue
+            log.info("Socket Mode started")
+            return
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _one_line(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    error = response.get("error") if response is not None and hasattr(response, "get") else None
+    if error:
+        return f"Slack answered {error}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _stop_socket_mode(handle: Any) -> None:
@@ -216,6 +261,8 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
     for feed in feeds:
         state = feed.status
         next_check = "—" if not feed.enabled else relative(feed.next_check_at, now) if feed.next_check_at else "due now"
+        if feed.claimed_by and feed.claimed_until and feed.claimed_until > now:
+            next_check = f"being polled by {feed.claimed_by} (claim until {feed.claimed_until:%H:%M:%S})"
         error = {FeedStatus.DISABLED: feed.disabled_reason, FeedStatus.FAILING: feed.last_error}.get(state)
         table.add_row(terminal_text(feed.name), terminal_text(state, styles[state]),
                       relative(feed.last_success_at, now), next_check, str(feed.consecutive_failures or ""),

@@ -65,6 +65,7 @@ def poll_once(
     feed_ids: Collection[int] | None = None,
     dry_run: bool = False,
     on_fetched: Callable[[FetchResult], None] | None = None,
+    on_pages: Callable[[int, int], None] | None = None,
     echo: Callable[[str], None] = print,
     worker: str | None = None,
     clock: Callable[[], datetime] = utcnow,
@@ -79,9 +80,17 @@ def poll_once(
     with session_factory.begin() as session:
         claim = claim_for_pass(session, settings, worker=worker, now=clock(), feed_ids=feed_ids)
     slack = deliver.slack_client(settings)
-    result = run_pass(
-        settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, echo=echo, clock=clock
-    )
+    try:
+        result = run_pass(
+            settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, on_pages=on_pages,
+            echo=echo, clock=clock,
+        )
+    except BaseException:
+        # Ctrl-C or SIGTERM: the claims go back now, as `run` gives them back, or the
+        # next poll skipped every feed until the lease ran out (issue 14).
+        with session_factory.begin() as session:
+            schedule_store.release_claims(session, worker)
+        raise
     for outcome in result.outcomes:  # from when they were stored, not after the delivery
         reschedule(session_factory, outcome, settings, now=result.stored_at, worker=worker,
                    was_failing=outcome.result.feed_id in claim.failing)

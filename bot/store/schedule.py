@@ -169,6 +169,7 @@ def _health(feed: Feed) -> FeedHealth:
         failing_since=feed.failing_since,
         next_check_at=feed.next_check_at,
         claimed_by=feed.claimed_by,
+        claimed_until=feed.claimed_until,
     )
 
 

@@ -8,7 +8,7 @@ snippets and flag phrases. A search never takes SQLite's write lock.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -125,7 +125,9 @@ def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed
     else:
         query = fts.sqlite_ranked(tree, by_date, filters.flags)
         filters = replace(filters, flags=())  # applied inside the index already
-    query = _filtered(query, filters, feed_ids).limit(filters.limit)
+    query = _filtered(query, filters, feed_ids)
+    if filters.limit > 0:
+        query = query.limit(filters.limit)
     return list(session.scalars(query))
 
 
@@ -219,16 +221,34 @@ def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
 
     Raises QuerySyntaxError for text that is not a search, or a feed name that does not exist.
     """
+    return list(iter_search_items(session, filters))
+
+
+def iter_search_items(session: Session, filters: QueryFilters, batch: int = 500) -> Iterator[QueryHit]:
+    """``search_items`` as a stream; ``filters.limit`` 0 is no limit (an export of the archive).
+
+    Only the ranked ids are held; the rows are read ``batch`` at a time, so memory stays
+    flat however many releases match. The filters are checked before the first yield.
+    """
     tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
     _begin_reading(session)
     filters = checked_filters(session, filters)
     feed_ids = _feed_ids(session, filters)
-    if feed_ids == [] or filters.limit <= 0:
-        return []
-    ids = _ranked_ids(session, filters, tree, feed_ids)
-    if ids and filters.group:
-        ids = _heads(session, ids)
-    return _hits(session, tree, ids, filters.group) if ids else []
+    ids = [] if feed_ids == [] or filters.limit < 0 else _ranked_ids(session, filters, tree, feed_ids)
+    return _hits_in_batches(session, tree, ids, batch, filters.group)
+
+
+def _hits_in_batches(
+    session: Session, tree: Node | None, ids: list[int], batch: int, grouped: bool
+) -> Iterator[QueryHit]:
+    shown: set[int] = set()  # a group's head once, though its copies rank in several batches
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        if grouped:
+            chunk = [head for head in _heads(session, chunk) if head not in shown]
+            shown.update(chunk)
+        if chunk:
+            yield from _hits(session, tree, chunk, grouped)
 
 
 
