@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +85,21 @@ def test_different_releases_on_one_subject_stay_far_below_the_threshold() -> Non
 def test_a_teaser_is_too_short_to_be_anyones_copy() -> None:
     short = group.shingles("The Committee welcomed the report of Eastmark.")
     assert group.band_keys(short) == [] and group.similarity(short, short) == 0.0
+
+
+def test_copies_are_compared_on_a_bounded_prefix_of_their_text() -> None:
+    # The word list of a 10 MB release took ~90 MB (issue 14); what follows the first
+    # MAX_COMPARED_CHARS characters does not change a text's shingles.
+    words = " ".join(f"word{n}" for n in range(400_000))
+    head = words[: group.MAX_COMPARED_CHARS]
+    assert group.shingles(words) == group.shingles(head + " a different ending altogether")
+    tracemalloc.start()
+    try:
+        group.shingles(words)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * group.MAX_COMPARED_CHARS, peak  # ~60 MB before the bound
 
 
 def test_signatures_are_the_same_in_every_process() -> None:

@@ -594,3 +594,15 @@ def test_parse_error_names_the_url() -> None:
 
 def test_corpus_path_is_relative_to_the_repository() -> None:
     assert Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feeds" == CORPUS
+
+
+def test_a_body_that_names_a_local_file_is_not_that_file(tmp_path: Path) -> None:
+    # feedparser reads bytes as a file name first: a server answering with a path had
+    # that local file parsed as its feed.
+    local = tmp_path / "local.xml"
+    local.write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Local</title><item><title>A local secret'
+        "</title><guid>secret-1</guid></item></channel></rss>", encoding="utf-8"
+    )
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(str(local).encode(), url="https://hostile.example/feed")
