@@ -74,18 +74,32 @@ def run_pass(
     summary = PassSummary(started_at=clock())
     feeds = pages.with_listing_rules(claimed_feeds(session_factory, claim), settings.feeds)
     summary.feeds = len(feeds)
-    works, articles = asyncio.run(
+    works, articles, summary.interrupted = asyncio.run(
         fetch_parse_complete(settings, session_factory, feeds, on_fetched, on_pages)
     )
     now = clock()
-    for work in works:
-        count_feed(summary, store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now))
+    stored: list[FeedWork] = []
+    try:
+        for work in works:
+            report = store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
+            count_feed(summary, report)
+            stored.append(work)
+    except KeyboardInterrupt:
+        # Ctrl-C while storing: the feeds stored so far are committed, each in its own
+        # transaction; the one being stored was rolled back and goes back unclaimed.
+        summary.interrupted = True
+    if summary.interrupted:
+        # Exit promptly: alerts stay pending for the next pass, nothing is posted twice.
+        return PassResult(summary, _outcomes(stored), stored_at=now)
     stats = deliver.deliver_alerts(
         session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=claim.worker, client=slack
     )
     summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
-    outcomes = tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
-    return PassResult(summary, outcomes, stored_at=now)
+    return PassResult(summary, _outcomes(works), stored_at=now)
+
+
+def _outcomes(works: Sequence[FeedWork]) -> tuple[FeedOutcome, ...]:
+    return tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
 
 
 # -- claim --------------------------------------------------------------------------------
@@ -105,27 +119,54 @@ async def fetch_parse_complete(
     feeds: Sequence[FeedToFetch],
     on_fetched: Callable[[FetchResult], None] | None,
     on_pages: Callable[[int, int], None] | None = None,
-) -> tuple[list[FeedWork], Articles]:
-    """The feeds fetched and parsed, and the release pages their new items need."""
+) -> tuple[list[FeedWork], Articles, bool]:
+    """The feeds fetched and parsed, the release pages their new items need, and whether
+    the pass was interrupted.
+
+    Interrupted (Ctrl-C or SIGTERM: ``asyncio.run`` cancels this task), the feeds fetched
+    before it are kept, to be stored, and the others left for the next pass; an
+    interrupted poll threw away all it had fetched (issue 14).
+    """
     limits = settings.fetch_limits
     loop = asyncio.get_running_loop()
     resolver = ThreadPoolExecutor(thread_name_prefix="pass-dns")  # getaddrinfo runs in the loop's pool
     loop.set_default_executor(resolver)
+    fetched: list[FetchResult] = []
+
+    def on_result(result: FetchResult) -> None:
+        fetched.append(result)
+        if on_fetched is not None:
+            on_fetched(result)
+
     async with client_for(limits) as client:
-        results = await fetch.fetch_feeds(client, feeds, limits, on_fetched)
+        interrupted = False
+        try:
+            results = await fetch.fetch_feeds(client, feeds, limits, on_result)
+        except asyncio.CancelledError:
+            results, interrupted = list(fetched), True
+        fetched.clear()
         # Parse workers fork, and a fork copies every lock a thread holds: the resolver's
         # threads are joined first, and a fresh pool serves the release pages.
         resolver.shutdown(wait=True)
         works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow())
+        del results  # the bodies: parsed, they are not worth their memory
+        if interrupted:
+            return works, {}, True
         loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="pass-dns"))
         wanted = wanting_full_text(session_factory, works, settings) if settings.fulltext.enabled else {}
         # Page sources' release pages, whatever fulltext.enabled says: they are their text.
         listed = wanting_release_pages(session_factory, works, settings)
         on_page = _page_counter(on_pages, wanted, listed)
-        articles = await fetch_articles(client, settings, wanted, on_fetched=on_page) if wanted else {}
-        if listed:
-            articles.update(await fetch_articles(client, settings, listed, metadata=True, on_fetched=on_page))
-    return works, articles
+        try:
+            articles = await fetch_articles(client, settings, wanted, on_fetched=on_page) if wanted else {}
+            if listed:
+                articles.update(await fetch_articles(client, settings, listed, metadata=True, on_fetched=on_page))
+        except asyncio.CancelledError:
+            # Stored without the pages they wait for, their items would never get them:
+            # those feeds wait for the next pass, the others are stored.
+            waiting = wanted.keys() | listed.keys()
+            return [work for work in works if work.result.feed_id not in waiting], {}, True
+    return works, articles, False
 
 
 def _page_counter(

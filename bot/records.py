@@ -419,6 +419,7 @@ class PassSummary:
     alerts_pending: int = 0
     alerts_failed: int = 0
     alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
+    interrupted: bool = False  # Ctrl-C or SIGTERM: the feeds fetched before it stored, no alert posted
     reports: list[FeedReport] = field(default_factory=list)
 
 

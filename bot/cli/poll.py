@@ -50,7 +50,10 @@ def poll(dry_run: bool, as_json: bool) -> None:
         )
     if as_json:
         click.echo(json.dumps(summary_json(summary), ensure_ascii=False))
-    else:
+    if summary.interrupted:
+        click.echo(f"pressbot: interrupted: {interrupted_line(summary)}", err=True)
+        sys.exit(130)  # as a shell reports a Ctrl-C
+    if not as_json:
         click.echo(format_summary(summary))
 
 
@@ -59,7 +62,16 @@ def _count(number: int, noun: str) -> str:
 
 
 def _interrupt(signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+    # As Ctrl-C: inside the pass's event loop, asyncio's own SIGINT handler cancels the
+    # fetches and the pass stores what it had; elsewhere it is KeyboardInterrupt.
+    signal.raise_signal(signal.SIGINT)
+
+
+def interrupted_line(summary: PassSummary) -> str:
+    """What an interrupted pass kept, in one line."""
+    stored = summary.fetched + summary.not_modified + summary.failed
+    return (f"{_count(stored, 'feed')} of {summary.feeds} stored ({summary.new_items} new items), "
+            "the rest left for the next poll; no alert posted")
 
 
 class _progress:

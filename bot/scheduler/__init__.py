@@ -85,23 +85,29 @@ def poll_once(
             settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, on_pages=on_pages,
             echo=echo, clock=clock,
         )
+        for outcome in result.outcomes:  # from when they were stored, not after the delivery
+            reschedule(session_factory, outcome, settings, now=result.stored_at, worker=worker,
+                       was_failing=outcome.result.feed_id in claim.failing)
     except BaseException:
         # Ctrl-C or SIGTERM: the claims go back now, as `run` gives them back, or the
         # next poll skipped every feed until the lease ran out (issue 14).
-        with session_factory.begin() as session:
-            schedule_store.release_claims(session, worker)
+        _release_claims(session_factory, worker)
         raise
-    for outcome in result.outcomes:  # from when they were stored, not after the delivery
-        reschedule(session_factory, outcome, settings, now=result.stored_at, worker=worker,
-                   was_failing=outcome.result.feed_id in claim.failing)
-    if not dry_run:
-        send_health_notices(settings, session_factory, now=clock(), echo=echo, client=slack)
     summary = result.summary
+    if summary.interrupted:
+        _release_claims(session_factory, worker)  # the feeds not stored: the next poll takes them at once
+    elif not dry_run:
+        send_health_notices(settings, session_factory, now=clock(), echo=echo, client=slack)
     summary.finished_at = clock()
     with session_factory.begin() as session:
         schedule_store.record_pass(session, started_at=summary.started_at, finished_at=summary.finished_at,
                                    worker=worker, summary=summary_json(summary))
     return summary
+
+
+def _release_claims(session_factory: sessionmaker[Session], worker: str) -> None:
+    with session_factory.begin() as session:
+        schedule_store.release_claims(session, worker)
 
 
 def make_worker_id(prefix: str | None = None) -> str:

@@ -9,6 +9,7 @@ PostgreSQL; a title match counts most.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -50,7 +51,17 @@ def _fts5_text(tree: Node) -> str:
     return f"{_FTS5_TEXT} : ({to_fts5(tree)})"
 
 
-def sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> sa.Select[Any]:
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """The matching items' ids and what ranks them: ``key`` (descending or not), then id
+    descending. The caller orders and pages by them."""
+
+    query: sa.Select[Any]
+    key: sa.ColumnElement[Any]
+    descending: bool
+
+
+def sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> Ranked:
     """Ids of the matching items, best (or newest) first; ``flags`` are matched inside the index."""
     expression = _fts5_text(tree)
     if flags:
@@ -58,13 +69,14 @@ def sqlite_ranked(tree: Node, by_date: bool, flags: Sequence[str]) -> sa.Select[
         # few releases carrying the flag, instead of ranking every match then filtering.
         wanted = " OR ".join(to_fts5(Term(flag)) for flag in flags)
         expression += f" AND {{flags}} : ({wanted})"
-    score = sa.func.bm25(_FTS_TABLE, *_BM25_WEIGHTS)
     query = (
         sa.select(_items.id)
         .select_from(_FTS.join(tables.items, _items.id == _FTS.c.rowid))
         .where(_FTS_TABLE.op("MATCH")(expression))
     )
-    return query.order_by(tables.sort_date().desc() if by_date else score, _items.id.desc())
+    if by_date:
+        return Ranked(query, tables.sort_date(), descending=True)
+    return Ranked(query, sa.func.bm25(_FTS_TABLE, *_BM25_WEIGHTS), descending=False)  # bm25: lower is better
 
 
 def sqlite_snippet(tree: Node) -> sa.ColumnElement[Any]:
@@ -117,12 +129,11 @@ def to_tsquery(node: Node) -> sa.ColumnElement[Any]:
     return expression
 
 
-def postgresql_ranked(tree: Node, by_date: bool) -> sa.Select[Any]:
+def postgresql_ranked(tree: Node, by_date: bool) -> Ranked:
     """Ids of the matching items, best (or newest) first."""
     tsquery = to_tsquery(tree)
     query = sa.select(_items.id).where(_VECTOR.op("@@")(tsquery))
-    score = sa.func.ts_rank(_VECTOR, tsquery)
-    return query.order_by(tables.sort_date().desc() if by_date else score.desc(), _items.id.desc())
+    return Ranked(query, tables.sort_date() if by_date else sa.func.ts_rank(_VECTOR, tsquery), descending=True)
 
 
 def postgresql_snippet(tree: Node) -> sa.ColumnElement[Any]:

@@ -7,8 +7,9 @@ snippets and flag phrases. A search never takes SQLite's write lock.
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -115,20 +116,31 @@ def _filtered(query: sa.Select[Any], filters: QueryFilters, feed_ids: list[int] 
     return query
 
 
-def _ranked_ids(session: Session, filters: QueryFilters, tree: Node | None, feed_ids: list[int] | None) -> list[int]:
-    """Only ids at this step: SQLite's sorter would otherwise carry every match's columns."""
+def _ranked_id_pages(
+    session: Session, filters: QueryFilters, tree: Node | None, feed_ids: list[int] | None, batch: int
+) -> Iterator[list[int]]:
+    """The ranked ids, ``batch`` at a time: only ids at this step (SQLite's sorter would
+    otherwise carry every match's columns).
+
+    Streamed from one query (a server-side cursor on PostgreSQL; SQLite steps its cursor
+    as rows are read), not held: an export of the archive kept every matching id, ~36 MB
+    a million releases (issue 14). Keyset pages would re-rank every match for each page.
+    """
     by_date = filters.sort == "date" or tree is None
     if tree is None:
-        query = sa.select(_items.id).order_by(tables.sort_date().desc(), _items.id.desc())
+        ranked = fts.Ranked(sa.select(_items.id), tables.sort_date(), descending=True)
     elif is_postgresql(session):
-        query = fts.postgresql_ranked(tree, by_date)
+        ranked = fts.postgresql_ranked(tree, by_date)
     else:
-        query = fts.sqlite_ranked(tree, by_date, filters.flags)
+        ranked = fts.sqlite_ranked(tree, by_date, filters.flags)
         filters = replace(filters, flags=())  # applied inside the index already
-    query = _filtered(query, filters, feed_ids)
+    query = _filtered(ranked.query, filters, feed_ids)
+    query = query.order_by(ranked.key.desc() if ranked.descending else ranked.key, _items.id.desc())
     if filters.limit > 0:
         query = query.limit(filters.limit)
-    return list(session.scalars(query))
+    result = session.execute(query, execution_options={"stream_results": True, "max_row_buffer": batch})
+    for rows in result.partitions(batch):
+        yield [row[0] for row in rows]
 
 
 def _snippet(session: Session, tree: Node | None) -> sa.ColumnElement[Any]:
@@ -167,16 +179,16 @@ def _tidy_snippet(text: str | None) -> str | None:
     return " ".join(text.split()).replace(f"{MARK_END} {MARK_START}", " ")
 
 
-def _heads(session: Session, ids: Sequence[int]) -> list[int]:
-    """Each result replaced by the head of its group, once, in rank order (a copy may match alone)."""
+def _heads(session: Session, ids: Sequence[int]) -> list[tuple[int, bool]]:
+    """Each result replaced by the head of its group, once, in rank order (a copy may match
+    alone); with each, whether it heads a group (a release without copies is ranked once)."""
     groups = dict(session.execute(sa.select(_items.id, _items.group_id).where(_items.id.in_(ids))).all())
-    heads: list[int] = []
+    heads: dict[int, bool] = {}
     for item_id in ids:
         head = groups.get(item_id) or item_id
-        if head not in heads:
-            heads.append(head)
-    known = set(session.scalars(sa.select(_items.id).where(_items.id.in_(heads))))
-    return [head for head in heads if head in known]  # a pruned head: its copies are shown by --no-group
+        heads[head] = heads.get(head, False) or groups.get(item_id) is not None
+    known = set(session.scalars(sa.select(_items.id).where(_items.id.in_(list(heads)))))
+    return [(head, in_group) for head, in_group in heads.items() if head in known]  # a pruned head: see --no-group
 
 
 def _copies(session: Session, ids: Sequence[int]) -> dict[int, tuple[QueryCopy, ...]]:
@@ -227,29 +239,34 @@ def search_items(session: Session, filters: QueryFilters) -> list[QueryHit]:
 def iter_search_items(session: Session, filters: QueryFilters, batch: int = 500) -> Iterator[QueryHit]:
     """``search_items`` as a stream; ``filters.limit`` 0 is no limit (an export of the archive).
 
-    Only the ranked ids are held; the rows are read ``batch`` at a time, so memory stays
-    flat however many releases match. The filters are checked before the first yield.
+    The ids and the rows are read ``batch`` at a time, in one read transaction, so memory
+    stays flat however many releases match. The filters and the first page of ids are
+    checked and read before the first yield.
     """
     tree = parse_search(filters.text) if filters.text and filters.text.strip() else None
     _begin_reading(session)
     filters = checked_filters(session, filters)
     feed_ids = _feed_ids(session, filters)
-    ids = [] if feed_ids == [] or filters.limit < 0 else _ranked_ids(session, filters, tree, feed_ids)
-    return _hits_in_batches(session, tree, ids, batch, filters.group)
+    if feed_ids == [] or filters.limit < 0:
+        return iter(())
+    pages = _ranked_id_pages(session, filters, tree, feed_ids, batch)
+    first = next(pages, [])
+    return _hits_in_batches(session, tree, itertools.chain([first], pages), filters.group)
 
 
 def _hits_in_batches(
-    session: Session, tree: Node | None, ids: list[int], batch: int, grouped: bool
+    session: Session, tree: Node | None, pages: Iterable[list[int]], grouped: bool
 ) -> Iterator[QueryHit]:
-    shown: set[int] = set()  # a group's head once, though its copies rank in several batches
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
+    # A group's head once, though its copies rank in several batches. Only the heads of
+    # groups are remembered: a release without copies is ranked once anyway.
+    shown: set[int] = set()
+    for chunk in pages:
         if grouped:
-            chunk = [head for head in _heads(session, chunk) if head not in shown]
-            shown.update(chunk)
+            heads = _heads(session, chunk)
+            chunk = [head for head, in_group in heads if not (in_group and head in shown)]
+            shown.update(head for head, in_group in heads if in_group)
         if chunk:
             yield from _hits(session, tree, chunk, grouped)
-
 
 
 # -- feeds -------------------------------------------------------------------------------
