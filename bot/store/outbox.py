@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -39,15 +40,37 @@ class Backoff:
         return max(seconds, retry_after or 0.0)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
+def due_clause(model: Any, now: datetime) -> ColumnElement[bool]:
+    """Pending and due, on any outbox table (alerts, digests): its status and next_attempt_at."""
     return and_(
-        Alert.status == AlertStatus.PENDING,
-        or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
+        model.status == AlertStatus.PENDING,
+        or_(model.next_attempt_at.is_(None), model.next_attempt_at <= now),
     )
 
 
+def free_clause(model: Any, worker: str, now: datetime) -> ColumnElement[bool]:
+    """Unclaimed, its claim expired, or already ``worker``'s, on any outbox table."""
+    return or_(model.claimed_until.is_(None), model.claimed_until < now, model.claimed_by == worker)
+
+
+def record_failure(row: Any, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> None:
+    """A failed attempt on any outbox row: failed for good, or pending again after the backoff."""
+    row.last_error = outcome.error
+    if not outcome.maybe_posted:
+        row.posting_started_at = None  # Slack answered: nothing was posted
+    if outcome.permanent:
+        row.status, row.next_attempt_at = AlertStatus.FAILED, None
+    else:
+        delay = backoff.delay(max(row.attempts, 1), outcome.retry_after_seconds)
+        row.next_attempt_at = now + timedelta(seconds=delay)
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return due_clause(Alert, now)
+
+
 def _free(worker: str, now: datetime) -> ColumnElement[bool]:
-    return or_(Alert.claimed_until.is_(None), Alert.claimed_until < now, Alert.claimed_by == worker)
+    return free_clause(Alert, worker, now)
 
 
 def claim_alerts(
@@ -188,14 +211,7 @@ def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime,
         alert.slack_channel_id = outcome.channel_id or alert.slack_channel_id
         alert.last_error, alert.next_attempt_at = None, None
         return alert.status
-    alert.last_error = outcome.error
-    if not outcome.maybe_posted:
-        alert.posting_started_at = None  # Slack answered: nothing was posted
-    if outcome.permanent:
-        alert.status, alert.next_attempt_at = AlertStatus.FAILED, None
-    else:
-        delay = backoff.delay(max(alert.attempts, 1), outcome.retry_after_seconds)
-        alert.next_attempt_at = now + timedelta(seconds=delay)
+    record_failure(alert, outcome, now=now, backoff=backoff)
     return alert.status
 
 
