@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -145,7 +146,7 @@ def test_a_bad_table_is_one_line_naming_the_file_table_and_key(table: dict[str, 
 
 
 def test_two_digests_of_one_name_are_refused() -> None:
-    with pytest.raises(ValueError, match='digests\\[2\\] \\(name "weekly"\\).name: duplicate digest name'):
+    with pytest.raises(ValueError, match=re.escape('digests[2] (name "weekly").name: duplicate digest name')):
         digest_specs([GOOD, GOOD], FLAGS, "pressbot.toml")
 
 

@@ -112,7 +112,9 @@ def every(start: datetime, end: datetime, step: timedelta, *extra: datetime) -> 
 
 RELEASES = {
     START: [("r1", "Defenders punished after Geneva session", REPRISAL)],
-    START + timedelta(days=1, hours=12): [("r2", "Court issues a warrant", ICC), ("r3", "Annual report out", "Health.")],
+    START + timedelta(days=1, hours=12): [
+        ("r2", "Court issues a warrant", ICC), ("r3", "Annual report out", "Health."),
+    ],
     START + timedelta(days=4): [("r4", "Warrant, and reprisals against witnesses", f"{ICC} {REPRISAL}")],
     WEEK_1_END + timedelta(minutes=1): [("r5", "Activists detained after UN visit", REPRISAL)],
     WEEK_1_END + timedelta(days=3, hours=16): [("r6", "ICC judges confirm charges", ICC)],
