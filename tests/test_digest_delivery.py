@@ -194,3 +194,21 @@ def test_a_digest_whose_answer_was_lost_is_found_in_the_channel_not_posted_again
     with open_db(database_url)() as session:
         (row,) = session.scalars(select(DigestRow).where(DigestRow.status != "skipped")).all()
     assert row.status == "sent" and row.slack_ts == digest_posts(fake)[0]["ts"]
+
+
+def test_a_period_is_recorded_once_and_a_second_insert_leaves_the_transaction_usable(
+    db: Any, tmp_path: Path, feed_server: FeedServer, fake: FakeSlack
+) -> None:
+    from bot.digest import due_period
+    from bot.store import digests as digest_store
+
+    (spec,) = settings_for(tmp_path, feed_server, fake, "sqlite://").digests
+    period = due_period(spec, WEEK_1_END + timedelta(minutes=1), datetime(2026, 10, 12, 7, tzinfo=UTC))
+    assert period is not None
+    with db.begin() as session:
+        first = digest_store.record_period(session, spec, period, now=START, messages=[{"text": "a"}], releases=0)
+        again = digest_store.record_period(session, spec, period, now=START, messages=[{"text": "b"}], releases=0)
+        assert first is not None and again is None
+        assert digest_store.newest_period_start(session, spec.name) == period.start  # still usable
+    with db() as session:
+        assert session.get_one(DigestRow, first).messages == [{"text": "a"}]
