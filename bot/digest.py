@@ -136,7 +136,7 @@ def _spec(table: object, known_flags: tuple[str, ...]) -> DigestSpec:
         if unknown:
             raise _KeyProblem("flags", f"unknown flag {unknown[0]!r} (defined: {', '.join(known_flags) or 'none'})")
         chosen = tuple(dict.fromkeys(flags))
-    return DigestSpec(name=name, channel=channel, every=every.strip(), schedule=schedule, tz=zone, flags=chosen)
+    return DigestSpec(name=name, channel=channel, schedule=schedule, tz=zone, flags=chosen)
 
 
 # -- periods -------------------------------------------------------------------------------

@@ -546,7 +546,6 @@ class DigestSpec:
 
     name: str
     channel: str
-    every: str  # as written ("weekly mon 09:00"), shown in the message
     schedule: DigestSchedule
     tz: ZoneInfo
     flags: tuple[str, ...]  # the flags it covers, in this order (all defined ones by default)
