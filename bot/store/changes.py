@@ -44,19 +44,24 @@ def queue_edits(session: Session, item_id: int, now: datetime) -> int:
 
     An edit not yet started already sends the group as it will be: no second one.
     """
-    queued = 0
-    for alert_id in _alerts_of_group(session, item_id):
-        waiting = select(AlertChange.id).where(
-            AlertChange.alert_id == alert_id,
-            AlertChange.kind == ChangeKind.EDIT,
-            AlertChange.status == AlertStatus.PENDING,
-            AlertChange.posting_started_at.is_(None),
-        )
-        if session.execute(waiting.limit(1)).first() is None:
-            edit = AlertChange(alert_id=alert_id, kind=ChangeKind.EDIT, status=AlertStatus.PENDING, created_at=now)
-            session.add(edit)
-            queued += 1
-    return queued
+    return sum(queue_alert_edit(session, alert_id, now) for alert_id in _alerts_of_group(session, item_id))
+
+
+def queue_alert_edit(session: Session, alert_id: int, now: datetime) -> bool:
+    """One pending edit of this alert's message (a verdict, issue 19); False when one is waiting.
+
+    An edit not yet started rebuilds the message from the alert as it will be: no second one.
+    """
+    waiting = select(AlertChange.id).where(
+        AlertChange.alert_id == alert_id,
+        AlertChange.kind == ChangeKind.EDIT,
+        AlertChange.status == AlertStatus.PENDING,
+        AlertChange.posting_started_at.is_(None),
+    )
+    if session.execute(waiting.limit(1)).first() is not None:
+        return False
+    session.add(AlertChange(alert_id=alert_id, kind=ChangeKind.EDIT, status=AlertStatus.PENDING, created_at=now))
+    return True
 
 
 def queue_reply(session: Session, item_id: int, text: str, now: datetime) -> int:

@@ -22,6 +22,7 @@ from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, Gr
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 from bot.store import claims
 from bot.store.groups import copies_of
+from bot.store.verdicts import verdict_marks
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
     matches = _matches_by_item(session, {item.id for _, item, _ in rows})
     copies = copies_of(session, [item.id for _, item, _ in rows])
     copy_matches = _matches_by_item(session, {copy.item_id for found in copies.values() for copy in found})
+    marks = verdict_marks(session, [alert.id for alert, _, _ in rows])
     return [
         AlertToSend(
             alert_id=alert.id,
@@ -95,6 +97,7 @@ def alerts_to_send(session: Session, alert_ids: Collection[int]) -> list[AlertTo
             outcome_unknown=alert.posting_started_at is not None and alert.slack_ts is None,
             posting_started_at=alert.posting_started_at,
             also_in=copies.get(item.id, ()),
+            verdicts=marks.get(alert.id, ()),
         )
         for alert, item, feed_name in rows
     ]
