@@ -170,8 +170,8 @@ def test_a_digest_groups_releases_by_flag_with_counts_and_linked_titles() -> Non
     texts = [json.dumps(block, ensure_ascii=False) for block in message["blocks"]]
     whole = "\n".join(texts)
     assert "Digest “weekly”: 26 Oct 09:00 – 2 Nov 2026 09:00 (Europe/Zurich)" in texts[0]
-    assert "3 flagged releases — reprisal 2 (1 marked not relevant) · icc 2 (0 marked not relevant)" in texts[1]
-    assert whole.index("*reprisal* — 2 releases") < whole.index("*icc* — 2 releases")
+    assert "3 flagged releases — reprisal 2 (1 marked not relevant) · icc 2" in texts[1]
+    assert whole.index("*reprisal* — 2 releases, 1 marked not relevant") < whole.index("*icc* — 2 releases, 0 marked")
     assert "• *<https://ishr.example/news/1|Defenders face reprisals after session 1>* — ISHR, 30 Oct 2026" in whole
     assert message["channel"] == "#digest" and message_problem(message) is None
 

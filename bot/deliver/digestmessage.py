@@ -60,8 +60,9 @@ def _by_flag(digest: Digest) -> dict[str, list[DigestRelease]]:
 
 def _flag_count(digest: Digest, flag: str, count: int) -> str:
     text = f"{escape_within(flag, NAME_MAX)} {count}"
-    if digest.not_relevant is not None and count:
-        text += f" ({digest.not_relevant.get(flag, 0)} marked not relevant)"
+    marked = (digest.not_relevant or {}).get(flag, 0)
+    if marked:
+        text += f" ({marked} marked not relevant)"
     return text
 
 

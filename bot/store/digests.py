@@ -3,7 +3,7 @@
 A row per (digest name, period start), unique: whoever inserts it first (a worker, a
 one-off poll, ``pressbot digest --send``) owns the period, and a second insert is a
 no-op, so a period is posted once however many workers race for it. The row then goes
-pending → sent | failed through the outbox's steps (``bot.store.outbox``: the claim,
+pending → sent | failed through the outbox's steps (``bot.store.claims``: the claim,
 ``mark_digest_part`` committed just before Slack is called, ``record_digest_part``),
 one message part at a time, so a part seen again with ``posting_started_at`` set may
 already be in Slack, and deliver looks for it before posting it again.
@@ -12,10 +12,10 @@ already be in Slack, and deliver looks for it before posting it again.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,10 +31,12 @@ from bot.records import (
     RecordedDigest,
 )
 from bot.schema import Alert, DigestRow, Feed, FlagMatchRow, Item
-from bot.store import is_postgresql
-from bot.store.outbox import Backoff, due_clause, free_clause, record_failure
+from bot.store import claims
+from bot.store.outbox import Backoff, record_failure
+from bot.store.verdicts import verdict_tallies
 
 SKIPPED = "skipped"  # a new digest's last ended period: recorded so the next one is its first
+CLAIM_BATCH = 10  # digests claimed at once: a few per deployment, each posted in a few parts
 
 
 # -- what a period holds ---------------------------------------------------------------------
@@ -44,8 +46,10 @@ def collect_digest(session: Session, spec: DigestSpec, period: DigestPeriod) -> 
     """The flagged releases first seen in the period, newest first, with the team's verdicts."""
     date = func.coalesce(Item.published_at, Item.first_seen_at)
     flagged = select(FlagMatchRow.item_id).where(FlagMatchRow.flag.in_(spec.flags))
-    # Not news: a new feed's back catalogue, or releases back after a prune (bot.policy).
-    old = select(Alert.item_id).where(Alert.hold_reason.in_([HoldReason.FIRST_PASS, HoldReason.PRUNED]))
+    # Not news: a new feed's back catalogue, releases back after a prune (bot.policy), and
+    # a feed the team muted from Slack: its alerts are held for good, and so is its share here.
+    held = [HoldReason.FIRST_PASS, HoldReason.PRUNED, HoldReason.MUTED]
+    old = select(Alert.item_id).where(Alert.hold_reason.in_(held))
     query = (
         select(Item.id, Item.title, Item.url, Item.published_at, Item.first_seen_at, Item.flags, Feed.name)
         .join(Feed, Item.feed_id == Feed.id)
@@ -68,9 +72,19 @@ def collect_digest(session: Session, spec: DigestSpec, period: DigestPeriod) -> 
     return Digest(spec=spec, period=period, releases=tuple(releases), not_relevant=verdicts)
 
 
-def not_relevant_counts(session: Session, releases: Sequence[DigestRelease]) -> dict[str, int] | None:
-    """flag → how many of these releases were marked "Not relevant" for it; None: no verdicts recorded."""
-    return None
+def not_relevant_counts(session: Session, releases: Sequence[DigestRelease]) -> dict[str, int]:
+    """flag → how many of its releases someone marked "Not relevant" (the verdict buttons, bot.store.verdicts).
+
+    A verdict judges an alert, which shows every flag routed to its channel: a release
+    marked not relevant counts under each of its flags here.
+    """
+    tallies = verdict_tallies(session, [release.item_id for release in releases])
+    counts: dict[str, int] = {}
+    for release in releases:
+        tally = tallies.get(release.item_id)
+        for flag in release.flags:
+            counts[flag] = counts.get(flag, 0) + (1 if tally is not None and tally.not_relevant else 0)
+    return counts
 
 
 # -- the rows ----------------------------------------------------------------------------------
@@ -120,22 +134,10 @@ def record_period(
 def claim_digests(
     session: Session, *, worker: str, now: datetime, lease_seconds: float, names: Collection[str]
 ) -> list[DigestToSend]:
-    """Claim the due pending digests of these names for ``worker``, as the outbox claims alerts."""
-    query = select(DigestRow.id).where(
-        due_clause(DigestRow, now), free_clause(DigestRow, worker, now), DigestRow.name.in_(list(names))
-    )
-    if is_postgresql(session):
-        query = query.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(query.order_by(DigestRow.id)))
-    if not candidates:
-        return []
-    claimed = session.scalars(
-        update(DigestRow)
-        .where(DigestRow.id.in_(candidates), due_clause(DigestRow, now), free_clause(DigestRow, worker, now))
-        .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
-        .returning(DigestRow.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    """Claim the due pending digests of these names for ``worker``, as alerts are claimed (bot.store.claims)."""
+    candidates = select(DigestRow.id).where(DigestRow.name.in_(list(names)))
+    claimed = claims.claim_due(session, DigestRow, candidates, worker=worker, now=now, lease_seconds=lease_seconds,
+                               limit=CLAIM_BATCH)
     rows = session.scalars(select(DigestRow).where(DigestRow.id.in_(claimed)).order_by(DigestRow.id))
     return [_to_send(row) for row in rows]
 
@@ -150,17 +152,7 @@ def _to_send(row: DigestRow) -> DigestToSend:
 
 def mark_digest_part(session: Session, digest_id: int, now: datetime, *, worker: str, lease_seconds: float) -> bool:
     """Note that ``worker`` is about to post the next part; False when its claim was lost."""
-    result = session.execute(
-        update(DigestRow)
-        .where(DigestRow.id == digest_id, DigestRow.status == AlertStatus.PENDING, DigestRow.claimed_by == worker)
-        .values(
-            posting_started_at=now,
-            attempts=DigestRow.attempts + 1,
-            claimed_until=now + timedelta(seconds=lease_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return claims.mark_attempt(session, DigestRow, digest_id, now, worker=worker, lease_seconds=lease_seconds)
 
 
 def record_digest_part(session: Session, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> str:
@@ -189,10 +181,4 @@ def record_digest_part(session: Session, outcome: DeliveryOutcome, *, now: datet
 
 def release_digests(session: Session, digest_ids: Collection[int]) -> None:
     """Give back claimed digests untried (Slack stopped answering this run)."""
-    if digest_ids:
-        session.execute(
-            update(DigestRow)
-            .where(DigestRow.id.in_(list(digest_ids)), DigestRow.status == AlertStatus.PENDING)
-            .values(claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    claims.release(session, DigestRow, digest_ids)
