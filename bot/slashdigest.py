@@ -2,11 +2,12 @@
 
 ``/pressbot digest`` answers, visible only to whoever asked, with the digest of the
 period in progress (as ``pressbot digest --preview``); ``/pressbot feeds`` with the
-feeds that need a look: failing, disabled or muted. The render functions are pure.
+feeds that need a look: failing, disabled or muted (from Slack, bot.store.verdicts). The render functions are pure.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 from bot.deliver import escape_feed_text, escape_slack, shorten
 from bot.deliver.digest import preview_digest
 from bot.deliver.digestmessage import build_digest
-from bot.records import Digest, FeedHealth, FeedStatus
+from bot.records import Digest, FeedHealth, FeedMute, FeedStatus
 from bot.store import schedule as schedule_store
+from bot.store import verdicts as verdict_store
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
 
 ERROR_MAX = 300
 FEEDS_SHOWN_MAX = 40  # sections: a Slack message holds 50 blocks
+# A Slack user id as Slack sends it in a click: only then is it written as a mention.
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
@@ -66,7 +70,8 @@ def answer_feeds(session_factory: sessionmaker[Session], now: datetime) -> dict[
     """The reply to ``/pressbot feeds``."""
     with session_factory() as session:
         feeds = schedule_store.all_feed_health(session)
-    return render_feeds(feeds, now)
+        mutes = verdict_store.muted_feeds(session, now)
+    return render_feeds(feeds, mutes, now)
 
 
 def _since(moment: datetime | None, now: datetime) -> str:
@@ -86,16 +91,24 @@ def _feed_line(feed: FeedHealth, now: datetime) -> str:
     return f":warning: *{name}* — failing{_since(feed.failing_since, now)}, {failures}: {error}"
 
 
-def render_feeds(feeds: Sequence[FeedHealth], now: datetime) -> dict[str, Any]:
-    """Health at a glance: the counts, then each failing or disabled feed."""
+def _mute_line(mute: FeedMute) -> str:
+    by = f" by <@{mute.muted_by}>" if mute.muted_by and _USER_ID.match(mute.muted_by) else ""
+    name = escape_feed_text(shorten(mute.name, 200))
+    return (f":mute: *{name}* — muted{by} until {mute.muted_until:%Y-%m-%d %H:%M} UTC "
+            f"(`/pressbot unmute {name}` ends it)")
+
+
+def render_feeds(feeds: Sequence[FeedHealth], mutes: Sequence[FeedMute], now: datetime) -> dict[str, Any]:
+    """Health at a glance: the counts, then each failing, disabled or muted feed."""
     troubled = [feed for feed in feeds if feed.status in (FeedStatus.FAILING, FeedStatus.DISABLED)]
     failing = sum(1 for feed in troubled if feed.status == FeedStatus.FAILING)
-    counts = f"{len(feeds)} feeds: {failing} failing, {len(troubled) - failing} disabled"
-    if not troubled:
+    counts = f"{len(feeds)} feeds: {failing} failing, {len(troubled) - failing} disabled, {len(mutes)} muted"
+    if not troubled and not mutes:
         return _ephemeral(f"{counts}. Every feed answers.")
+    lines = [_feed_line(feed, now) for feed in troubled] + [_mute_line(mute) for mute in mutes]
     blocks: list[dict[str, Any]] = [{"type": "context", "elements": [_mrkdwn(counts)]}]
-    blocks += [{"type": "section", "text": _mrkdwn(_feed_line(feed, now))} for feed in troubled[:FEEDS_SHOWN_MAX]]
-    if len(troubled) > FEEDS_SHOWN_MAX:
-        more = f"…and {len(troubled) - FEEDS_SHOWN_MAX} more: `pressbot feeds list`"
+    blocks += [{"type": "section", "text": _mrkdwn(line)} for line in lines[:FEEDS_SHOWN_MAX]]
+    if len(lines) > FEEDS_SHOWN_MAX:
+        more = f"…and {len(lines) - FEEDS_SHOWN_MAX} more: `pressbot feeds list`"
         blocks.append({"type": "context", "elements": [_mrkdwn(more)]})
     return _ephemeral(counts, blocks)

@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from bot.config import Settings, load
 from bot.scheduler.worker import Worker
-from bot.schema import DigestRow
+from bot.schema import Alert, DigestRow, Item
+from bot.store.verdicts import record_verdict
 from tests import fakeslack
 from tests.conftest import open_db, write_config
 from tests.fakeslack import FakeSlack
@@ -131,12 +132,18 @@ def test_two_workers_on_postgresql_post_one_digest_a_week_with_that_weeks_releas
     workers = [Worker(settings, factory, clock=clock, echo=lambda text: None) for factory in factories]
     steps = every(START, WEEK_2_END + timedelta(hours=12), timedelta(hours=12),
                   *RELEASES, WEEK_1_END + timedelta(seconds=30), WEEK_2_END + timedelta(seconds=30))
-    run_steps(workers, clock, steps, Newsroom(feed_server), RELEASES)
+    room = Newsroom(feed_server)
+    run_steps(workers, clock, [step for step in steps if step < WEEK_1_END], room, RELEASES)
+    with factories[0].begin() as session:  # someone clicks "Not relevant" on r1's alert
+        (alert_id,) = session.scalars(select(Alert.id).join(Item).where(Item.url == "https://ngo.example/r1")).all()
+        record_verdict(session, alert_id=alert_id, user_id="U0READER", relevant=False, now=clock.now)
+    run_steps(workers, clock, [step for step in steps if step >= WEEK_1_END], room, RELEASES)
 
     first, second = digest_posts(fake)  # exactly one per week
     assert "20 Oct" not in text_of(first)
     assert "Digest “weekly”: 19 Oct 09:00 – 26 Oct 2026 09:00 (Europe/Zurich)" in text_of(first)
-    assert "3 flagged releases — reprisal 2 · icc 2" in text_of(first)
+    assert "3 flagged releases — reprisal 2 (1 marked not relevant) · icc 2" in text_of(first)
+    assert "*reprisal* — 2 releases, 1 marked not relevant" in text_of(first)
     for title in ("Defenders punished after Geneva session", "Court issues a warrant",
                   "Warrant, and reprisals against witnesses"):
         assert title in text_of(first) and title not in text_of(second)

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bot.config import load
 from bot.records import FlagMatch
 from bot.schema import Feed
 from bot.socketmode import start_socket_mode
+from bot.store import verdicts as verdict_store
 from tests.conftest import open_db, write_config
 from tests.fakesocketmode import FakeSocketModeSlack
 from tests.helpers import add_alert
@@ -43,6 +44,8 @@ def connected(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeSocketMo
             consecutive_failures=4, last_error="HTTP 503 <!here>", failing_since=start))
         session.add(Feed(name="OMCT", url="https://omct.example/", configured_url="https://omct.example/",
                          enabled=False, disabled_reason="410 Gone"))
+        ishr = session.scalars(select(Feed.id).where(Feed.name == "ISHR")).one()
+        verdict_store.mute_feed(session, ishr, until=datetime.now(UTC) + timedelta(days=7), by="U0MUTER")
     settings = load({"PRESSBOT_CONFIG": str(config), "DATABASE_URL": database_url,
                      "SLACK_APP_TOKEN": "xapp-1-A111-fake", "SLACK_BOT_TOKEN": "xoxb-fake",
                      "SLACK_API_URL": slack.api_url})
@@ -81,14 +84,14 @@ def test_slash_digest_without_a_name_among_several_or_a_wrong_one_lists_the_name
     assert "No digest is named `weekly`; configured: `daily`, `icc-only`" in ask(connected, "digest weekly")["text"]
 
 
-def test_slash_feeds_lists_the_failing_and_disabled_feeds(connected: FakeSocketModeSlack) -> None:
+def test_slash_feeds_lists_the_failing_disabled_and_muted_feeds(connected: FakeSocketModeSlack) -> None:
     reply = ask(connected, "feeds")
     blocks = json.dumps(reply["blocks"], ensure_ascii=False)
     assert reply["response_type"] == "ephemeral"
-    assert "3 feeds: 1 failing, 1 disabled" in blocks
+    assert "3 feeds: 1 failing, 1 disabled, 1 muted" in blocks
     assert "*FIDH* — failing since" in blocks and "4 failures in a row: HTTP 503 &lt;!here&gt;" in blocks
     assert "*OMCT* — disabled: 410 Gone" in blocks
-    assert "ISHR" not in blocks  # it answers
+    assert "*ISHR* — muted by <@U0MUTER> until" in blocks and "`/pressbot unmute ISHR`" in blocks
 
 
 def test_a_search_for_other_words_is_still_a_search(connected: FakeSocketModeSlack) -> None:
