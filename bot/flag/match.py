@@ -33,18 +33,18 @@ _FIELDS = ("title", "teaser", "content", "full_text")
 class _Release:
     """The fields of one release joined by blank lines, and the folded copy."""
 
-    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced", "wide")
+    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced")
 
     def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
         named = [(name, text) for name, text in texts if text and not text.isspace()]
         self.text = "\n\n".join([text for _, text in named])
         folded = fold_latin_1(self.text)
-        self.wide = self.unspaced = False  # within Latin-1, so no Chinese
+        self.unspaced = False  # within Latin-1, so no Chinese
         if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
             self.text = "\n\n".join([text for _, text in named])
             folded = fold_wide(self.text)
-            self.wide, self.unspaced = True, has_unspaced(self.text)
+            self.unspaced = has_unspaced(self.text)
         self.folded = folded
         self.fields = [name for name, _ in named]
         self.field_starts = [0]
@@ -108,13 +108,13 @@ class _Release:
         if context.words == RELEASE:
             key = id(context)
             if key not in self._anywhere:
-                self._anywhere[key] = context.phrases.search(self.folded, wide=self.wide, unspaced=self.unspaced)
+                self._anywhere[key] = context.phrases.search(self.folded, unspaced=self.unspaced)
             return self._anywhere[key]
         if context.words == SENTENCE:
             low, high = self.sentence_span(start, end)
         else:
             low, high = self.word_span(start, end, context.words)
-        return context.phrases.search(self.folded, low, high, wide=self.wide, unspaced=self.unspaced)
+        return context.phrases.search(self.folded, low, high, unspaced=self.unspaced)
 
     def explain(self, flag: str, start: int, end: int) -> FlagMatch:
         low, high = self.sentence_span(start, end)
@@ -145,8 +145,8 @@ def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
     folded, rules_at = release.folded, rules.rules_at
-    for start, anchor in rules.scans.hits(folded, 0, len(folded), wide=release.wide, unspaced=release.unspaced):
-        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules_at[normal_anchor(anchor)]:
+    for start, anchor in rules.scans.hits(folded, 0, len(folded), unspaced=release.unspaced).items():
+        for flag_index, rule_index, pattern in rules_at[anchor]:
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:

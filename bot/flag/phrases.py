@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
+import ahocorasick
+
 from bot.flag.text import UNSPACED, fold_text
 
 
@@ -230,15 +232,6 @@ def trie_regex(anchors: Iterable[str]) -> str:
     return emit(root)
 
 
-def scan_regex(trie: str) -> re.Pattern[str]:
-    """A space, then an anchor: in folded text words start after a space (or at the start).
-
-    The anchor is in a look-ahead, so that one found inside a longer one ("fiscalia" in
-    "la fiscalia", where "la fiscal" is an anchor too) is found as well.
-    """
-    return re.compile(f" (?=({trie}))")
-
-
 # A word ends before a non-word character, and on either side of a character that is a
 # word by itself (Chinese: 国际刑事法院 in 向国际刑事法院提交, ICC in ICC检察官).
 WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
@@ -249,19 +242,39 @@ def alternation(phrases: Iterable[str]) -> str:
     return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
 
 
+def space_automaton(anchors: Iterable[str]) -> Any:
+    """An Aho–Corasick automaton of " " + each anchor: one pass in C finds them all.
+
+    A regex scan for a space then an anchor costs a match attempt at every space of the
+    text, whatever the anchors (benchmarks/README.md); the automaton's pass costs a few
+    nanoseconds a character. Its value is (key length, anchor). In the text the words of an
+    anchor may be apart by several spaces (punctuation, a folded Arabic article): for the
+    first such gap the automaton has a key of the words before it and two spaces, whose
+    anchor is None: there the trie regex says which anchor it is, if any.
+    """
+    automaton = ahocorasick.Automaton()
+    for anchor in anchors:
+        automaton.add_word(" " + anchor, (len(anchor) + 1, anchor))
+        words = anchor.split(" ")
+        for count in range(1, len(words)):
+            gap = " " + " ".join(words[:count]) + "  "
+            if gap not in automaton:
+                automaton.add_word(gap, (len(gap), None))
+    automaton.make_automaton()
+    return automaton
+
+
 @dataclass(frozen=True, slots=True)
 class Scans:
-    """Where anchors are in a folded text: regexes over tries of the anchors.
+    """Where anchors are in a folded text.
 
-    A scan costs at every space, and every alternative at every space: a release within
-    Latin-1 is scanned for Latin-1 anchors only, one beyond it for all but the Chinese
-    anchors in one pass; Chinese anchors have a plain trie (re skips to their first
-    characters), run only on releases with Chinese.
+    Anchors after a space (all but Chinese ones) are found by one Aho–Corasick pass; one at
+    the start of the scanned range by a trie regex; Chinese anchors have a plain trie (re
+    skips to their first characters), run only on releases with Chinese.
     """
 
     at: re.Pattern[str] | None = None  # an anchor at a given position
-    latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
-    wide: re.Pattern[str] | None = None  # a space, then any anchor but Chinese ones: one pass
+    spaced: Any = None  # ahocorasick.Automaton: a space, then an anchor that does not start in Chinese
     unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
     glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
 
@@ -275,24 +288,32 @@ class Scans:
         spaced = anchors - unspaced
         return cls(
             at=re.compile(trie_regex(anchors)),
-            latin=scan_regex(trie_regex(latin)) if latin else None,
-            wide=scan_regex(trie_regex(spaced)) if spaced else None,
+            spaced=space_automaton(spaced) if spaced else None,
             unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
             glued=re.compile(trie_regex(latin)) if latin else None,
         )
 
-    def hits(self, text: str, low: int, high: int, *, wide: bool, unspaced: bool) -> Iterator[tuple[int, str]]:
-        """(position, anchor) of the anchors that start a word in text[low:high], by scan."""
+    def hits(self, text: str, low: int, high: int, *, unspaced: bool) -> dict[int, str]:
+        """Position → the longest anchor there, for each anchor that starts a word in text[low:high]."""
+        longest: dict[int, str] = {}
         if self.at is None:
-            return
+            return longest
         if starts_word(text, low) and (first := self.at.match(text, low, high)):
-            yield low, first.group()
-        scan = self.wide if wide else self.latin
-        if scan is not None:
-            for hit in scan.finditer(text, low, high):
-                yield hit.end(), hit.group(1)
+            longest[low] = normal_anchor(first.group())
+        if self.spaced is not None:
+            for end, (length, anchor) in self.spaced.iter(text, low, high):
+                position = end - length + 2
+                if anchor is None:  # words apart by several spaces: the trie regex says which
+                    found = self.at.match(text, position, high)
+                    if found is None:
+                        continue
+                    anchor = normal_anchor(found.group())
+                if position not in longest or len(anchor) > len(longest[position]):
+                    longest[position] = anchor
         if unspaced:
-            yield from _unspaced_hits(self.unspaced, self.glued, text, low, high)
+            for position, anchor in _unspaced_hits(self.unspaced, self.glued, text, low, high):
+                longest[position] = normal_anchor(anchor)
+        return longest
 
 
 def _unspaced_hits(
@@ -346,24 +367,30 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(
-        self, text: str, low: int = 0, high: int | None = None, *, wide: bool = True, unspaced: bool = False
-    ) -> bool:
-        """Whether a phrase is in text[low:high]; `wide`: the text goes beyond Latin-1,
-        `unspaced`: it has Chinese characters."""
+    def search(self, text: str, low: int = 0, high: int | None = None, *, unspaced: bool = False) -> bool:
+        """Whether a phrase is in text[low:high]; `unspaced`: the text has Chinese characters.
+
+        It stops at the first phrase found: most windows hold one.
+        """
         high = len(text) if high is None else high
         scans, compiled = self.scans, self.compiled
         if scans.at is not None:
-            # Scans.hits, inlined: this runs for every window of every candidate match.
+            # Scans.hits, inlined and lazy: this runs for every window of every candidate match.
             first = scans.at.match(text, low, high) if starts_word(text, low) else None
             if first and self.at(normal_anchor(first.group())).match(text, low, high):
                 return True
-            scan = scans.wide if wide else scans.latin
-            for hit in scan.finditer(text, low, high) if scan is not None else ():
-                anchor = hit.group(1)
-                pattern = compiled.get(anchor) or self.at(normal_anchor(anchor))
-                if pattern.match(text, hit.end(), high):
-                    return True
+            if scans.spaced is not None:
+                # Any anchor found at a position, not only the longest: each one's phrases
+                # are among the longest one's, and a window asks only whether one is there.
+                for end, (length, anchor) in scans.spaced.iter(text, low, high):
+                    position = end - length + 2
+                    if anchor is None:  # words apart by several spaces: the trie regex says which
+                        found = scans.at.match(text, position, high)
+                        if found is None:
+                            continue
+                        anchor = normal_anchor(found.group())
+                    if (compiled.get(anchor) or self.at(anchor)).match(text, position, high):
+                        return True
             if unspaced:
                 for position, anchor in _unspaced_hits(scans.unspaced, scans.glued, text, low, high):
                     if self.at(normal_anchor(anchor)).match(text, position, high):

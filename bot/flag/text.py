@@ -19,10 +19,10 @@ import functools
 import re
 import unicodedata
 
-# In the folded copy these become spaces: line breaks, hyphens and the punctuation but
+# In the folded copy these become spaces: all whitespace, hyphens and the punctuation but
 # "." "/" "*" (I.C.C., ICC-01/25, the phrase syntax). Then every word that can start a
-# phrase follows a plain space (or starts the text), which re finds fast as a literal prefix.
-_SPACED = "\n\r\t\f\v'\"`()[]{}<>#-,;:!?@&+=|~^%$\\_"
+# phrase follows a plain space (or starts the text), which the anchor scan looks for.
+_SPACED = "\n\r\t\f\v\x1c\x1d\x1e\x1f'\"`()[]{}<>#-,;:!?@&+=|~^%$\\_"
 _TYPOGRAPHY = "’‘“”„–—‐‑…\u202f\u2009"  # beyond Latin-1 and in every release: to spaces
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _NO_LATIN_BASE = {"ß": "s", "æ": "a", "ø": "o", "ð": "d", "þ": "t", "œ": "o", "ł": "l", "đ": "d", "ı": "i"}
@@ -45,7 +45,7 @@ _ARTICLES = tuple(
 # Beyond Latin-1, the characters that folding changes: all but ASCII letters, digits and . / *,
 # the letters of Cyrillic (but й ё), of Arabic (but the hamza seats, ة and ى) and of Chinese.
 _PLAIN = (
-    "0-9A-Za-z ./*\x00-\x08\x0e-\x1f\x7f"
+    "0-9A-Za-z ./*\x00-\x08\x0e-\x1b\x7f"
     "\u0410-\u0418\u041a-\u0438\u043a-\u044f"
     "\u0621\u0627\u0628\u062a-\u063a\u0641-\u0648\u064a"
     "\u3400-\u4dbf\u4e00-\u9fff"
@@ -96,18 +96,47 @@ def fold_text(text: str) -> str:
 
 def fold_wide(text: str) -> str:
     """fold_text for a text beyond Latin-1 (fold_latin_1 gave None)."""
-    arabic = _ARABIC.search(text) is not None
+    arabic = _has(text, _ARABIC_LEADS, _ARABIC)
     if arabic and _MARKS.search(text):
         text = _close_up_words(text)
-    for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
-        text = text.replace(char, _fold_char(char))
-    text = text.lower()  # what is left lowers one to one: A-Z, А-Я
+    text = _fold_characters(text)
     if not arabic:
         return text
     text = " " + text  # so that the first word follows a space too
     for article, spaces in _ARTICLES:
         text = text.replace(article, spaces)
     return text[1:]
+
+
+def _fold_characters(text: str) -> str:
+    """Each character to its fold; in a Cyrillic or Arabic code page, at C speed."""
+    for codepage, table, unsafe in _CODE_PAGES:
+        try:
+            encoded = text.encode(codepage)
+        except UnicodeEncodeError:
+            continue
+        if not any(byte in encoded for byte in unsafe):
+            return encoded.translate(table).decode(codepage)
+    for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
+        text = text.replace(char, _fold_char(char))
+    return text.lower()  # what is left lowers one to one: A-Z, А-Я
+
+
+def _code_page(codepage: str) -> tuple[str, bytes, tuple[bytes, ...]]:
+    """A byte table that folds a text in this code page as _fold_characters' slow path does,
+    and the bytes whose fold is not in the code page (µ is Greek μ)."""
+    table, unsafe = bytearray(range(256)), []
+    for byte in range(256):
+        try:
+            char = bytes([byte]).decode(codepage)
+        except UnicodeDecodeError:
+            continue  # never in an encoded text
+        folded = (char if _FOLDED.match(char) is None else _fold_char(char)).lower()
+        try:
+            (table[byte],) = folded.encode(codepage)
+        except (UnicodeEncodeError, ValueError):
+            unsafe.append(bytes([byte]))
+    return codepage, bytes(table), tuple(unsafe)
 
 
 def _close_up_words(text: str) -> str:
@@ -140,4 +169,20 @@ _ARABIC_WORD_CHARS = frozenset(
 
 def has_unspaced(text: str) -> bool:
     """Whether some characters of ``text`` are words by themselves (Chinese, Japanese)."""
-    return _UNSPACED.search(text) is not None
+    return _has(text, _UNSPACED_LEADS, _UNSPACED)
+
+
+# The first bytes of those characters in UTF-8: a bytes search for them is much faster than a
+# regex over the whole text (a Russian release has no Arabic letter and no Chinese one).
+_ARABIC_LEADS = (b"\xd8", b"\xd9", b"\xda", b"\xdb")  # U+0600 to U+06FF
+_UNSPACED_LEADS = (b"\xe3", b"\xe4", b"\xe5", b"\xe6", b"\xe7", b"\xe8", b"\xe9", b"\xef")  # U+3000-U+9FFF, U+F000-
+
+
+def _has(text: str, leads: tuple[bytes, ...], letters: re.Pattern[str]) -> bool:
+    encoded = text.encode("utf-8", "surrogatepass")
+    return any(lead in encoded for lead in leads) and letters.search(text) is not None
+
+
+# Russian and Arabic releases fit in these (Arabic with French accents); a release that
+# does not, or mixes scripts, takes the slow path.
+_CODE_PAGES = (_code_page("cp1251"), _code_page("cp1256"))
