@@ -80,17 +80,30 @@ def _item_regex(item: _Item) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
-def phrase_regex(phrase: str) -> str:
-    """The regular expression, on folded text, for one phrase of the rule syntax."""
+def phrase_regex(phrase: str, *, as_written: bool = False) -> str:
+    """The regular expression, on folded text, for one phrase of the rule syntax.
+
+    An optional word before a required one is ``(?:\\s+(?:word))?``: ``as_written``,
+    ``(?:\\s+(?:word)?)?``, which matches the same (a space taken without its word is given
+    back to the next separator) but tries every way of sharing a run of spaces among the
+    optional words before failing: a hundred times slower on text with punctuation
+    (folded to spaces) around "(*)? (*)? (*)?". At the end of a phrase the spaces would be
+    part of the match: there it stays as written.
+    """
     if phrase.startswith("re:"):
         return f"(?:{phrase[3:]})"
     parts: list[str] = []
     need_separator = False
-    for cluster in _clusters(_parse(phrase)):
+    clusters = list(_clusters(_parse(phrase)))
+    for index, cluster in enumerate(clusters):
         regex = "".join(f"(?:{_item_regex(item)})?" if item.optional else _item_regex(item) for item in cluster)
         optional = all(item.optional for item in cluster)
         if need_separator:
-            parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
+            required_after = any(not all(item.optional for item in later) for later in clusters[index + 1 :])
+            if optional and len(cluster) == 1 and required_after and not as_written:
+                parts.append(f"(?:{SEPARATOR}(?:{_item_regex(cluster[0])}))?")
+            else:
+                parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
         else:
             parts.append(f"(?:{regex}{SEPARATOR})?" if optional else regex)
             need_separator = not optional
@@ -152,13 +165,9 @@ def phrase_anchors(phrase: str) -> frozenset[str] | None:
     return _anchors_from(_parse(phrase), 0)
 
 
-# Words too common to look for alone: an anchor that ends with one goes on with the next
-# item of the phrase ("for" → "for having", "for testif"), or the scan stops at every "for".
-_COMMON_WORDS = (
-    "a al an and as at by d de del des du el en et for his her in its l la las le les leur leurs los"
-    " of on or por pour sa ses son su sus the their to y with"
-)
-_COMMON = frozenset(_COMMON_WORDS.split())
+# An anchor that is whole words goes on with the next item of the phrase ("for" → "for
+# having", "for testif"; "after" → "after briefing"…), up to this many anchors: the scan would
+# otherwise stop at every "for" or "after" and try the phrases there (and most would fail).
 _MAX_ANCHORS = 200
 
 
@@ -172,7 +181,7 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
         run = [item, *takewhile(_plain, items[index + 1 :])]
         words = [word for plain in run for word in plain.alternatives[0]]
         found = _words_anchor(words)
-        if found and _ends_common(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
+        if found and _literal(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
             return _extended(found, items, index + len(run))
         return frozenset(found) if found else None
     anchors: set[str] = set()
@@ -184,7 +193,7 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if item.optional:
         rest = _anchors_from(items, index + 1)
         return None if rest is None else frozenset(anchors | rest)
-    if not glued_on and all(_ends_common(alternative) for alternative in item.alternatives):
+    if not glued_on and all(_literal(alternative) for alternative in item.alternatives):
         return _extended(anchors, items, index + 1)
     return frozenset(anchors)
 
@@ -194,12 +203,9 @@ def _plain(item: _Item) -> bool:
     return len(item.alternatives) == 1 and not item.optional and not item.glued
 
 
-def _ends_common(words: tuple[str, ...] | list[str]) -> bool:
-    """All words literal (no *, acronym or hyphen) and the last one a common word."""
-    if any("*" in w or "-" in w or _is_acronym(w) for w in words):
-        return False
-    pieces = fold_text(" ".join(words)).split()
-    return bool(pieces) and pieces[-1] in _COMMON
+def _literal(words: tuple[str, ...] | list[str]) -> bool:
+    """All words literal: no *, acronym or hyphen, so that the anchor ends where they do."""
+    return bool(fold_text(" ".join(words)).split()) and not any("*" in w or "-" in w or _is_acronym(w) for w in words)
 
 
 def _extended(anchors: set[str], items: list[_Item], index: int) -> frozenset[str]:
@@ -239,7 +245,10 @@ WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
 
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
-    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
+    # Longest first, by the length of the regex as written: the order decides which phrase a
+    # match is (and so where it ends) when several match at one place.
+    written = {phrase_regex(p): len(phrase_regex(p, as_written=True)) for p in phrases}
+    return "(?:" + "|".join(sorted(written, key=written.__getitem__, reverse=True)) + ")" + WORD_END
 
 
 def space_automaton(anchors: Iterable[str]) -> Any:
@@ -367,23 +376,24 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(self, text: str, low: int = 0, high: int | None = None, *, unspaced: bool = False) -> bool:
+    def search(self, text: str, low: int, high: int, unspaced: bool) -> bool:
         """Whether a phrase is in text[low:high]; `unspaced`: the text has Chinese characters.
 
         It stops at the first phrase found: most windows hold one.
         """
-        high = len(text) if high is None else high
         scans, compiled = self.scans, self.compiled
         if scans.at is not None:
             # Scans.hits, inlined and lazy: this runs for every window of every candidate match.
-            first = scans.at.match(text, low, high) if starts_word(text, low) else None
-            if first and self.at(normal_anchor(first.group())).match(text, low, high):
-                return True
+            if low == 0 or text[low - 1] == " " or starts_word(text, low):
+                first = scans.at.match(text, low, high)
+                if first and self.at(normal_anchor(first.group())).match(text, low, high):
+                    return True
             if scans.spaced is not None:
                 # Any anchor found at a position, not only the longest: each one's phrases
                 # are among the longest one's, and a window asks only whether one is there.
-                for end, (length, anchor) in scans.spaced.iter(text, low, high):
-                    position = end - length + 2
+                # On the window alone: the automaton copies the text it is given to 4 bytes a character.
+                for end, (length, anchor) in scans.spaced.iter(text[low:high]):
+                    position = low + end - length + 2
                     if anchor is None:  # words apart by several spaces: the trie regex says which
                         found = scans.at.match(text, position, high)
                         if found is None:
