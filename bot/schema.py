@@ -50,6 +50,8 @@ class Feed(Base):
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]
     pruned_before: Mapped[datetime | None]
+    muted_until: Mapped[datetime | None]
+    muted_by: Mapped[str | None]
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 
@@ -99,6 +101,32 @@ class AlertChange(Base):
     posting_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     reply_ts: Mapped[str | None]
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
+
+
+class DigestRow(Base):
+    __table__ = tables.digests
+
+    id: Mapped[int]
+    name: Mapped[str]
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    channel: Mapped[str]
+    status: Mapped[str]
+    late: Mapped[bool]
+    so_far: Mapped[bool]
+    releases: Mapped[int]
+    created_at: Mapped[datetime]
+    messages: Mapped[list[dict[str, Any]] | None]
+    parts_sent: Mapped[int]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None]
+    posting_started_at: Mapped[datetime | None]
+    slack_ts: Mapped[str | None]
+    slack_channel_id: Mapped[str | None]
+    sent_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]
 
@@ -155,6 +183,20 @@ class Alert(Base):
     flags: Mapped[list[str] | None]
     route: Mapped[str | None]
     hold_reason: Mapped[str | None]
+
+
+class VerdictRow(Base):
+    __table__ = tables.verdicts
+
+    id: Mapped[int]
+    alert_id: Mapped[int | None]
+    item_id: Mapped[int]
+    kind: Mapped[str]
+    flags: Mapped[list[str]]
+    relevant: Mapped[bool]
+    user_id: Mapped[str]
+    created_at: Mapped[datetime]
+    action_ts: Mapped[str | None]
 
 
 class PassRecord(Base):
