@@ -29,14 +29,24 @@ def route(feed: StoredFeed, flags: Collection[str], policy: AlertPolicy) -> dict
 
 
 def hold_reason(
-    item: StoredItem, *, first_pass: bool, now: datetime, policy: AlertPolicy, pruned_before: datetime | None
+    item: StoredItem,
+    *,
+    first_pass: bool,
+    now: datetime,
+    policy: AlertPolicy,
+    pruned_before: datetime | None,
+    muted_until: datetime | None = None,
 ) -> HoldReason | None:
     """Why a flagged release is recorded without alerting, or None when it is news.
 
     On a feed's first pass only recent releases are alerted: no backlog flood. A release
     dated before what ``pressbot prune`` deleted is one the feed still lists, stored
-    again as new: it was news once already.
+    again as new: it was news once already. A feed muted from Slack (issue 19) is
+    noise for the team until its mute ends: its alerts are held for good, as a flood of
+    week-old alerts the day the mute ends is what muting was meant to prevent.
     """
+    if muted_until is not None and now < muted_until:
+        return HoldReason.MUTED
     if pruned_before is not None and item.published is not None and item.published < pruned_before:
         return HoldReason.PRUNED
     if not first_pass:
@@ -65,7 +75,9 @@ def decide_alerts(
     if not flags:
         return []
     pruned_before = feed.pruned_before if check_pruned else None
-    hold = hold_reason(item, first_pass=first_pass, now=now, policy=policy, pruned_before=pruned_before)
+    hold = hold_reason(
+        item, first_pass=first_pass, now=now, policy=policy, pruned_before=pruned_before, muted_until=feed.muted_until
+    )
     return [
         AlertDecision(channel=channel, flags=names, route=why, hold=hold)
         for channel, (why, names) in sorted(route(feed, flags, policy).items())

@@ -73,6 +73,7 @@ class HoldReason(StrEnum):
 
     FIRST_PASS = "first_pass"  # older than [alerts] window on the feed's first pass (no backlog flood)
     PRUNED = "pruned"  # dated before what `pressbot prune` deleted: it was news once already
+    MUTED = "muted"  # its feed was muted from Slack (issue 19): held for good, never posted late
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +171,7 @@ class StoredFeed:
     first_pass: bool  # never polled successfully before this pass
     pruned_before: datetime | None  # `pressbot prune` deleted its releases dated before this
     first_polled_at: datetime | None = None  # when its first pass stored what it listed
+    muted_until: datetime | None = None  # muted from Slack: its alerts are held until then
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +305,96 @@ class AlertToSend:
     outcome_unknown: bool = False  # a previous post may have reached Slack
     posting_started_at: datetime | None = None  # of that post: where to start reading history
     also_in: tuple[GroupCopy, ...] = ()  # the other copies of a grouped release, stored first first
+    verdicts: tuple[VerdictMark, ...] = ()  # the team's verdicts on this alert, oldest first
+
+
+class VerdictKind(StrEnum):
+    """Where a verdict comes from (issue 19)."""
+
+    ALERT = "alert"  # a "Relevant" / "Not relevant" click on an alert
+    MISSED = "missed"  # a release a flag did not catch, reported as relevant for it
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictMark:
+    """One person's verdict as the alert's message shows it. Made by store; read by deliver."""
+
+    user_id: str  # a Slack user id (shown as a mention), or "cli"
+    relevant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One verdict on a release. Made by store.verdicts; read by the CLI and Slack."""
+
+    verdict_id: int
+    kind: VerdictKind
+    alert_id: int | None  # None for a reported miss
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    flags: tuple[str, ...]  # the flags the verdict is about
+    relevant: bool
+    user_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictExample:
+    """A verdict with the release's texts, as ``feedback export`` writes it for ``flags test``."""
+
+    verdict: Verdict
+    teaser: str
+    content: str
+    full_text: str | None
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedVerdict:
+    """What recording one click did. Made by store.verdicts; read by Slack."""
+
+    verdict: Verdict
+    changed: bool  # False: the same verdict again (a Slack retry), or an older click arriving late
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictCounts:
+    """The team's verdicts on one flag, as ``status`` shows them. Made by store.verdicts."""
+
+    flag: str
+    relevant: int = 0
+    not_relevant: int = 0
+    missed: int = 0  # releases the flag did not catch, reported
+
+    @property
+    def precision(self) -> float | None:
+        """Relevant among the judged alerts; None before any was judged."""
+        judged = self.relevant + self.not_relevant
+        return self.relevant / judged if judged else None
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictTally:
+    """How one release was judged, for digests. Made by store.verdicts."""
+
+    item_id: int
+    relevant: int = 0
+    not_relevant: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMute:
+    """A feed muted from Slack. Made by store.verdicts; read by the CLI, Slack and poll."""
+
+    feed_id: int
+    name: str
+    muted_until: datetime
+    muted_by: str | None
+
+    def active(self, now: datetime) -> bool:
+        return now < self.muted_until
 
 
 class ChangeKind(StrEnum):
@@ -448,6 +540,8 @@ class FeedHealth:
     next_check_at: datetime | None
     claimed_by: str | None = None
     claimed_until: datetime | None = None
+    muted_until: datetime | None = None  # muted from Slack until then (may be past)
+    muted_by: str | None = None
 
     @property
     def status(self) -> FeedStatus:

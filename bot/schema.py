@@ -50,6 +50,8 @@ class Feed(Base):
     claimed_by: Mapped[str | None]
     claimed_until: Mapped[datetime | None]
     pruned_before: Mapped[datetime | None]
+    muted_until: Mapped[datetime | None]
+    muted_by: Mapped[str | None]
 
     items: Mapped[list[Item]] = relationship(back_populates="feed", passive_deletes=True)
 
@@ -155,6 +157,20 @@ class Alert(Base):
     flags: Mapped[list[str] | None]
     route: Mapped[str | None]
     hold_reason: Mapped[str | None]
+
+
+class VerdictRow(Base):
+    __table__ = tables.verdicts
+
+    id: Mapped[int]
+    alert_id: Mapped[int | None]
+    item_id: Mapped[int]
+    kind: Mapped[str]
+    flags: Mapped[list[str]]
+    relevant: Mapped[bool]
+    user_id: Mapped[str]
+    created_at: Mapped[datetime]
+    action_ts: Mapped[str | None]
 
 
 class PassRecord(Base):

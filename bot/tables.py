@@ -118,6 +118,10 @@ feeds = Table(
     Column("claimed_until", UTCDateTime),
     # Retention: `pressbot prune` deleted this feed's releases dated before this.
     Column("pruned_before", UTCDateTime),
+    # Muted from Slack (migration 0008, issue 19): polled and stored, its alerts held
+    # until then; who muted it (a Slack user id, or "cli").
+    Column("muted_until", UTCDateTime),
+    Column("muted_by", String(100)),
 )
 
 items = Table(
@@ -245,6 +249,25 @@ alert_changes = Table(
     Column("claimed_by", String(100)),
     Column("claimed_until", UTCDateTime),
     Index("ix_alert_changes_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
+# The team's verdicts (migration 0008, issue 19): "Relevant" / "Not relevant" on an alert,
+# one per alert per user (a later click replaces theirs), and releases a flag missed
+# (kind "missed", no alert). ``flags``: the flags the verdict is about.
+verdicts = Table(
+    "verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id", ondelete="CASCADE")),
+    _required("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), index=True),
+    _required("kind", String(20)),
+    _required("flags", JSON, default=list),
+    _required("relevant", Boolean),
+    _required("user_id", String(100)),
+    _required("created_at", UTCDateTime, default=utcnow, index=True),
+    # Slack's action_ts of the click: a retry or an older click arriving late changes nothing.
+    Column("action_ts", String(50)),
+    UniqueConstraint("alert_id", "user_id"),
 )
 
 passes = Table(

@@ -81,6 +81,7 @@ def _stored(feed: Feed) -> StoredFeed:
         first_pass=feed.first_polled_at is None,
         pruned_before=feed.pruned_before,
         first_polled_at=feed.first_polled_at,
+        muted_until=feed.muted_until,
     )
 
 

@@ -171,6 +171,8 @@ def _health(feed: Feed) -> FeedHealth:
         next_check_at=feed.next_check_at,
         claimed_by=feed.claimed_by,
         claimed_until=feed.claimed_until,
+        muted_until=feed.muted_until,
+        muted_by=feed.muted_by,
     )
 
 

@@ -35,6 +35,8 @@ class FeedListing:
     consecutive_failures: int
     next_check_at: datetime | None
     items: int
+    muted_until: datetime | None = None  # muted from Slack until then (may be past: not muted)
+    muted_by: str | None = None
 
 
 # Core tables, not the ORM classes: importing and configuring the mappers would cost a
@@ -264,7 +266,7 @@ def list_feeds(session: Session) -> list[FeedListing]:
     query = (
         sa.select(_feeds.name, _feeds.url, _feeds.enabled, _feeds.disabled_reason, _feeds.last_success_at,
                   _feeds.last_error, _feeds.consecutive_failures, _feeds.next_check_at,
-                  sa.func.coalesce(counts.c["items"], 0))
+                  sa.func.coalesce(counts.c["items"], 0), _feeds.muted_until, _feeds.muted_by)
         .select_from(_feed_table.outerjoin(counts, counts.c.feed_id == _feeds.id))
         .order_by(_feeds.name)
     )
