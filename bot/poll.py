@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from bot.records import (
     FetchResult,
     ParsedItem,
     PassClaim,
+    PassCounts,
     PassResult,
     PassSummary,
     ReportStatus,
@@ -83,7 +84,7 @@ def run_pass(
     stats = deliver.deliver_alerts(
         session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=claim.worker, client=slack
     )
-    summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
+    summary.count_delivery(stats)
     outcomes = tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
     return PassResult(summary, outcomes, stored_at=now)
 
@@ -395,9 +396,10 @@ def count_feed(summary: PassSummary, report: FeedReport) -> None:
 
 
 def summary_json(summary: PassSummary) -> dict[str, Any]:
-    """The `pressbot poll --json` object (DESIGN.md fields first)."""
-    data = asdict(summary)
-    data["started_at"] = summary.started_at.isoformat()
-    data["finished_at"] = summary.finished_at.isoformat() if summary.finished_at else None
-    data["feeds_report"] = data.pop("reports")
-    return data
+    """The `pressbot poll --json` object (DESIGN.md fields first): the times, every count, each feed's line."""
+    return {
+        "started_at": summary.started_at.isoformat(),
+        "finished_at": summary.finished_at.isoformat() if summary.finished_at else None,
+        **{count.name: getattr(summary, count.name) for count in fields(PassCounts)},
+        "feeds_report": [asdict(report) for report in summary.reports],
+    }
