@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -85,15 +85,21 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 def run_steps(workers: list[Worker], clock: Clock, steps: list[datetime], room: Newsroom,
-              releases: dict[datetime, list[tuple[str, str, str]]]) -> None:
-    """At each time: publish what is due, then every worker runs its pass and delivery jobs at once."""
+              releases: dict[datetime, list[tuple[str, str, str]]], race: Collection[datetime] = ()) -> None:
+    """At each time: publish what is due, then every worker runs its pass and delivery jobs at once.
+
+    At a time in ``race`` the workers run only their delivery jobs, starting together.
+    """
     for moment in steps:
         clock.now = moment
         for key, title, text in releases.get(moment, []):
             room.publish(key, title, text, moment)
+        start = threading.Barrier(len(workers))
 
-        def jobs(worker: Worker) -> None:
-            worker.run_job("due-feeds", worker.run_due)
+        def jobs(worker: Worker, moment: datetime = moment, start: threading.Barrier = start) -> None:
+            if moment not in race:
+                worker.run_job("due-feeds", worker.run_due)
+            start.wait(30)
             worker.run_job("delivery", worker.deliver)
 
         threads = [threading.Thread(target=jobs, args=(worker,)) for worker in workers]
@@ -130,14 +136,17 @@ def test_two_workers_on_postgresql_post_one_digest_a_week_with_that_weeks_releas
     clock = Clock(START)
     factories = [open_db(postgres_url), open_db(postgres_url)]
     workers = [Worker(settings, factory, clock=clock, echo=lambda text: None) for factory in factories]
-    steps = every(START, WEEK_2_END + timedelta(hours=12), timedelta(hours=12),
-                  *RELEASES, WEEK_1_END + timedelta(seconds=30), WEEK_2_END + timedelta(seconds=30))
+    # At each scheduled time (and a few seconds after), both workers' delivery jobs start together.
+    race = [end + timedelta(seconds=seconds) for end in (WEEK_1_END, WEEK_2_END) for seconds in (1, 2)]
+    steps = every(START, WEEK_2_END + timedelta(hours=12), timedelta(hours=12), *RELEASES, *race)
     room = Newsroom(feed_server)
     run_steps(workers, clock, [step for step in steps if step < WEEK_1_END], room, RELEASES)
     with factories[0].begin() as session:  # someone clicks "Not relevant" on r1's alert
         (alert_id,) = session.scalars(select(Alert.id).join(Item).where(Item.url == "https://ngo.example/r1")).all()
         record_verdict(session, alert_id=alert_id, user_id="U0READER", relevant=False, now=clock.now)
-    run_steps(workers, clock, [step for step in steps if step >= WEEK_1_END], room, RELEASES)
+    # Slack takes half a second over each post: the other worker looks for due digests meanwhile.
+    fake.always("chat.postMessage", fakeslack.accept_then_hang(0.5))
+    run_steps(workers, clock, [step for step in steps if step >= WEEK_1_END], room, RELEASES, race)
 
     first, second = digest_posts(fake)  # exactly one per week
     assert "20 Oct" not in text_of(first)
@@ -219,3 +228,32 @@ def test_a_period_is_recorded_once_and_a_second_insert_leaves_the_transaction_us
         assert digest_store.newest_period_start(session, spec.name) == period.start  # still usable
     with db() as session:
         assert session.get_one(DigestRow, first).messages == [{"text": "a"}]
+
+
+def test_a_thread_part_whose_answer_was_lost_is_found_among_the_replies_not_posted_again(
+    tmp_path: Path, feed_server: FeedServer, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'thread.db'}"
+    settings = settings_for(tmp_path, feed_server, fake, database_url)
+    clock = Clock(START)
+    room = Newsroom(feed_server)
+    many = {START: [(f"m{n}", f"Human rights defenders face reprisals after cooperating with the UN, case {n}",
+                     REPRISAL) for n in range(150)]}
+    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock, [START],
+              room, many)
+    # The first part is posted; Slack takes the second into the thread, and the answer is lost.
+    fake.script("chat.postMessage", fakeslack.ok(), fakeslack.accept_then_drop())
+    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+              [WEEK_1_END + timedelta(seconds=30)], room, {})
+    restarted = Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)
+    run_steps([restarted], clock, [WEEK_1_END + timedelta(hours=1)], room, {})
+    (first,) = digest_posts(fake)
+    replies = fake.replies("#digest", first["ts"])
+    parts = [reply["metadata"]["event_payload"]["part"] for reply in replies]
+    with open_db(database_url)() as session:
+        (row,) = session.scalars(select(DigestRow).where(DigestRow.status != "skipped")).all()
+    assert row.status == "sent" and row.parts_sent == len(row.messages or ()) >= 2
+    assert parts == list(range(1, row.parts_sent))  # each thread part once, in order
+    assert fake.calls("conversations.replies")  # the lost one was looked for in the thread
+    shown = "".join(json.dumps(message["blocks"]) for message in [first, *replies])
+    assert all(f"case {n}>" in shown for n in range(150))
