@@ -156,6 +156,10 @@ def find_release(session: Session, url: str) -> int | None:
     return None
 
 
+def item_flags(session: Session, item_id: int) -> list[str]:
+    return list(session.scalar(select(Item.flags).where(Item.id == item_id)) or [])
+
+
 def record_missed(session: Session, *, item_id: int, flag: str, user_id: str, now: datetime) -> RecordedVerdict:
     """A release ``flag`` did not catch, reported relevant for it by ``user_id`` (once per user)."""
     rows = session.scalars(
