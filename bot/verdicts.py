@@ -244,14 +244,14 @@ def report_missed(
     return f"{said}: {verdict.title!r} ({verdict.feed_name}) is relevant for {verdict.flags[0]}, a miss{caught}"
 
 
-def end_mute(session: Session, name: str) -> str:
+def end_mute(session: Session, name: str, now: datetime) -> str:
     """Unmute the feed; the one line to show (ValueError with the one-line problem)."""
     feed_id = store.feed_id_named(session, name)
     if feed_id is None:
         raise ValueError(f"no feed named {name!r}")
     before = store.unmute_feed(session, feed_id)
     shown = before.name if before else name
-    if before is None:
+    if before is None or not before.active(now):
         return f"{shown} was not muted"
     return f"{shown} unmuted: its new alerts are posted again (those held while muted are not)"
 
@@ -274,6 +274,6 @@ def answer_feedback(
         with session_factory.begin() as session:
             if command.word == "missed":
                 return report_missed(session, *command.args, flags=flags, user_id=user_id, now=now)
-            return end_mute(session, command.args[0])
+            return end_mute(session, command.args[0], now)
     except ValueError as exc:
         return str(exc)

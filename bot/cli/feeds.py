@@ -307,7 +307,7 @@ def unmute_command(name: str) -> None:
     session_factory = open_db(load_settings(), migrate=False)
     try:
         with session_factory.begin() as session:
-            line = end_mute(session, name)
+            line = end_mute(session, name, datetime.now(UTC))
     except ValueError as exc:
         raise ConfigClickError(str(exc)) from None
     click.echo(line)
