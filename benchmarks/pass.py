@@ -1,24 +1,35 @@
-"""One pass over many feeds: feedparser alone, pressbot cold and warm, and lemon24/reader.
+"""Issue 16's six measures of a pass, each a ratio against a baseline measured in the same run.
 
-    python benchmarks/pass.py [--feeds 300] [--items 20] [--runs 3] [--reader-workers 1]
+    python benchmarks/pass.py [--feeds 300] [--items 20] [--passes 100] [--sizes 0.1,1,10]
+                              [--reader-workers 8] [--runs 1] [--postgres URL] [--quick]
 
 A local HTTP server (its own process, so it never competes for this process's GIL)
 serves ``--feeds`` RSS 2.0 feeds of ``--items`` items each; every item carries a 1–3 KB
 HTML description, and some mention the ICC or reprisals, so flagging has work to do.
-The server sends ETag/Last-Modified and answers conditional requests with 304.
+The server sends ETag/Last-Modified and answers conditional requests with 304; its
+``/round/<r>`` switches every feed to what it shows after ``r`` steady rounds (in each
+round a tenth of the feeds gain two new releases).
 
-Measured in one run, on the same bytes:
+1. cold: ``python -m bot poll --json`` on a fresh SQLite database (full text off) against
+   lemon24/reader's ``update_feeds(workers=--reader-workers)`` process on the same feeds,
+   fresh database, and against reader with ``enable_search()`` + ``update_search()``;
+2. warm: the same poll again, every feed answering 304, against the cold pass and
+   against a bare ``python -c "import sqlalchemy.orm"``;
+3. steady: the worker of ``pressbot run`` (``bot.scheduler.worker.Worker``, in a process
+   of its own, no start-up in the figure) with a driven clock, one pass per poll interval;
+   in each pass a tenth of the feeds changed with two new releases each. The median pass
+   against ``feedparser.parse`` of those changed bodies;
+4. memory: the cold pass's peak (sum of the PSS of the process and its parse workers,
+   polled from /proc; next to it the largest process's RSS from wait4), and the worker's
+   RSS over ``--passes`` passes (growth after the first ten);
+5. flags: benchmarks/flags.py (match_flags against feedparser on the labelled items);
+6. size: one release of each of ``--sizes`` MB through the whole pipeline
+   (benchmarks/hostile.py's case), seconds and the cost per MB between sizes.
 
-(a) feedparser.parse over every body, one process: the floor of the chosen parser;
-(b) ``python -m bot poll --json`` on a fresh SQLite database (full text off): cold;
-(c) the same command again, nothing changed (every feed answers 304): warm;
-(d) reader's ``update_feeds()`` on the same URLs, fresh database, in a subprocess.
-
-(b)–(d) are wall times of whole processes (start-up, imports, migrations included) as a
-user sees them; the update_feeds call alone is printed too. Peak RSS is the largest sum
-of the PSS of the pressbot process and its children (parse workers), polled from /proc
-(PSS: the workers' pages shared with their parent count once), next to ru_maxrss from
-wait4 (the RSS of the largest single process of the tree).
+Whole-process times (1, 2) include interpreter start-up, imports and migrations, as a
+user sees them. ``--postgres`` (an admin URL; a database is created and dropped per
+pass) adds the cold and steady passes on PostgreSQL with their ratio to SQLite's.
+``--quick``: 60 feeds × 10 items, 10 steady passes, releases of 0.1 and 1 MB.
 Needs the ``bench`` extra: ``pip install -e ".[bench]"``.
 """
 
@@ -32,11 +43,16 @@ import json
 import multiprocessing
 import os
 import random
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -45,7 +61,9 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 REPO = Path(__file__).resolve().parents[1]
-TARGETS = {"cold/reader": 1.0, "warm/cold": 0.10, "peak RSS MB": 150.0}
+BENCHMARKS = REPO / "benchmarks"
+CHANGED_SHARE = 10  # a tenth of the feeds change in each steady round
+NEW_PER_ROUND = 2  # releases each changed feed gains
 
 SENTENCES = [
     "The Special Rapporteur expressed deep concern about the situation of human rights defenders.",
@@ -67,47 +85,91 @@ FLAG_SENTENCES = [
 ]
 
 
-def make_feed(number: int, items: int, rng: random.Random, now: datetime) -> bytes:
-    """A realistic RSS 2.0 press feed; about one item in eight can be flagged."""
-    entries = []
-    for index in range(items):
-        paragraphs: list[str] = []
-        length = rng.randint(1000, 3000)
-        while sum(len(p) for p in paragraphs) < length:
-            paragraphs.append(" ".join(rng.sample(SENTENCES, 3)))
-        if rng.random() < 0.125:
-            paragraphs[rng.randrange(len(paragraphs))] += " " + rng.choice(FLAG_SENTENCES)
-        html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
-        published = now - timedelta(hours=number % 48 + index * 7, minutes=index)
-        entries.append(
-            f"<item><title>Release {number}-{index}: {escape(paragraphs[0][:60])}</title>"
-            f"<link>https://ngo{number}.example.org/press/{index}</link>"
-            f'<guid isPermaLink="false">ngo{number}-{index}</guid>'
-            f"<pubDate>{format_datetime(published)}</pubDate>"
-            f"<category>Human rights</category><dc:creator>Press office</dc:creator>"
-            f"<description><![CDATA[{html}]]></description></item>"
-        )
+# -- the feeds ------------------------------------------------------------------------------
+
+
+def make_item(number: int, index: int, rng: random.Random, published: datetime) -> str:
+    """A realistic press release; about one in eight can be flagged."""
+    paragraphs: list[str] = []
+    length = rng.randint(1000, 3000)
+    while sum(len(p) for p in paragraphs) < length:
+        paragraphs.append(" ".join(rng.sample(SENTENCES, 3)))
+    if rng.random() < 0.125:
+        paragraphs[rng.randrange(len(paragraphs))] += " " + rng.choice(FLAG_SENTENCES)
+    html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
-        f"<title>NGO {number} press releases</title><link>https://ngo{number}.example.org/</link>"
-        f"<description>Press releases</description><language>en</language>{''.join(entries)}"
-        "</channel></rss>"
-    ).encode()
+        f"<item><title>Release {number}-{index}: {escape(paragraphs[0][:60])}</title>"
+        f"<link>https://ngo{number}.example.org/press/{index}</link>"
+        f'<guid isPermaLink="false">ngo{number}-{index}</guid>'
+        f"<pubDate>{format_datetime(published)}</pubDate>"
+        f"<category>Human rights</category><dc:creator>Press office</dc:creator>"
+        f"<description><![CDATA[{html}]]></description></item>"
+    )
 
 
-def serve(bodies: list[bytes], port_pipe: Any) -> None:
-    """Serve /feed/<n>.xml with validators (304 on If-None-Match); runs in its own process.
+class Feeds:
+    """Every feed's body after any number of steady rounds, the same in every process."""
+
+    def __init__(self, feeds: int, items: int, seed: int) -> None:
+        self.feeds, self.items, self.seed = feeds, items, seed
+        self.now = datetime.now(UTC).replace(microsecond=0)
+        rng = random.Random(seed)
+        self.base = [
+            [make_item(n, i, rng, self.now - timedelta(hours=n % 48 + i * 7, minutes=i)) for i in range(items)]
+            for n in range(feeds)
+        ]
+        self._cache: dict[tuple[int, int], tuple[bytes, str]] = {}
+
+    def changed_in(self, round_number: int) -> list[int]:
+        """The feeds that gain releases in that round (round 0 is the first state: none)."""
+        if round_number <= 0:
+            return []
+        return [n for n in range(self.feeds) if n % CHANGED_SHARE == round_number % CHANGED_SHARE]
+
+    def _gains(self, number: int, round_number: int) -> int:
+        return sum(1 for r in range(1, round_number + 1) if r % CHANGED_SHARE == number % CHANGED_SHARE)
+
+    def body(self, number: int, round_number: int = 0) -> tuple[bytes, str]:
+        """The feed's body and ETag: its newest ``items`` releases (a press feed shows its latest)."""
+        gains = self._gains(number, round_number)
+        cached = self._cache.get((number, gains))
+        if cached is None:
+            new = []
+            for gain in range(gains * NEW_PER_ROUND):
+                rng = random.Random(f"{self.seed}-{number}-{gain}")
+                new.append(make_item(number, self.items + gain, rng, self.now + timedelta(minutes=gain + 1)))
+            entries = [*reversed(new), *self.base[number]][: self.items]
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel>'
+                f"<title>NGO {number} press releases</title><link>https://ngo{number}.example.org/</link>"
+                f"<description>Press releases</description><language>en</language>{''.join(entries)}"
+                "</channel></rss>"
+            ).encode()
+            cached = self._cache[(number, gains)] = (body, '"' + hashlib.sha1(body).hexdigest() + '"')
+        return cached
+
+    def total_bytes(self) -> int:
+        return sum(len(self.body(n)[0]) for n in range(self.feeds))
+
+
+def serve(feeds: Feeds, port_pipe: Any) -> None:
+    """Serve /feed/<n>.xml with validators (304 on If-None-Match) and /round/<r>; its own process.
 
     asyncio, one thread: a threaded Python server spends its time passing the GIL
     between connection threads once a client opens 16 connections at once.
     """
-    etags = ['"' + hashlib.sha1(body).hexdigest() + '"' for body in bodies]
+    state = {"round": 0}
 
     def answer(path: str, headers: dict[str, str]) -> bytes:
+        if path.startswith("/round/"):
+            state["round"] = int(path.removeprefix("/round/"))
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
         try:
             number = int(path.removeprefix("/feed/").removesuffix(".xml"))
-            body, etag = bodies[number], etags[number]
+            if not 0 <= number < feeds.feeds:
+                raise IndexError(number)
+            body, etag = feeds.body(number, state["round"])
         except (ValueError, IndexError):
             return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
         status, body = ("304 Not Modified", b"") if headers.get("if-none-match") == etag else ("200 OK", body)
@@ -136,6 +198,9 @@ def serve(bodies: list[bytes], port_pipe: Any) -> None:
         await server.serve_forever()
 
     asyncio.run(listen())
+
+
+# -- measuring a process --------------------------------------------------------------------
 
 
 @dataclass
@@ -177,7 +242,7 @@ def _pss_kb(pid: int) -> int:
     return 0
 
 
-def run_measured(command: list[str], env: dict[str, str]) -> Run:
+def run_measured(command: list[str], env: dict[str, str], *, watch: bool = True) -> Run:
     with tempfile.TemporaryFile("w+") as errors:
         started = time.perf_counter()
         process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
@@ -198,17 +263,26 @@ def run_measured(command: list[str], env: dict[str, str]) -> Run:
                 done.wait(0.05)
 
         watcher = threading.Thread(target=poll_rss, daemon=True)
-        watcher.start()
+        if watch:
+            watcher.start()
         output = process.stdout.read() if process.stdout else ""
         _pid, status, usage = os.wait4(process.pid, 0)
         seconds = time.perf_counter() - started
         done.set()
-        watcher.join()
+        if watch:
+            watcher.join()
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
             errors.seek(0)
             raise SystemExit(f"{command[1:4]} exited {process.returncode}:\n{errors.read()[-3000:]}")
     return Run(seconds, usage.ru_utime + usage.ru_stime, peak / 1024, usage.ru_maxrss / 1024, output)
+
+
+def last_json(output: str) -> dict[str, Any]:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+# -- pressbot --------------------------------------------------------------------------------
 
 
 def flag_rules() -> str:
@@ -230,51 +304,262 @@ def write_pressbot_config(directory: Path, urls: list[str]) -> Path:
     return config
 
 
-def pressbot_poll(config: Path, database: Path) -> Run:
-    env = {
+def pressbot_env(config: Path, database_url: str) -> dict[str, str]:
+    return {
         **os.environ,
         "PRESSBOT_CONFIG": str(config),
-        "DATABASE_URL": f"sqlite:///{database}",
+        "DATABASE_URL": database_url,
         "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
         "PRESSBOT_FEEDS": "",
         "SLACK_BOT_TOKEN": "",
+        "PYTHONPATH": str(REPO),
     }
-    return run_measured([sys.executable, "-m", "bot", "poll", "--json"], env)
+
+
+def pressbot_poll(config: Path, database_url: str) -> Run:
+    return run_measured([sys.executable, "-m", "bot", "poll", "--json"], pressbot_env(config, database_url))
+
+
+# The worker of `pressbot run`, in a process of its own: its cold pass, then one pass per
+# poll interval (a driven clock), the server switched to the next round before each.
+STEADY_SCRIPT = """
+import json, sys, time, urllib.request
+from datetime import UTC, datetime, timedelta
+from sqlalchemy import func, select
+from bot.config import load
+from bot.scheduler.worker import Worker
+from bot.schema import Item
+from bot.store import make_engine, make_session_factory
+from bot.store.migrate import upgrade
+
+base, passes = sys.argv[1], int(sys.argv[2])
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+class Clock:
+    now = datetime.now(UTC)
+    def __call__(self):
+        return self.now
+
+settings = load()
+engine = make_engine(settings.database_url)
+upgrade(engine)
+factory = make_session_factory(engine)
+clock = Clock()
+worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+urllib.request.urlopen(base + "/round/0").read()
+started = time.perf_counter()
+worker.run_due()
+cold = time.perf_counter() - started
+rows = []
+for number in range(1, passes + 1):
+    urllib.request.urlopen(base + f"/round/{number}").read()
+    clock.now += timedelta(seconds=settings.schedule.default_interval + 1)
+    with factory() as session:
+        before = session.scalar(select(func.count()).select_from(Item))
+    started = time.perf_counter()
+    polled = worker.run_due()
+    seconds = time.perf_counter() - started
+    with factory() as session:
+        after = session.scalar(select(func.count()).select_from(Item))
+    rows.append({"seconds": seconds, "polled": polled, "new": after - before, "rss_mb": rss_mb()})
+urllib.request.urlopen(base + "/round/0").read()
+engine.dispose()
+print(json.dumps({"cold": cold, "passes": rows}))
+"""
+
+
+def steady_worker(config: Path, database_url: str, base: str, passes: int) -> dict[str, Any]:
+    env = pressbot_env(config, database_url)
+    run = run_measured([sys.executable, "-c", STEADY_SCRIPT, base, str(passes)], env, watch=False)
+    return last_json(run.output)
+
+
+@contextmanager
+def database(kind: str, directory: Path, admin_url: str | None) -> Iterator[str]:
+    """A fresh database URL: a SQLite file, or a PostgreSQL database dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / f'pressbot-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    import psycopg
+
+    assert admin_url is not None
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the baselines ---------------------------------------------------------------------------
 
 
 READER_SCRIPT = """
 import json, sys, time
 from reader import make_reader
-urls, db, workers = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+urls, db, workers, search = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
 reader = make_reader(db)
 for url in urls:
     reader.add_feed(url)
 started = time.perf_counter()
 reader.update_feeds(workers=workers)
+if search:
+    reader.enable_search()
+    reader.update_search()
 seconds = time.perf_counter() - started
 print(json.dumps({"update_feeds": seconds, "entries": reader.get_entry_counts().total}))
 """
 
 
-def reader_update(directory: Path, urls: list[str], workers: int) -> tuple[Run, dict[str, Any]]:
+def reader_update(directory: Path, urls: list[str], workers: int, search: bool) -> tuple[Run, dict[str, Any]]:
     url_file = directory / "urls.json"
     url_file.write_text(json.dumps(urls), encoding="utf-8")
-    command = [sys.executable, "-c", READER_SCRIPT, str(url_file), str(directory / "reader.sqlite"), str(workers)]
-    run = run_measured(command, dict(os.environ))
-    return run, json.loads(run.output.strip().splitlines()[-1])
+    database_file = directory / f"reader-{uuid.uuid4().hex[:8]}.sqlite"
+    flag = "1" if search else "0"
+    command = [sys.executable, "-c", READER_SCRIPT, str(url_file), str(database_file), str(workers), flag]
+    run = run_measured(command, dict(os.environ), watch=False)
+    return run, last_json(run.output)
 
 
-def feedparser_floor(bodies: list[bytes]) -> float:
+def bare_import(runs: int) -> float:
+    """The fastest ``python -c "import sqlalchemy.orm"`` process."""
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import sqlalchemy.orm"], check=True)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def feedparser_time(bodies: list[bytes], runs: int) -> float:
     import feedparser
 
-    started = time.perf_counter()
-    for body in bodies:
-        feedparser.parse(body, response_headers={"content-type": "application/rss+xml; charset=utf-8"})
-    return time.perf_counter() - started
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        for body in bodies:
+            feedparser.parse(body, response_headers={"content-type": "application/rss+xml; charset=utf-8"})
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
-def last_json(output: str) -> dict[str, Any]:
-    return json.loads(output.strip().splitlines()[-1])
+def flag_bench(repeat: int) -> tuple[float, float]:
+    """benchmarks/flags.py's parse and flag milliseconds (from its table)."""
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "flags.py"), "--repeat", str(repeat)],
+        capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    parse_ms = re.search(r"feedparser\.parse:\s+([\d.]+) ms", done.stdout)
+    flag_ms = re.search(r"match_flags:\s+([\d.]+) ms", done.stdout)
+    if parse_ms is None or flag_ms is None:
+        raise SystemExit(f"benchmarks/flags.py printed no timings:\n{done.stdout}{done.stderr}")
+    return float(parse_ms.group(1)), float(flag_ms.group(1))
+
+
+def release_curve(sizes: list[float]) -> list[tuple[float, float, int, str]]:
+    """benchmarks/hostile.py's big-release case at each size: (MB, seconds, peak RSS MB, exit code)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    import hostile
+
+    server = hostile.FeedServer().start()
+    curve = []
+    try:
+        for size in sizes:
+            chars = int(size * 1_000_000)
+            text = (hostile.SENTENCES * (chars // len(hostile.SENTENCES) + 1))[:chars]
+            server.add(f"/prose{size}.xml", hostile.rss([("A long release", text)]), validators=False)
+            seconds, peak, code, _summary = hostile.poll(
+                server, {"Prose": server.url(f"/prose{size}.xml")}, "sqlite", 600.0
+            )
+            curve.append((size, seconds, peak, code))
+    finally:
+        server.stop()
+    return curve
+
+
+# -- one run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Measures:
+    cold: Run
+    warm: Run
+    cold_json: dict[str, Any]
+    reader: Run
+    reader_search: Run
+    reader_entries: int
+    bare_import: float
+    steady: dict[str, Any]
+    steady_floor: float  # feedparser over one round's changed bodies
+    changed_bodies: int
+
+
+def cold_and_warm(config: Path, database_url: str, urls: list[str]) -> tuple[Run, Run, dict[str, Any]]:
+    cold = pressbot_poll(config, database_url)
+    warm = pressbot_poll(config, database_url)
+    cold_json, warm_json = last_json(cold.output), last_json(warm.output)
+    if warm_json["not_modified"] != len(urls) or cold_json["failed"]:
+        raise SystemExit(f"cold pass failed feeds ({cold_json['failed']}) or the warm pass re-fetched bodies")
+    return cold, warm, cold_json
+
+
+def check_steady(steady: dict[str, Any], changed: int) -> None:
+    wrong = [row for row in steady["passes"] if row["new"] != changed * NEW_PER_ROUND]
+    if wrong:
+        raise SystemExit(f"steady passes stored the wrong number of new releases: {wrong[:3]}")
+
+
+def measure(args: argparse.Namespace, feeds: Feeds, base: str, directory: Path, kind: str) -> Measures:
+    urls = [f"{base}/feed/{n}.xml" for n in range(feeds.feeds)]
+    config = write_pressbot_config(directory, urls)
+    with database(kind, directory, args.postgres) as url:
+        cold, warm, cold_json = cold_and_warm(config, url, urls)
+    with database(kind, directory, args.postgres) as url:
+        steady = steady_worker(config, url, base, args.passes)
+    changed = feeds.changed_in(1)
+    check_steady(steady, len(changed))
+    floor = feedparser_time([feeds.body(n, 1)[0] for n in changed], runs=5)
+    if kind != "sqlite":
+        return Measures(cold, warm, cold_json, cold, cold, 0, 0.0, steady, floor, len(changed))
+    reader, reader_data = reader_update(directory, urls, args.reader_workers, search=False)
+    reader_search, _ = reader_update(directory, urls, args.reader_workers, search=True)
+    if cold_json["new_items"] != reader_data["entries"]:
+        raise SystemExit(f"pressbot stored {cold_json['new_items']} items, reader {reader_data['entries']}")
+    return Measures(
+        cold, warm, cold_json, reader, reader_search, reader_data["entries"], bare_import(5), steady, floor,
+        len(changed),
+    )  # fmt: skip
+
+
+def fastest(rounds: list[Measures]) -> Measures:
+    """Each measure's least disturbed run."""
+
+    def best(attribute: str) -> Any:
+        return min((getattr(r, attribute) for r in rounds), key=lambda run: run.seconds)
+
+    steady = min((r.steady for r in rounds), key=lambda s: statistics.median(p["seconds"] for p in s["passes"]))
+    return Measures(
+        best("cold"), best("warm"), rounds[0].cold_json, best("reader"), best("reader_search"),
+        rounds[0].reader_entries, min(r.bare_import for r in rounds), steady, min(r.steady_floor for r in rounds),
+        rounds[0].changed_bodies,
+    )  # fmt: skip
+
+
+def steady_figures(steady: dict[str, Any]) -> tuple[float, float, float, float]:
+    """Median pass seconds, the worker's peak RSS, its RSS after the warm-up, and the last."""
+    passes = steady["passes"]
+    rss = [row["rss_mb"] for row in passes]
+    warm_up = min(10, len(rss)) - 1
+    return statistics.median(row["seconds"] for row in passes), max(rss), rss[warm_up], rss[-1]
+
+
+def mark(value: float, target: float) -> str:
+    return "met" if value <= target else "MISSED"
 
 
 def report(rows: list[tuple[str, ...]]) -> None:
@@ -283,86 +568,105 @@ def report(rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
-def verdict(value: float, name: str) -> str:
-    return f"≤ {TARGETS[name]:g}: " + ("met" if value <= TARGETS[name] else "MISSED")
-
-
-@dataclass
-class Round:
-    cold: Run
-    warm: Run
-    reader: Run
-    reader_call: float  # the update_feeds call alone
-
-
-def measure_round(urls: list[str], reader_workers: int) -> Round:
-    with tempfile.TemporaryDirectory(prefix="pressbot-bench-") as temp:
-        directory = Path(temp)
-        config = write_pressbot_config(directory, urls)
-        cold = pressbot_poll(config, directory / "pressbot.db")
-        warm = pressbot_poll(config, directory / "pressbot.db")
-        reader_run, reader_data = reader_update(directory, urls, reader_workers)
-    cold_json, warm_json = last_json(cold.output), last_json(warm.output)
-    print(
-        f"  cold {cold.seconds:.2f}s: {cold_json['new_items']} new items, {cold_json['flagged']} flagged, "
-        f"{cold_json['failed']} failed; warm {warm.seconds:.2f}s: {warm_json['not_modified']} not modified; "
-        f"reader {reader_run.seconds:.2f}s: {reader_data['entries']} entries"
-    )
-    if cold_json["new_items"] != reader_data["entries"] or warm_json["not_modified"] != len(urls):
-        raise SystemExit("pressbot did not store what reader stored, or the warm pass re-fetched bodies")
-    return Round(cold, warm, reader_run, reader_data["update_feeds"])
-
-
-def table(floor: float, best: Round, reader_workers: int) -> list[tuple[str, ...]]:
-    cold, warm, reader = best.cold, best.warm, best.reader
-    peak = max(cold.peak_pss_mb, warm.peak_pss_mb)
-    return [
-        ("measure", "seconds", "CPU s", "ratio", "target"),
-        ("(a) feedparser alone, 1 process", f"{floor:.2f}", f"{floor:.2f}", "", ""),
-        ("(b) pressbot poll, cold", f"{cold.seconds:.2f}", f"{cold.cpu_seconds:.2f}",
-         f"cold/reader {cold.seconds / reader.seconds:.2f} (CPU {cold.cpu_seconds / reader.cpu_seconds:.2f})",
-         verdict(cold.seconds / reader.seconds, "cold/reader")),
-        ("(c) pressbot poll, warm", f"{warm.seconds:.2f}", f"{warm.cpu_seconds:.2f}",
-         f"warm/cold {warm.seconds / cold.seconds:.3f}", verdict(warm.seconds / cold.seconds, "warm/cold")),
-        (f"(d) reader update_feeds (workers={reader_workers})", f"{reader.seconds:.2f}",
-         f"{reader.cpu_seconds:.2f}", f"update_feeds call alone {best.reader_call:.2f}s", ""),
-        ("peak memory, pressbot + workers (PSS)", f"{peak:.0f} MB", "",
-         f"largest process RSS {cold.maxrss_mb:.0f} MB", verdict(peak, "peak RSS MB")),
-    ]  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--feeds", type=int, default=300)
     parser.add_argument("--items", type=int, default=20)
-    parser.add_argument("--reader-workers", type=int, default=1, help="update_feeds(workers=…); 1 is its default")
+    parser.add_argument("--passes", type=int, default=100, help="steady passes of the worker")
+    parser.add_argument("--sizes", default="0.1,1,10", help="release sizes in MB for the size curve")
+    parser.add_argument("--reader-workers", type=int, default=8, help="update_feeds(workers=…)")
     parser.add_argument("--runs", type=int, default=1, help="rounds; each measure keeps its fastest (least disturbed)")
+    parser.add_argument("--flag-repeat", type=int, default=7)
+    parser.add_argument("--postgres", help="admin URL: adds the PostgreSQL cold and steady passes")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--quick", action="store_true", help="60 feeds × 10 items, 10 passes, 0.1 and 1 MB")
+    if "--quick" in sys.argv[1:]:  # smaller defaults; options given explicitly still win
+        parser.set_defaults(feeds=60, items=10, passes=10, sizes="0.1,1", flag_repeat=3)
     args = parser.parse_args()
+    sizes = [float(size) for size in args.sizes.split(",")]
 
-    rng = random.Random(args.seed)
-    now = datetime.now(UTC).replace(microsecond=0)
-    bodies = [make_feed(n, args.items, rng, now) for n in range(args.feeds)]
-    size = sum(len(body) for body in bodies)
-    print(f"{args.feeds} feeds × {args.items} items, {size / 1e6:.1f} MB of RSS, {os.cpu_count()} CPUs")
-
+    feeds = Feeds(args.feeds, args.items, args.seed)
+    print(
+        f"{args.feeds} feeds × {args.items} items, {feeds.total_bytes() / 1e6:.1f} MB of RSS, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.passes} steady passes",
+        flush=True,
+    )
     receive, send = multiprocessing.Pipe(duplex=False)
-    server = multiprocessing.get_context("fork").Process(target=serve, args=(bodies, send), daemon=True)
+    server = multiprocessing.get_context("fork").Process(target=serve, args=(feeds, send), daemon=True)
     server.start()
-    port = receive.recv()
-    urls = [f"http://127.0.0.1:{port}/feed/{n}.xml" for n in range(args.feeds)]
+    base = f"http://127.0.0.1:{receive.recv()}"
+    pg: Measures | None = None
     try:
-        floor = min(feedparser_floor(bodies) for _ in range(args.runs))
-        rounds = [measure_round(urls, args.reader_workers) for _ in range(args.runs)]
+        with tempfile.TemporaryDirectory(prefix="pressbot-bench-") as temp:
+            rounds = []
+            for number in range(args.runs):
+                rounds.append(measure(args, feeds, base, Path(temp), "sqlite"))
+                m = rounds[-1]
+                print(
+                    f"  run {number + 1}: cold {m.cold.seconds:.2f}s ({m.cold_json['new_items']} new, "
+                    f"{m.cold_json['flagged']} flagged), warm {m.warm.seconds:.2f}s, reader {m.reader.seconds:.2f}s, "
+                    f"with search {m.reader_search.seconds:.2f}s, steady median "
+                    f"{steady_figures(m.steady)[0]:.3f}s",
+                    flush=True,
+                )
+            if args.postgres:
+                pg = measure(args, feeds, base, Path(temp), "postgresql")
     finally:
         server.terminate()
-    fastest = Round(
-        cold=min((r.cold for r in rounds), key=lambda run: run.seconds),
-        warm=min((r.warm for r in rounds), key=lambda run: run.seconds),
-        reader=min((r.reader for r in rounds), key=lambda run: run.seconds),
-        reader_call=min(r.reader_call for r in rounds),
-    )
-    report(table(floor, fastest, args.reader_workers))
+    parse_ms, flag_ms = flag_bench(args.flag_repeat)
+    curve = release_curve(sizes)
+
+    m = fastest(rounds)
+    cold, warm = m.cold, m.warm
+    steady, worker_peak, rss_warm, rss_last = steady_figures(m.steady)
+    steady_ratio = steady / m.steady_floor
+    peak = cold.peak_pss_mb
+    growth = rss_last - rss_warm
+    cold_reader, cold_search = cold.seconds / m.reader.seconds, cold.seconds / m.reader_search.seconds
+    warm_cold, warm_import = warm.seconds / cold.seconds, warm.seconds / m.bare_import
+    flag_ratio = flag_ms / parse_ms
+    big_size, big_seconds, big_peak, big_code = curve[-1]
+    per_mb = [(curve[i][1] - curve[i - 1][1]) / (curve[i][0] - curve[i - 1][0]) for i in range(1, len(curve))]
+    linear = per_mb[-1] / max(per_mb[0], 1e-9) if len(per_mb) > 1 else 1.0
+    w = args.reader_workers
+    rows: list[tuple[str, ...]] = [
+        ("#", "measure", "value", "baseline", "ratio", "target", ""),
+        ("1", "cold poll process (fresh SQLite)", f"{cold.seconds:.2f} s (CPU {cold.cpu_seconds:.1f})",
+         f"reader workers={w} {m.reader.seconds:.2f} s", f"{cold_reader:.2f}", "≤ 0.8", mark(cold_reader, 0.8)),
+        ("", "", "", f"reader + search {m.reader_search.seconds:.2f} s", f"{cold_search:.2f}", "(reported)", ""),
+        ("2", "warm poll process (all 304)", f"{warm.seconds:.2f} s", f"cold {cold.seconds:.2f} s",
+         f"{warm_cold:.3f}", "≤ 0.05", mark(warm_cold, 0.05)),
+        ("", "", "", f"import sqlalchemy.orm {m.bare_import:.2f} s", f"{warm_import:.2f}", "≤ 1.5",
+         mark(warm_import, 1.5)),
+        ("3", f"steady pass in the worker ({m.changed_bodies} of {args.feeds} changed)",
+         f"{steady:.3f} s (median of {len(m.steady['passes'])})",
+         f"feedparser, {m.changed_bodies} bodies {m.steady_floor:.3f} s", f"{steady_ratio:.2f}", "≤ 3",
+         mark(steady_ratio, 3.0)),
+        ("4", "peak memory, cold pass (PSS, + workers)", f"{peak:.0f} MB",
+         f"largest process RSS {cold.maxrss_mb:.0f} MB", "", "≤ 120 MB", mark(peak, 120.0)),
+        ("", f"worker RSS over {len(m.steady['passes'])} passes", f"peak {worker_peak:.0f} MB",
+         f"after pass 10 {rss_warm:.1f} MB, last {rss_last:.1f} MB", f"{growth:+.1f} MB", "flat: ≤ +5 MB",
+         mark(growth, 5.0)),
+        ("5", "flag step (benchmarks/flags.py)", f"{flag_ms:.1f} ms", f"feedparser {parse_ms:.1f} ms",
+         f"{flag_ratio:.1%}", "≤ 5%", mark(flag_ratio, 0.05)),
+        ("6", f"{big_size:g} MB release, whole pipeline", f"{big_seconds:.2f} s, {big_peak} MB (exit {big_code})",
+         " ".join(f"{size:g} MB {seconds:.2f} s" for size, seconds, _p, _c in curve[:-1]),
+         f"s/MB {' → '.join(f'{cost:.2f}' for cost in per_mb)}", "≤ 5 s, s/MB not growing (≤ 2×)",
+         mark(max(big_seconds / 5.0, linear / 2.0), 1.0)),
+    ]  # fmt: skip
+    if pg is not None:
+        pg_steady = steady_figures(pg.steady)[0]
+        rows += [
+            ("PG", "cold poll process, PostgreSQL", f"{pg.cold.seconds:.2f} s (CPU {pg.cold.cpu_seconds:.1f})",
+             f"SQLite {cold.seconds:.2f} s", f"{pg.cold.seconds / cold.seconds:.2f}", "(reported)", ""),
+            ("PG", "warm poll process, PostgreSQL", f"{pg.warm.seconds:.2f} s", f"SQLite {warm.seconds:.2f} s",
+             f"{pg.warm.seconds / warm.seconds:.2f}", "(reported)", ""),
+            ("PG", "steady pass, PostgreSQL", f"{pg_steady:.3f} s", f"SQLite {steady:.3f} s",
+             f"{pg_steady / steady:.2f}", "(reported)", ""),
+            ("PG", "", "", f"feedparser {pg.steady_floor:.3f} s", f"{pg_steady / pg.steady_floor:.2f}", "≤ 3",
+             mark(pg_steady / pg.steady_floor, 3.0)),
+        ]  # fmt: skip
+    report(rows)
 
 
 if __name__ == "__main__":
