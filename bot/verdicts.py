@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 VERDICT_ACTIONS = {RELEVANT_ACTION: True, NOT_RELEVANT_ACTION: False}
 FIELD_MAX = 100  # a Slack id, a ts: anything longer is no Slack value
+MUTE_REPEAT_WINDOW = timedelta(minutes=5)  # the same user muting again this close: Slack's retry
 _TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
 _ID = re.compile(r"^[A-Z0-9]{2,40}$")
 FEEDBACK_USAGE = "`/pressbot missed URL FLAG` reports a release a flag missed; `/pressbot unmute NAME` ends a mute."
@@ -152,8 +153,10 @@ class ActionHandler:
                          action.message_ts, action.channel_id)
                 return "ignored"
             if action.relevant is None:
-                mute = store.mute_feed(session, store.feed_of_alert(session, alert_id),
-                                       until=now + timedelta(days=action.mute_days or 0), by=action.user_id)
+                feed_id, until = store.feed_of_alert(session, alert_id), now + timedelta(days=action.mute_days or 0)
+                if _same_mute(store.feed_mute(session, feed_id), action.user_id, until):
+                    return "repeat"  # Slack delivered the click again
+                mute = store.mute_feed(session, feed_id, until=until, by=action.user_id)
             else:
                 recorded = store.record_verdict(session, alert_id=alert_id, user_id=action.user_id,
                                                 relevant=action.relevant, now=now, action_ts=action.action_ts)
@@ -169,6 +172,10 @@ class ActionHandler:
                  action.user_id)
         self.on_change()
         return "verdict"
+
+
+def _same_mute(mute: FeedMute | None, user_id: str, until: datetime) -> bool:
+    return mute is not None and mute.muted_by == user_id and abs(mute.muted_until - until) < MUTE_REPEAT_WINDOW
 
 
 def respond(response_url: str | None, text: str) -> None:

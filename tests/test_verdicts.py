@@ -29,6 +29,7 @@ from bot.verdicts import ActionHandler, answer_feedback, parse_alert_action, par
 from tests import fakeslack
 from tests.conftest import open_db, write_config
 from tests.fakeslack import FakeSlack
+from tests.fakesocketmode import FakeSocketModeSlack
 from tests.feedserver import FeedServer
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -284,7 +285,9 @@ def test_a_feed_muted_for_7_days_is_stored_and_held_then_alerts_resume_without_t
     worker, factory, clock = posted
     channel_id, ts, _ = first_message(fake)
     handler = ActionHandler(factory, clock=clock)
-    assert handler.handle(click(channel_id, ts, action_id=OVERFLOW_ACTION, selected="pressbot_mute_7d")) == "mute"
+    mute = click(channel_id, ts, action_id=OVERFLOW_ACTION, selected="pressbot_mute_7d")
+    assert handler.handle(mute) == "mute"
+    assert handler.handle(mute) == "repeat"  # delivered twice
     releases = [("icc-1", ICC, T0 - timedelta(hours=2)), ("rep-1", REPRISAL, T0 - timedelta(hours=1))]
     for day in (1, 3, 6):  # new flagged releases while muted
         clock.now = T0 + timedelta(days=day)
@@ -398,7 +401,16 @@ def test_feeds_list_and_status_show_the_mute_and_who_set_it_and_unmute_ends_it(
 ) -> None:
     worker, factory, _ = posted
     channel_id, ts, _ = first_message(fake)
-    ActionHandler(factory).handle(click(channel_id, ts, action_id=OVERFLOW_ACTION, selected="pressbot_mute_7d"))
+    slack = FakeSocketModeSlack().start()  # its /commands/… endpoint stands in for the response_url
+    try:
+        mute = {**click(channel_id, ts, action_id=OVERFLOW_ACTION, selected="pressbot_mute_7d"),
+                "response_url": f"{slack.base}/commands/1"}
+        ActionHandler(factory).handle(mute)
+        [answer] = slack.wait_for(lambda: slack.responses)
+    finally:
+        slack.stop()
+    assert answer["response_type"] == "ephemeral" and "\n" not in answer["text"]
+    assert answer["text"].startswith("Rights is muted until") and "`/pressbot unmute Rights`" in answer["text"]
     env = {**cli_env(tmp_path, database_url), "PRESSBOT_CONFIG": str(worker.settings.config_path)}
     [listed] = json.loads(run_cli(env, "feeds", "list", "--json").stdout)
     assert listed["muted_by"] == "U0ANA" and listed["muted_until"] is not None
