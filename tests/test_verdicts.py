@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -217,6 +218,31 @@ def test_not_relevant_records_one_verdict_and_edits_the_message_once_even_when_s
     assert "Marked not relevant by <@U0ANA>" in json.dumps(fake.posted("#pressbot")[0]["blocks"])
     assert count(factory, VerdictRow) == 1 and count(factory, AlertChange) == 1
     assert len(fake.posts()) == 2  # nothing posted anew
+
+
+def test_the_same_click_handled_twice_at_once_is_one_verdict_and_one_edit(
+    posted: tuple[Worker, sessionmaker[Session], Clock], fake: FakeSlack,
+) -> None:
+    worker, factory, clock = posted
+    channel_id, ts, alert_id = first_message(fake)
+    handler = ActionHandler(factory, clock=clock)
+    payload = click(channel_id, ts, value=alert_id)
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def take() -> None:
+        start.wait()
+        outcomes.append(handler.handle(payload))
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    worker.deliver()
+    assert sorted(outcomes) == ["repeat", "verdict"]
+    assert count(factory, VerdictRow) == 1 and count(factory, AlertChange) == 1
+    assert len(fake.calls("chat.update")) == 1
 
 
 def test_a_second_users_verdict_and_a_changed_mind_edit_again(
