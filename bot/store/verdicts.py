@@ -253,6 +253,23 @@ def verdict_tallies(session: Session, item_ids: Collection[int]) -> dict[int, Ve
     return {item_id: VerdictTally(item_id=item_id, **counts) for item_id, counts in found.items()}
 
 
+def not_relevant_by_flag(session: Session, item_ids: Collection[int]) -> dict[str, int]:
+    """Flag → how many of these releases someone marked "Not relevant" for it (each release once; digests).
+
+    A verdict is the judging user's latest click (a later "Relevant" replaced it).
+    """
+    if not item_ids:
+        return {}
+    query = select(VerdictRow.item_id, VerdictRow.flags).where(
+        VerdictRow.item_id.in_(list(item_ids)), VerdictRow.kind == VerdictKind.ALERT, VerdictRow.relevant.is_(False)
+    )
+    releases: dict[str, set[int]] = {}
+    for item_id, flags in session.execute(query):
+        for flag in flags or ():
+            releases.setdefault(flag, set()).add(item_id)
+    return {flag: len(found) for flag, found in sorted(releases.items())}
+
+
 # -- mutes ----------------------------------------------------------------------------------
 
 
