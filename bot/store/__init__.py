@@ -6,6 +6,8 @@ Functions in the submodules take a ``Session``; callers own the transaction
     feeds    sync configured sources, cache validators, health, schedule claims
     items    idempotent item upsert, flag matches and the alerts they create
     outbox     claim pending alerts, record Slack's answer, retry failed ones
+    changes    the outbox of edits and thread replies of posted alerts
+    claims     the leased claim both outboxes use (select due → SKIP LOCKED → UPDATE … RETURNING)
     schedule   feed claims, next checks, health notices, pass records
     search     filtered searches and the feed listing (the language: bot.query)
     migrate    Alembic up to head (its own module: a search never imports Alembic)

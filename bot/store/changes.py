@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.records import AlertDecision, AlertStatus, ChangeKind, ChangeToSend, DeliveryOutcome
 from bot.schema import Alert, AlertChange, Item
-from bot.store import is_postgresql
+from bot.store import claims
 from bot.store.outbox import Backoff, alerts_to_send
 
 
@@ -74,48 +74,25 @@ def queue_reply(session: Session, item_id: int, text: str, now: datetime) -> int
     return len(alert_ids)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        AlertChange.status == AlertStatus.PENDING,
-        or_(AlertChange.next_attempt_at.is_(None), AlertChange.next_attempt_at <= now),
-    )
-
-
-def _free(worker: str, now: datetime) -> ColumnElement[bool]:
-    return or_(
-        AlertChange.claimed_until.is_(None), AlertChange.claimed_until < now, AlertChange.claimed_by == worker
-    )
-
-
 def claim_changes(
     session: Session, *, worker: str, now: datetime, lease_seconds: float, limit: int, exclude: Collection[int] = ()
 ) -> list[ChangeToSend]:
     """Claim due pending changes whose alert Slack has (its ts known); commit before sending."""
-    query = (
+    candidates = (
         select(AlertChange.id)
         .join(Alert, AlertChange.alert_id == Alert.id)
-        .where(_due(now), _free(worker, now), Alert.status == AlertStatus.SENT, Alert.slack_ts.is_not(None))
-        .order_by(AlertChange.id)
-        .limit(limit)
+        .where(Alert.status == AlertStatus.SENT, Alert.slack_ts.is_not(None))
     )
-    if exclude:
-        query = query.where(AlertChange.id.not_in(list(exclude)))
-    if is_postgresql(session):
-        query = query.with_for_update(of=AlertChange, skip_locked=True)
-    candidates = list(session.scalars(query))
-    if not candidates:
-        return []
-    claimed = session.scalars(
-        update(AlertChange)
-        .where(AlertChange.id.in_(candidates), _due(now), _free(worker, now))
-        .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
-        .returning(AlertChange.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return changes_to_send(session, sorted(claimed))
+    claimed = claims.claim_due(
+        session, AlertChange, candidates, worker=worker, now=now, lease_seconds=lease_seconds, limit=limit,
+        exclude=exclude,
+    )
+    return changes_to_send(session, claimed)
 
 
 def changes_to_send(session: Session, change_ids: Sequence[int]) -> list[ChangeToSend]:
+    if not change_ids:
+        return []
     rows = session.execute(
         select(AlertChange, Alert).join(Alert, AlertChange.alert_id == Alert.id).where(AlertChange.id.in_(change_ids))
     ).all()
@@ -137,21 +114,7 @@ def changes_to_send(session: Session, change_ids: Sequence[int]) -> list[ChangeT
 
 def mark_change(session: Session, change_id: int, now: datetime, *, worker: str, lease_seconds: float) -> bool:
     """Note that ``worker`` is about to send the change; False when its claim was lost."""
-    result = session.execute(
-        update(AlertChange)
-        .where(
-            AlertChange.id == change_id,
-            AlertChange.status == AlertStatus.PENDING,
-            AlertChange.claimed_by == worker,
-        )
-        .values(
-            posting_started_at=now,
-            attempts=AlertChange.attempts + 1,
-            claimed_until=now + timedelta(seconds=lease_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return claims.mark_attempt(session, AlertChange, change_id, now, worker=worker, lease_seconds=lease_seconds)
 
 
 def record_change(
@@ -186,13 +149,7 @@ def record_change(
 
 def release_changes(session: Session, change_ids: Collection[int]) -> None:
     """Give back claimed changes untried (Slack stopped answering this run)."""
-    if change_ids:
-        session.execute(
-            update(AlertChange)
-            .where(AlertChange.id.in_(list(change_ids)), AlertChange.status == AlertStatus.PENDING)
-            .values(claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
-        )
+    claims.release(session, AlertChange, change_ids)
 
 
 def widen_group_alerts(session: Session, item_id: int, decisions: Sequence[AlertDecision]) -> bool:

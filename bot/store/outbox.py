@@ -15,12 +15,12 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
 from bot.schema import Alert, Feed, FlagMatchRow, Item
-from bot.store import is_postgresql
+from bot.store import claims
 from bot.store.groups import copies_of
 from bot.store.verdicts import verdict_marks
 
@@ -40,17 +40,6 @@ class Backoff:
         return max(seconds, retry_after or 0.0)
 
 
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        Alert.status == AlertStatus.PENDING,
-        or_(Alert.next_attempt_at.is_(None), Alert.next_attempt_at <= now),
-    )
-
-
-def _free(worker: str, now: datetime) -> ColumnElement[bool]:
-    return or_(Alert.claimed_until.is_(None), Alert.claimed_until < now, Alert.claimed_by == worker)
-
-
 def claim_alerts(
     session: Session,
     *,
@@ -60,29 +49,15 @@ def claim_alerts(
     limit: int,
     exclude: Collection[int] = (),
 ) -> list[AlertToSend]:
-    """Claim up to ``limit`` due pending alerts for ``worker``; commit before posting.
+    """Claim up to ``limit`` due pending alerts for ``worker`` (bot.store.claims); commit before posting.
 
-    PostgreSQL skips rows another transaction is claiming (FOR UPDATE SKIP LOCKED);
-    SQLite's BEGIN IMMEDIATE serialises writers, and the conditional UPDATE is the
-    lease either way: a claim by a worker that died expires at ``claimed_until``.
     ``exclude``: alerts this run already handled or put back.
     """
-    query = select(Alert.id).where(_due(now), _free(worker, now)).order_by(Alert.id).limit(limit)
-    if exclude:
-        query = query.where(Alert.id.not_in(list(exclude)))
-    if is_postgresql(session):
-        query = query.with_for_update(skip_locked=True)
-    candidates = list(session.scalars(query))
-    if not candidates:
-        return []
-    claimed = session.scalars(
-        update(Alert)
-        .where(Alert.id.in_(candidates), _due(now), _free(worker, now))
-        .values(claimed_by=worker, claimed_until=now + timedelta(seconds=lease_seconds))
-        .returning(Alert.id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return alerts_to_send(session, sorted(claimed))
+    claimed = claims.claim_due(
+        session, Alert, select(Alert.id), worker=worker, now=now, lease_seconds=lease_seconds, limit=limit,
+        exclude=exclude,
+    )
+    return alerts_to_send(session, claimed)
 
 
 def pending_alerts(session: Session, *, limit: int | None = None) -> list[AlertToSend]:
@@ -166,17 +141,7 @@ def mark_posting(
     Committed before Slack is called, so a crash after Slack accepts the post leaves a
     trace (``posting_started_at`` without a ts) that makes the next attempt look first.
     """
-    result = session.execute(
-        update(Alert)
-        .where(Alert.id == alert_id, Alert.status == AlertStatus.PENDING, Alert.claimed_by == worker)
-        .values(
-            posting_started_at=now,
-            attempts=Alert.attempts + 1,
-            claimed_until=now + timedelta(seconds=lease_seconds),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return claims.mark_attempt(session, Alert, alert_id, now, worker=worker, lease_seconds=lease_seconds)
 
 
 def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> str:
@@ -206,17 +171,7 @@ def release_claims(
     session: Session, alert_ids: Collection[int], *, not_before: datetime | None = None
 ) -> None:
     """Give back claimed alerts untried (the pass stopped); optionally not due before a time."""
-    if not alert_ids:
-        return
-    values: dict[str, object] = {"claimed_by": None, "claimed_until": None}
-    if not_before is not None:
-        values["next_attempt_at"] = not_before
-    session.execute(
-        update(Alert)
-        .where(Alert.id.in_(alert_ids), Alert.status == AlertStatus.PENDING)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    claims.release(session, Alert, alert_ids, not_before=not_before)
 
 
 def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
