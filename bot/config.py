@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from bot.digest import digest_specs
 from bot.durations import parse_duration
 from bot.errors import ConfigError
 from bot.flag import FlagRules, compile_rules
@@ -27,7 +28,15 @@ from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
 from bot.opml import read_opml
-from bot.records import DEFAULT_PAGES_PER_PASS, AlertPolicy, FeedSource, FetchLimits, ListingRule, SchedulePolicy
+from bot.records import (
+    DEFAULT_PAGES_PER_PASS,
+    AlertPolicy,
+    DigestSpec,
+    FeedSource,
+    FetchLimits,
+    ListingRule,
+    SchedulePolicy,
+)
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -134,6 +143,8 @@ class ConfigFile(_Strict):
     fulltext: FullTextSection = FullTextSection()
     scheduler: SchedulerSection = SchedulerSection()
     flags: dict[str, Any] = Field(default_factory=dict)
+    # [[digests]] (issue 19): checked by bot.digest.digest_specs, which names the table and key.
+    digests: list[Any] | None = None
 
 
 class FeedEntry(_Strict):
@@ -183,6 +194,7 @@ class Settings:
     fulltext: FullTextSection
     scheduler: SchedulerSection
     flag_rules: FlagRules
+    digests: tuple[DigestSpec, ...] = ()
     slack_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
@@ -357,6 +369,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 f"{config_path}: flags.{flag_name[:20]}…: a flag name has at most {FLAG_NAME_MAX} characters"
             )
     flag_rules = compile_rules(config.flags, source=str(config_path))
+    try:
+        digests = digest_specs(config.digests, flag_rules.names, str(config_path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
     )
@@ -378,6 +394,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         fulltext=config.fulltext,
         scheduler=config.scheduler,
         flag_rules=flag_rules,
+        digests=digests,
         slack_token=env.get("SLACK_BOT_TOKEN") or None,
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),

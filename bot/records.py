@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class AlertStatus(StrEnum):
@@ -617,3 +619,92 @@ class Listing:
     url: str
     releases: tuple[ListedRelease, ...] = ()
     error: str | None = None
+
+
+# -- digests (issue 19) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSchedule:
+    """When a digest's periods end: every day, or one weekday, at a wall time. Made by bot.digest."""
+
+    weekday: int | None  # 0 = Monday; None: every day
+    hour: int
+    minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSpec:
+    """One ``[[digests]]`` table, parsed. Made by config; read by the digest's period math,
+    store and deliver."""
+
+    name: str
+    channel: str
+    schedule: DigestSchedule
+    tz: ZoneInfo
+    flags: tuple[str, ...]  # the flags it covers, in this order (all defined ones by default)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPeriod:
+    """From one scheduled time (UTC) to the next, or to now for the period in progress."""
+
+    start: datetime
+    end: datetime
+    so_far: bool = False  # the period in progress (`digest --preview`/`--send`, `/pressbot digest`)
+    late: bool = False  # posted well after its end, or covering periods nothing posted
+    baseline: bool = False  # a new digest's last ended period: recorded, never posted
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRelease:
+    """A flagged release first seen in a digest's period. Made by store; read by deliver."""
+
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    date: datetime  # published, else first seen
+    flags: tuple[str, ...]  # of the digest's flags, those the release carries
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one digest message says. Made by store (``collect_digest``); read by deliver."""
+
+    spec: DigestSpec
+    period: DigestPeriod
+    releases: tuple[DigestRelease, ...]  # newest first
+    # flag → how many of its releases the team marked "Not relevant"; None while verdicts are not recorded.
+    not_relevant: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestToSend:
+    """A claimed digest row: its messages as built when it fell due. Made by store; read by deliver.
+
+    ``messages[0]`` goes to the channel, the rest into its thread, each posted once:
+    ``parts_sent`` of them are in Slack already.
+    """
+
+    digest_id: int
+    name: str
+    channel: str
+    messages: tuple[dict[str, Any], ...]
+    parts_sent: int
+    slack_ts: str | None  # the first message's, once posted
+    channel_id: str | None
+    outcome_unknown: bool  # part ``parts_sent`` may have reached Slack already
+    posting_started_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDigest:
+    """A digest period's row as ``pressbot digest --send`` reports it. Made by store."""
+
+    digest_id: int
+    status: str  # pending, sent, failed or skipped
+    period_end: datetime
+    so_far: bool
+    sent_at: datetime | None
+    last_error: str | None

@@ -45,7 +45,8 @@ DEFAULT_LIMIT = 5  # an ephemeral message is read on a phone too
 MAX_LIMIT = 20
 SNIPPET_MAX = 300
 USAGE = (
-    "Search the releases pressbot has stored: `/pressbot icc visa since:30d`.\n"
+    "Search the releases pressbot has stored: `/pressbot icc visa since:30d`. "
+    "`/pressbot digest [NAME]`: this period's digest so far; `/pressbot feeds`: failing and muted feeds.\n"
     '`"exact phrase"`, `a OR b`, `-word`, `visa*`; filters `flag:icc` `feed:"UN News"` `tag:ngo` '
     "`lang:fr` `since:2w` `until:2024-05-31` `limit:10` `sort:date`.\n"
     "`/pressbot missed URL FLAG` reports a release a flag missed; `/pressbot unmute NAME` ends a feed's mute."
@@ -136,10 +137,22 @@ def render_problem(problem: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
 
 
-def answer(text: str, session_factory: sessionmaker[Session], now: datetime) -> dict[str, Any]:
-    """The reply to one ``/pressbot TEXT``."""
+def answer(
+    text: str, session_factory: sessionmaker[Session], now: datetime, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The reply to one ``/pressbot TEXT``: a subcommand's, else a search's."""
     if not text.strip() or text.strip().lower() == "help":
         return render_problem("")
+    word, _, rest = text.strip().partition(" ")
+    # Subcommands (issue 19); each in its own module, beside the search.
+    if word.lower() == "digest":
+        from bot.slashdigest import answer_digest
+
+        return answer_digest(_slack_unescape(rest), settings, session_factory, now)
+    if word.lower() == "feeds" and not rest.strip():
+        from bot.slashdigest import answer_feeds
+
+        return answer_feeds(session_factory, now)
     try:
         filters = parse_slash_query(text, now=now)
         with session_factory() as session:
@@ -157,11 +170,13 @@ class SlashCommandHandler:
         session_factory: sessionmaker[Session],
         web_client: WebClient,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settings: Settings | None = None,
         flags: Collection[str] = (),
     ) -> None:
         self.session_factory = session_factory
         self.web_client = web_client
         self.clock = clock
+        self.settings = settings  # the digests' configuration, for `/pressbot digest`
         self.flags = flags  # the configured flag names, for `/pressbot missed URL FLAG`
 
     def __call__(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
@@ -171,7 +186,9 @@ class SlashCommandHandler:
             return
         payload = request.payload
         try:
-            reply = self.feedback(payload) or answer(payload.get("text") or "", self.session_factory, self.clock())
+            reply = self.feedback(payload) or answer(
+                payload.get("text") or "", self.session_factory, self.clock(), self.settings
+            )
         except Exception:
             # The SDK's worker thread would swallow it: log it and tell the user.
             log.exception("slash command %r failed", payload.get("text"))
@@ -216,7 +233,7 @@ def start_socket_mode(
     client = SocketModeClient(app_token=settings.slack_app_token, web_client=web_client, logger=log)
     # In this order: the slash-command handler acknowledges every envelope first.
     client.socket_mode_request_listeners.append(
-        SlashCommandHandler(session_factory, web_client, flags=settings.flag_rules.names)
+        SlashCommandHandler(session_factory, web_client, settings=settings, flags=settings.flag_rules.names)
     )
     client.socket_mode_request_listeners.append(ActionHandler(session_factory, on_change=on_change))
     try:

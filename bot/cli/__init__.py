@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prune": ("bot.cli.query:prune", "Delete old items (flagged ones kept unless --all)."),
     "init": ("bot.cli.init:init", "Write an editable copy of the default configuration."),
     "feedback": ("bot.cli.feedback:feedback", "The team's verdicts on alerts: list, export, missed."),
+    "digest": ("bot.cli.digest:digest", "A digest of the period in progress: --preview or --send."),
 }
 
 

@@ -8,9 +8,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.flag.phrases import normal_anchor, word_matches
+from bot.flag.phrases import word_matches
 from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import fold_latin_1, fold_wide, has_unspaced
+from bot.flag.text import fold_latin_1, fold_wide
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -33,18 +33,17 @@ _FIELDS = ("title", "teaser", "content", "full_text")
 class _Release:
     """The fields of one release joined by blank lines, and the folded copy."""
 
-    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced", "wide")
+    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced")
 
     def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
         named = [(name, text) for name, text in texts if text and not text.isspace()]
         self.text = "\n\n".join([text for _, text in named])
         folded = fold_latin_1(self.text)
-        self.wide = self.unspaced = False  # within Latin-1, so no Chinese
+        self.unspaced = False  # within Latin-1, so no Chinese
         if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
             named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
             self.text = "\n\n".join([text for _, text in named])
-            folded = fold_wide(self.text)
-            self.wide, self.unspaced = True, has_unspaced(self.text)
+            folded, self.unspaced = fold_wide(self.text)
         self.folded = folded
         self.fields = [name for name, _ in named]
         self.field_starts = [0]
@@ -58,9 +57,10 @@ class _Release:
 
     def sentence_span(self, start: int, end: int) -> tuple[int, int]:
         key = (start, end, 0)
-        if key not in self._windows:
-            self._windows[key] = self._sentence_start(start), self._sentence_end(end)
-        return self._windows[key]
+        span = self._windows.get(key)
+        if span is None:
+            span = self._windows[key] = self._sentence_start(start), self._sentence_end(end)
+        return span
 
     def _sentence_start(self, start: int) -> int:
         """After the last sentence end before `start` (str.rfind finds candidates fast)."""
@@ -105,16 +105,22 @@ class _Release:
         return max(0, start - words), min(len(self.folded), end + words)
 
     def has(self, context: Context, start: int, end: int) -> bool:
-        if context.words == RELEASE:
-            key = id(context)
-            if key not in self._anywhere:
-                self._anywhere[key] = context.phrases.search(self.folded, wide=self.wide, unspaced=self.unspaced)
-            return self._anywhere[key]
-        if context.words == SENTENCE:
-            low, high = self.sentence_span(start, end)
+        # This runs for every context of every candidate match: its branches are inlined.
+        words = context.words
+        if words > 0:
+            key = (start, end, words)
+            span = self._windows.get(key)
+            if span is None:
+                span = self._windows[key] = self._word_span(start, end, words)
+        elif words == SENTENCE:
+            span = self.sentence_span(start, end)
         else:
-            low, high = self.word_span(start, end, context.words)
-        return context.phrases.search(self.folded, low, high, wide=self.wide, unspaced=self.unspaced)
+            found = self._anywhere.get(id(context))
+            if found is None:
+                found = context.phrases.search(self.folded, 0, len(self.folded), self.unspaced)
+                self._anywhere[id(context)] = found
+            return found
+        return context.phrases.search(self.folded, span[0], span[1], self.unspaced)
 
     def explain(self, flag: str, start: int, end: int) -> FlagMatch:
         low, high = self.sentence_span(start, end)
@@ -138,6 +144,8 @@ def _trim(sentence: str, start: int, end: int) -> str:
         if high < len(sentence):
             high = max(sentence.rfind(" ", end, high), end)
         sentence = ("… " if low > 0 else "") + sentence[low:high] + (" …" if high < len(sentence) else "")
+    if sentence.isprintable() and "  " not in sentence:  # most are on one line already: C speed
+        return sentence.strip(" ")
     return " ".join(sentence.split())
 
 
@@ -145,8 +153,8 @@ def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int
     """(start, end, flag index, rule index) of every phrase match, in text order."""
     found = []
     folded, rules_at = release.folded, rules.rules_at
-    for start, anchor in rules.scans.hits(folded, 0, len(folded), wide=release.wide, unspaced=release.unspaced):
-        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules_at[normal_anchor(anchor)]:
+    for start, anchor in rules.scans.hits(folded, 0, len(folded), unspaced=release.unspaced).items():
+        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules.rules_for(anchor):
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from itertools import takewhile
 from typing import Any
 
+import ahocorasick
+
 from bot.flag.text import UNSPACED, fold_text
 
 
@@ -78,17 +80,30 @@ def _item_regex(item: _Item) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
-def phrase_regex(phrase: str) -> str:
-    """The regular expression, on folded text, for one phrase of the rule syntax."""
+def phrase_regex(phrase: str, *, as_written: bool = False) -> str:
+    """The regular expression, on folded text, for one phrase of the rule syntax.
+
+    An optional word before a required one is ``(?:\\s+(?:word))?``: ``as_written``,
+    ``(?:\\s+(?:word)?)?``, which matches the same (a space taken without its word is given
+    back to the next separator) but tries every way of sharing a run of spaces among the
+    optional words before failing: a hundred times slower on text with punctuation
+    (folded to spaces) around "(*)? (*)? (*)?". At the end of a phrase the spaces would be
+    part of the match: there it stays as written.
+    """
     if phrase.startswith("re:"):
         return f"(?:{phrase[3:]})"
     parts: list[str] = []
     need_separator = False
-    for cluster in _clusters(_parse(phrase)):
+    clusters = list(_clusters(_parse(phrase)))
+    for index, cluster in enumerate(clusters):
         regex = "".join(f"(?:{_item_regex(item)})?" if item.optional else _item_regex(item) for item in cluster)
         optional = all(item.optional for item in cluster)
         if need_separator:
-            parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
+            required_after = any(not all(item.optional for item in later) for later in clusters[index + 1 :])
+            if optional and len(cluster) == 1 and required_after and not as_written:
+                parts.append(f"(?:{SEPARATOR}(?:{_item_regex(cluster[0])}))?")
+            else:
+                parts.append(f"(?:{SEPARATOR}{regex})?" if optional else SEPARATOR + regex)
         else:
             parts.append(f"(?:{regex}{SEPARATOR})?" if optional else regex)
             need_separator = not optional
@@ -150,13 +165,9 @@ def phrase_anchors(phrase: str) -> frozenset[str] | None:
     return _anchors_from(_parse(phrase), 0)
 
 
-# Words too common to look for alone: an anchor that ends with one goes on with the next
-# item of the phrase ("for" → "for having", "for testif"), or the scan stops at every "for".
-_COMMON_WORDS = (
-    "a al an and as at by d de del des du el en et for his her in its l la las le les leur leurs los"
-    " of on or por pour sa ses son su sus the their to y with"
-)
-_COMMON = frozenset(_COMMON_WORDS.split())
+# An anchor that is whole words goes on with the next item of the phrase ("for" → "for
+# having", "for testif"; "after" → "after briefing"…), up to this many anchors: the scan would
+# otherwise stop at every "for" or "after" and try the phrases there (and most would fail).
 _MAX_ANCHORS = 200
 
 
@@ -170,7 +181,7 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
         run = [item, *takewhile(_plain, items[index + 1 :])]
         words = [word for plain in run for word in plain.alternatives[0]]
         found = _words_anchor(words)
-        if found and _ends_common(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
+        if found and _literal(words) and not (index + len(run) < len(items) and items[index + len(run)].glued):
             return _extended(found, items, index + len(run))
         return frozenset(found) if found else None
     anchors: set[str] = set()
@@ -182,7 +193,7 @@ def _anchors_from(items: list[_Item], index: int) -> frozenset[str] | None:
     if item.optional:
         rest = _anchors_from(items, index + 1)
         return None if rest is None else frozenset(anchors | rest)
-    if not glued_on and all(_ends_common(alternative) for alternative in item.alternatives):
+    if not glued_on and all(_literal(alternative) for alternative in item.alternatives):
         return _extended(anchors, items, index + 1)
     return frozenset(anchors)
 
@@ -192,12 +203,9 @@ def _plain(item: _Item) -> bool:
     return len(item.alternatives) == 1 and not item.optional and not item.glued
 
 
-def _ends_common(words: tuple[str, ...] | list[str]) -> bool:
-    """All words literal (no *, acronym or hyphen) and the last one a common word."""
-    if any("*" in w or "-" in w or _is_acronym(w) for w in words):
-        return False
-    pieces = fold_text(" ".join(words)).split()
-    return bool(pieces) and pieces[-1] in _COMMON
+def _literal(words: tuple[str, ...] | list[str]) -> bool:
+    """All words literal: no *, acronym or hyphen, so that the anchor ends where they do."""
+    return bool(fold_text(" ".join(words)).split()) and not any("*" in w or "-" in w or _is_acronym(w) for w in words)
 
 
 def _extended(anchors: set[str], items: list[_Item], index: int) -> frozenset[str]:
@@ -230,15 +238,6 @@ def trie_regex(anchors: Iterable[str]) -> str:
     return emit(root)
 
 
-def scan_regex(trie: str) -> re.Pattern[str]:
-    """A space, then an anchor: in folded text words start after a space (or at the start).
-
-    The anchor is in a look-ahead, so that one found inside a longer one ("fiscalia" in
-    "la fiscalia", where "la fiscal" is an anchor too) is found as well.
-    """
-    return re.compile(f" (?=({trie}))")
-
-
 # A word ends before a non-word character, and on either side of a character that is a
 # word by itself (Chinese: 国际刑事法院 in 向国际刑事法院提交, ICC in ICC检察官).
 WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
@@ -246,22 +245,45 @@ WORD_END = f"(?:(?!\\w)|(?<=[{UNSPACED}])|(?=[{UNSPACED}]))"
 
 def alternation(phrases: Iterable[str]) -> str:
     # No look-behind in front: the callers only try it where a word starts.
-    return "(?:" + "|".join(sorted({phrase_regex(p) for p in phrases}, key=len, reverse=True)) + ")" + WORD_END
+    # Longest first, by the length of the regex as written: the order decides which phrase a
+    # match is (and so where it ends) when several match at one place.
+    written = {phrase_regex(p): len(phrase_regex(p, as_written=True)) for p in phrases}
+    return "(?:" + "|".join(sorted(written, key=written.__getitem__, reverse=True)) + ")" + WORD_END
+
+
+def space_automaton(anchors: Iterable[str]) -> Any:
+    """An Aho–Corasick automaton of " " + each anchor: one pass in C finds them all.
+
+    A regex scan for a space then an anchor costs a match attempt at every space of the
+    text, whatever the anchors (benchmarks/README.md); the automaton's pass costs a few
+    nanoseconds a character. Its value is (key length, anchor). In the text the words of an
+    anchor may be apart by several spaces (punctuation, a folded Arabic article): for the
+    first such gap the automaton has a key of the words before it and two spaces, whose
+    anchor is None: there the trie regex says which anchor it is, if any.
+    """
+    automaton = ahocorasick.Automaton()
+    for anchor in anchors:
+        automaton.add_word(" " + anchor, (len(anchor) + 1, anchor))
+        words = anchor.split(" ")
+        for count in range(1, len(words)):
+            gap = " " + " ".join(words[:count]) + "  "
+            if gap not in automaton:
+                automaton.add_word(gap, (len(gap), None))
+    automaton.make_automaton()
+    return automaton
 
 
 @dataclass(frozen=True, slots=True)
 class Scans:
-    """Where anchors are in a folded text: regexes over tries of the anchors.
+    """Where anchors are in a folded text.
 
-    A scan costs at every space, and every alternative at every space: a release within
-    Latin-1 is scanned for Latin-1 anchors only, one beyond it for all but the Chinese
-    anchors in one pass; Chinese anchors have a plain trie (re skips to their first
-    characters), run only on releases with Chinese.
+    Anchors after a space (all but Chinese ones) are found by one Aho–Corasick pass; one at
+    the start of the scanned range by a trie regex; Chinese anchors have a plain trie (re
+    skips to their first characters), run only on releases with Chinese.
     """
 
     at: re.Pattern[str] | None = None  # an anchor at a given position
-    latin: re.Pattern[str] | None = None  # a space, then an anchor that starts in Latin-1
-    wide: re.Pattern[str] | None = None  # a space, then any anchor but Chinese ones: one pass
+    spaced: Any = None  # ahocorasick.Automaton: a space, then an anchor that does not start in Chinese
     unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
     glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
 
@@ -275,24 +297,32 @@ class Scans:
         spaced = anchors - unspaced
         return cls(
             at=re.compile(trie_regex(anchors)),
-            latin=scan_regex(trie_regex(latin)) if latin else None,
-            wide=scan_regex(trie_regex(spaced)) if spaced else None,
+            spaced=space_automaton(spaced) if spaced else None,
             unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
             glued=re.compile(trie_regex(latin)) if latin else None,
         )
 
-    def hits(self, text: str, low: int, high: int, *, wide: bool, unspaced: bool) -> Iterator[tuple[int, str]]:
-        """(position, anchor) of the anchors that start a word in text[low:high], by scan."""
+    def hits(self, text: str, low: int, high: int, *, unspaced: bool) -> dict[int, str]:
+        """Position → the longest anchor there, for each anchor that starts a word in text[low:high]."""
+        longest: dict[int, str] = {}
         if self.at is None:
-            return
+            return longest
         if starts_word(text, low) and (first := self.at.match(text, low, high)):
-            yield low, first.group()
-        scan = self.wide if wide else self.latin
-        if scan is not None:
-            for hit in scan.finditer(text, low, high):
-                yield hit.end(), hit.group(1)
+            longest[low] = normal_anchor(first.group())
+        if self.spaced is not None:
+            for end, (length, anchor) in self.spaced.iter(text, low, high):
+                position = end - length + 2
+                if anchor is None:  # words apart by several spaces: the trie regex says which
+                    found = self.at.match(text, position, high)
+                    if found is None:
+                        continue
+                    anchor = normal_anchor(found.group())
+                if position not in longest or len(anchor) > len(longest[position]):
+                    longest[position] = anchor
         if unspaced:
-            yield from _unspaced_hits(self.unspaced, self.glued, text, low, high)
+            for position, anchor in _unspaced_hits(self.unspaced, self.glued, text, low, high):
+                longest[position] = normal_anchor(anchor)
+        return longest
 
 
 def _unspaced_hits(
@@ -346,24 +376,31 @@ class PhraseSet:
             self.compiled[anchor] = re.compile(self.sources[anchor])
         return self.compiled[anchor]
 
-    def search(
-        self, text: str, low: int = 0, high: int | None = None, *, wide: bool = True, unspaced: bool = False
-    ) -> bool:
-        """Whether a phrase is in text[low:high]; `wide`: the text goes beyond Latin-1,
-        `unspaced`: it has Chinese characters."""
-        high = len(text) if high is None else high
+    def search(self, text: str, low: int, high: int, unspaced: bool) -> bool:
+        """Whether a phrase is in text[low:high]; `unspaced`: the text has Chinese characters.
+
+        It stops at the first phrase found: most windows hold one.
+        """
         scans, compiled = self.scans, self.compiled
         if scans.at is not None:
-            # Scans.hits, inlined: this runs for every window of every candidate match.
-            first = scans.at.match(text, low, high) if starts_word(text, low) else None
-            if first and self.at(normal_anchor(first.group())).match(text, low, high):
-                return True
-            scan = scans.wide if wide else scans.latin
-            for hit in scan.finditer(text, low, high) if scan is not None else ():
-                anchor = hit.group(1)
-                pattern = compiled.get(anchor) or self.at(normal_anchor(anchor))
-                if pattern.match(text, hit.end(), high):
+            # Scans.hits, inlined and lazy: this runs for every window of every candidate match.
+            if low == 0 or text[low - 1] == " " or starts_word(text, low):
+                first = scans.at.match(text, low, high)
+                if first and self.at(normal_anchor(first.group())).match(text, low, high):
                     return True
+            if scans.spaced is not None:
+                # Any anchor found at a position, not only the longest: each one's phrases
+                # are among the longest one's, and a window asks only whether one is there.
+                # On the window alone: the automaton copies the text it is given to 4 bytes a character.
+                for end, (length, anchor) in scans.spaced.iter(text[low:high]):
+                    position = low + end - length + 2
+                    if anchor is None:  # words apart by several spaces: the trie regex says which
+                        found = scans.at.match(text, position, high)
+                        if found is None:
+                            continue
+                        anchor = normal_anchor(found.group())
+                    if (compiled.get(anchor) or self.at(anchor)).match(text, position, high):
+                        return True
             if unspaced:
                 for position, anchor in _unspaced_hits(scans.unspaced, scans.glued, text, low, high):
                     if self.at(normal_anchor(anchor)).match(text, position, high):

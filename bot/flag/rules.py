@@ -56,7 +56,9 @@ class FlagRules:
 
     flags: tuple[Flag, ...] = ()
     scans: Scans = field(default_factory=Scans, compare=False, repr=False)
-    rules_at: Mapping[str, tuple[tuple[int, int, re.Pattern[str]], ...]] = field(
+    # anchor → the rules whose phrases can start there, with those phrases compiled: filled
+    # on first use, as most anchors are never found and compiling them all takes seconds
+    rules_at: dict[str, tuple[tuple[int, int, re.Pattern[str]], ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
     unanchored: tuple[tuple[int, int, re.Pattern[str]], ...] = field(default=(), compare=False, repr=False)
@@ -64,14 +66,20 @@ class FlagRules:
     @classmethod
     def of(cls, flags: tuple[Flag, ...]) -> FlagRules:
         anchors = {a for flag in flags for rule in flag.rules for a in rule.phrases.sources}
-        rules_at = {anchor: tuple(_rules_at(flags, anchor)) for anchor in anchors}
         unanchored = tuple(
             (flag_index, rule_index, rule.phrases.unanchored)
             for flag_index, flag in enumerate(flags)
             for rule_index, rule in enumerate(flag.rules)
             if rule.phrases.unanchored is not None
         )
-        return cls(flags, Scans.of(anchors), rules_at, unanchored)
+        return cls(flags, Scans.of(anchors), {}, unanchored)
+
+    def rules_for(self, anchor: str) -> tuple[tuple[int, int, re.Pattern[str]], ...]:
+        """(flag index, rule index, phrases) of the rules whose phrases can start at `anchor`."""
+        found = self.rules_at.get(anchor)
+        if found is None:
+            found = self.rules_at[anchor] = tuple(_rules_at(self.flags, anchor))
+        return found
 
     @property
     def names(self) -> tuple[str, ...]:

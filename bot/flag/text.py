@@ -19,10 +19,10 @@ import functools
 import re
 import unicodedata
 
-# In the folded copy these become spaces: line breaks, hyphens and the punctuation but
+# In the folded copy these become spaces: all whitespace, hyphens and the punctuation but
 # "." "/" "*" (I.C.C., ICC-01/25, the phrase syntax). Then every word that can start a
-# phrase follows a plain space (or starts the text), which re finds fast as a literal prefix.
-_SPACED = "\n\r\t\f\v'\"`()[]{}<>#-,;:!?@&+=|~^%$\\_"
+# phrase follows a plain space (or starts the text), which the anchor scan looks for.
+_SPACED = "\n\r\t\f\v\x1c\x1d\x1e\x1f'\"`()[]{}<>#-,;:!?@&+=|~^%$\\_"
 _TYPOGRAPHY = "’‘“”„–—‐‑…\u202f\u2009"  # beyond Latin-1 and in every release: to spaces
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _NO_LATIN_BASE = {"ß": "s", "æ": "a", "ø": "o", "ð": "d", "þ": "t", "œ": "o", "ł": "l", "đ": "d", "ı": "i"}
@@ -45,7 +45,7 @@ _ARTICLES = tuple(
 # Beyond Latin-1, the characters that folding changes: all but ASCII letters, digits and . / *,
 # the letters of Cyrillic (but й ё), of Arabic (but the hamza seats, ة and ى) and of Chinese.
 _PLAIN = (
-    "0-9A-Za-z ./*\x00-\x08\x0e-\x1f\x7f"
+    "0-9A-Za-z ./*\x00-\x08\x0e-\x1b\x7f"
     "\u0410-\u0418\u041a-\u0438\u043a-\u044f"
     "\u0621\u0627\u0628\u062a-\u063a\u0641-\u0648\u064a"
     "\u3400-\u4dbf\u4e00-\u9fff"
@@ -91,41 +91,84 @@ def fold_text(text: str) -> str:
     ``text`` is expected in NFC (é as one letter, not e + ´), as match_flags gives it.
     """
     folded = fold_latin_1(text)
-    return fold_wide(text) if folded is None else folded
+    return fold_wide(text)[0] if folded is None else folded
 
 
-def fold_wide(text: str) -> str:
-    """fold_text for a text beyond Latin-1 (fold_latin_1 gave None)."""
-    arabic = _ARABIC.search(text) is not None
+def fold_wide(text: str) -> tuple[str, bool]:
+    """fold_text for a text beyond Latin-1 (fold_latin_1 gave None), and whether some of its
+    characters are words by themselves (Chinese, Japanese)."""
+    # Which scripts are there, from the first bytes of their characters in UTF-8: a bytes
+    # search is much faster than a regex over the whole text.
+    utf8 = text.encode("utf-8", "surrogatepass")
+    unspaced = any(lead in utf8 for lead in _UNSPACED_LEADS) and _UNSPACED.search(text) is not None
+    arabic = any(lead in utf8 for lead in _ARABIC_LEADS) and _ARABIC.search(text) is not None
     if arabic and _MARKS.search(text):
         text = _close_up_words(text)
-    for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
-        text = text.replace(char, _fold_char(char))
-    text = text.lower()  # what is left lowers one to one: A-Z, А-Я
+    codepage = None
+    if not unspaced:
+        codepage = _CP1256 if arabic else _CP1251 if any(lead in utf8 for lead in _CYRILLIC_LEADS) else None
+    text = _fold_characters(text, codepage)
     if not arabic:
-        return text
+        return text, unspaced
     text = " " + text  # so that the first word follows a space too
     for article, spaces in _ARTICLES:
         text = text.replace(article, spaces)
-    return text[1:]
+    return text[1:], unspaced
+
+
+def _fold_characters(text: str, codepage: tuple[str, bytes, tuple[bytes, ...]] | None) -> str:
+    """Each character to its fold; in a Cyrillic or Arabic code page, at C speed."""
+    if codepage is not None:
+        name, table, unsafe = codepage
+        try:
+            encoded = text.encode(name)
+        except UnicodeEncodeError:  # another script too: the slow path
+            pass
+        else:
+            if not any(byte in encoded for byte in unsafe):
+                return encoded.translate(table).decode(name)
+    for char in set(_FOLDED.findall(text)):  # punctuation, Ł, Ω, й, أ, ★…: what folding changes
+        text = text.replace(char, _fold_char(char))
+    return text.lower()  # what is left lowers one to one: A-Z, А-Я
+
+
+def _code_page(codepage: str) -> tuple[str, bytes, tuple[bytes, ...]]:
+    """A byte table that folds a text in this code page as _fold_characters' slow path does,
+    and the bytes whose fold is not in the code page (µ is Greek μ)."""
+    table, unsafe = bytearray(range(256)), []
+    for byte in range(256):
+        try:
+            char = bytes([byte]).decode(codepage)
+        except UnicodeDecodeError:
+            continue  # never in an encoded text
+        folded = (char if _FOLDED.match(char) is None else _fold_char(char)).lower()
+        try:
+            (table[byte],) = folded.encode(codepage)
+        except (UnicodeEncodeError, ValueError):
+            unsafe.append(bytes([byte]))
+    return codepage, bytes(table), tuple(unsafe)
+
+
+# Russian and Arabic releases fit in these (Arabic with French accents); one that does not
+# takes the slow path.
+_CP1251, _CP1256 = _code_page("cp1251"), _code_page("cp1256")
 
 
 def _close_up_words(text: str) -> str:
     """Each Arabic word with marks without them, then as many spaces: the same length.
 
     Marks are few, so each is looked at from where it is (a regex tried at every letter
-    would cost more than the rest of the fold).
+    would cost more than the rest of the fold): its word runs right in the text and left in
+    the text reversed.
     """
-    parts, done = [], 0
+    parts, done, reversed_text = [], 0, text[::-1]
     for mark in _MARKS.finditer(text):
         if mark.start() < done:
             continue  # in a word already closed up
-        start = mark.start()
-        while start > done and text[start - 1] in _ARABIC_WORD_CHARS:
-            start -= 1
-        end = mark.end()
-        while end < len(text) and text[end] in _ARABIC_WORD_CHARS:
-            end += 1
+        before = _WORD_RUN.match(reversed_text, len(text) - mark.start())
+        start = max(done, mark.start() - (before.end() - before.start()) if before else mark.start())
+        after = _WORD_RUN.match(text, mark.end())
+        end = after.end() if after else mark.end()
         word = text[start:end]
         letters = _MARKS.sub("", word)
         parts += [text[done:start], letters, " " * (len(word) - len(letters))]
@@ -133,11 +176,11 @@ def _close_up_words(text: str) -> str:
     return "".join(parts) + text[done:]
 
 
-_ARABIC_WORD_CHARS = frozenset(
-    chr(code) for code in (*range(0x0621, 0x064B), *range(0x066E, 0x06D4), 0x0640, *range(0x064B, 0x0660), 0x0670)
-)
+# The characters of an Arabic word: its letters, tatweel and its marks (not Quranic ones).
+_WORD_RUN = re.compile("[\u0621-\u065f\u066e-\u06d3\u0670]+")
 
 
-def has_unspaced(text: str) -> bool:
-    """Whether some characters of ``text`` are words by themselves (Chinese, Japanese)."""
-    return _UNSPACED.search(text) is not None
+# The first bytes in UTF-8 of the characters of a script.
+_ARABIC_LEADS = (b"\xd8", b"\xd9", b"\xda", b"\xdb")  # U+0600 to U+06FF
+_CYRILLIC_LEADS = (b"\xd0", b"\xd1", b"\xd2", b"\xd3")  # U+0400 to U+04FF
+_UNSPACED_LEADS = (b"\xe3", b"\xe4", b"\xe5", b"\xe6", b"\xe7", b"\xe8", b"\xe9", b"\xef")  # U+3000-U+9FFF, U+F000-

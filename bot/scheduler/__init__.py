@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import deliver
 from bot.config import Settings
+from bot.deliver.digest import send_due_digests
 from bot.poll import run_pass, summary_json
 from bot.records import FeedOutcome, FeedStatus, FetchResult, PassClaim, PassSummary
 from bot.scheduler.decide import (
@@ -96,6 +97,8 @@ def poll_once(
                    was_failing=outcome.result.feed_id in claim.failing)
     if not dry_run:
         send_health_notices(settings, session_factory, now=clock(), echo=echo, client=slack)
+        # Here, not only in `run`'s jobs: a cron deployment's digests come with its passes (issue 19).
+        send_due_digests(session_factory, settings, now=clock(), worker=worker, client=slack)
     summary = result.summary
     summary.finished_at = clock()
     with session_factory.begin() as session:

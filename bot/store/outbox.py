@@ -14,6 +14,7 @@ import random
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -38,6 +39,18 @@ class Backoff:
         # "Equal jitter": spreads workers apart yet never retries sooner than half the step.
         seconds = ceiling / 2 + self.random() * ceiling / 2
         return max(seconds, retry_after or 0.0)
+
+
+def record_failure(row: Any, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> None:
+    """A failed attempt on any outbox row (alerts, digests): failed for good, or pending again after the backoff."""
+    row.last_error = outcome.error
+    if not outcome.maybe_posted:
+        row.posting_started_at = None  # Slack answered: nothing was posted
+    if outcome.permanent:
+        row.status, row.next_attempt_at = AlertStatus.FAILED, None
+    else:
+        delay = backoff.delay(max(row.attempts, 1), outcome.retry_after_seconds)
+        row.next_attempt_at = now + timedelta(seconds=delay)
 
 
 def claim_alerts(
@@ -156,14 +169,7 @@ def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime,
         alert.slack_channel_id = outcome.channel_id or alert.slack_channel_id
         alert.last_error, alert.next_attempt_at = None, None
         return alert.status
-    alert.last_error = outcome.error
-    if not outcome.maybe_posted:
-        alert.posting_started_at = None  # Slack answered: nothing was posted
-    if outcome.permanent:
-        alert.status, alert.next_attempt_at = AlertStatus.FAILED, None
-    else:
-        delay = backoff.delay(max(alert.attempts, 1), outcome.retry_after_seconds)
-        alert.next_attempt_at = now + timedelta(seconds=delay)
+    record_failure(alert, outcome, now=now, backoff=backoff)
     return alert.status
 
 
