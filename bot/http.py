@@ -26,6 +26,7 @@ from bot import USER_AGENT
 from bot.errors import FetchError
 from bot.httpbody import decoded_chunks
 from bot.records import FetchLimits
+from bot.urls import http_url_parts
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -157,7 +158,7 @@ def url_problem(url: str) -> str | None:
         httpx.URL(url)
     except URL_ERRORS as exc:
         return f"is not an http(s) URL ({exc})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if http_url_parts(url) is None:
         return NOT_HTTP
     if port == 0:
         return "is not an http(s) URL (port 0)"

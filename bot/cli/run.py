@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -253,9 +254,7 @@ def status_json(
         "verdicts": verdicts_json(verdicts or {}),
         "last_pass": None if last is None else {
             "started_at": _iso(last.started_at), "finished_at": _iso(last.finished_at), "worker": last.worker,
-            "feeds": last.feeds, "fetched": last.fetched, "not_modified": last.not_modified, "failed": last.failed,
-            "new_items": last.new_items, "flagged": last.flagged, "alerts_sent": last.alerts_sent,
-            "alerts_pending": last.alerts_pending, "alerts_failed": last.alerts_failed,
+            **asdict(last.counts),
         },
     }
 
@@ -320,10 +319,11 @@ def _print_status(
     if last is None:
         console.print("Last pass: none yet", highlight=False)
         return
+    counts = last.counts
     console.print(
-        f"Last pass: {relative(last.started_at, now)} by {last.worker}: {last.feeds} feeds, {last.fetched} fetched, "
-        f"{last.not_modified} not modified, {last.failed} failed; {last.new_items} new items, {last.flagged} flagged; "
-        f"alerts {last.alerts_sent} sent", highlight=False,
+        f"Last pass: {relative(last.started_at, now)} by {last.worker}: {counts.feeds} feeds, {counts.fetched} "
+        f"fetched, {counts.not_modified} not modified, {counts.failed} failed; {counts.new_items} new items, "
+        f"{counts.flagged} flagged; alerts {counts.alerts_sent} sent", highlight=False,
     )
 
 

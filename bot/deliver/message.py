@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from bot.records import AlertToSend, ChangeToSend, FlagMatch, GroupCopy, VerdictMark
+from bot.urls import http_url_parts
 
 # Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
 SECTION_TEXT_MAX = 3000
@@ -97,11 +98,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if http_url_parts(url) is None:
         return None
     encoded = _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
     return encoded.translate(_ESCAPES)

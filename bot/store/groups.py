@@ -16,14 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import group
 from bot.records import GroupCopy, StoredItem
 from bot.schema import Feed, Item, ItemBand
 from bot.store import is_postgresql
-from bot.store.items import is_global_key
+from bot.store.items import is_global_key, kept_rows
 
 # Any constant: the key of the one PostgreSQL advisory lock that serialises grouping.
 _GROUPING_LOCK = 18_0018
@@ -65,13 +65,8 @@ def group_new_items(
     if window <= timedelta(0) or not items:
         return []
     cutoff = now - window
-    hashes = {
-        item.item_id: group.shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items
-    }
-    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
-    bands = [{"item_id": item_id, "band_key": key} for item_id, found in keys.items() for key in found]
-    if bands:
-        session.execute(insert(ItemBand), bands)  # executemany: no ORM objects for 42 rows a release
+    hashes = _shingles_of_items(items)
+    keys = _store_bands(session, hashes)
     exact = _exact_copies(session, items, cutoff)
     near = _near_copies(session, items, hashes, keys, cutoff, similarity)
     joined: list[int] = []
@@ -87,6 +82,32 @@ def group_new_items(
             heads[target.item_id] = heads[item.item_id] = target.group
             joined.append(item.item_id)
     return joined
+
+
+def refresh_bands(session: Session, items: Sequence[StoredItem]) -> None:
+    """The band keys of releases whose text changed, made anew from it.
+
+    A release first stored as a short notice and edited into the full text: copies of
+    the full text must find it by its keys (its first keys only matched the notice).
+    """
+    if not items:
+        return
+    for chunk in _chunks([item.item_id for item in items]):
+        session.execute(delete(ItemBand).where(ItemBand.item_id.in_(chunk)))
+    _store_bands(session, _shingles_of_items(items))
+
+
+def _shingles_of_items(items: Sequence[StoredItem]) -> dict[int, frozenset[int]]:
+    return {item.item_id: group.shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items}
+
+
+def _store_bands(session: Session, hashes: Mapping[int, frozenset[int]]) -> dict[int, list[int]]:
+    """Each release's band keys, stored; returned by release id."""
+    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
+    bands = [{"item_id": item_id, "band_key": key} for item_id, found in keys.items() for key in found]
+    if bands:
+        session.execute(insert(ItemBand), bands)  # executemany: no ORM objects for 42 rows a release
+    return keys
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
@@ -190,7 +211,7 @@ def _join(session: Session, item_id: int, target: _Candidate) -> None:
         update(Item).where(Item.id == item_id).values(group_id=head).execution_options(synchronize_session=False)
     )
     # The rows kept in this session for flagging must see the group too.
-    for row in session.info.get("pressbot_rows", []):
+    for row in kept_rows(session):
         if row.id in (item_id, head):
             row.group_id = head
 

@@ -12,13 +12,14 @@ UPDATE alone is the lease. A worker that dies leaves claims that expire at
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind
+from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind, PassCounts
 from bot.schema import Alert, Feed, PassRecord
 from bot.store import is_postgresql
 
@@ -257,12 +258,6 @@ def unclaim_health_notice(session: Session, notice: HealthNotice) -> None:
     )
 
 
-_PASS_COUNTS = (
-    "feeds", "fetched", "not_modified", "failed", "new_items", "flagged",
-    "alerts_sent", "alerts_pending", "alerts_failed",
-)
-
-
 def record_pass(
     session: Session, *, started_at: datetime, finished_at: datetime | None, worker: str, summary: dict[str, Any]
 ) -> None:
@@ -275,5 +270,6 @@ def last_pass(session: Session) -> LastPass | None:
     if record is None:
         return None
     summary = record.summary or {}
-    counts = {name: int(summary.get(name) or 0) for name in _PASS_COUNTS}
-    return LastPass(started_at=record.started_at, finished_at=record.finished_at, worker=record.worker, **counts)
+    # A record written before a count existed has none of it: zero.
+    counts = PassCounts(**{count.name: int(summary.get(count.name) or 0) for count in fields(PassCounts)})
+    return LastPass(started_at=record.started_at, finished_at=record.finished_at, worker=record.worker, counts=counts)
