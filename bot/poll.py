@@ -79,8 +79,12 @@ def run_pass(
         fetch_parse_complete(settings, session_factory, feeds, on_fetched, on_pages)
     )
     now = clock()
+    not_modified = store_not_modified(session_factory, works, now)
     for work in works:
-        count_feed(summary, store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now))
+        report = not_modified.get(work.result.feed_id)
+        if report is None:
+            report = store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
+        count_feed(summary, report)
     stats = deliver.deliver_alerts(
         session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=claim.worker, client=slack
     )
@@ -226,6 +230,31 @@ async def fetch_articles(
 
 
 # -- store → flag → alert policy: one transaction per feed ---------------------------------
+
+
+def store_not_modified(
+    session_factory: sessionmaker[Session], works: Sequence[FeedWork], now: datetime
+) -> dict[int, FeedReport]:
+    """The feeds that answered 304 (most of a steady pass), recorded in one transaction.
+
+    Each alone was a transaction of its own, 300 commits a pass; if the batch fails, the
+    caller stores them one by one, as any other feed (an empty answer).
+    """
+    plain = [work for work in works if work.error is None and work.parsed is None and work.result.listing is None]
+    if not plain:
+        return {}
+    try:
+        with session_factory.begin() as session:
+            names = feed_store.record_not_modified(session, [work.result for work in plain], now)
+    except UnwritableError:
+        raise
+    except Exception:
+        log.exception("recording %d unchanged feeds together failed; each is stored alone", len(plain))
+        return {}
+    return {
+        work.result.feed_id: FeedReport(name=names[work.result.feed_id], status=ReportStatus.NOT_MODIFIED)
+        for work in plain
+    }
 
 
 def store_and_flag(

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind, PassCounts
@@ -178,6 +179,18 @@ def _health(feed: Feed) -> FeedHealth:
 
 def feed_health(session: Session, feed_id: int) -> FeedHealth:
     return _health(session.get_one(Feed, feed_id, populate_existing=True))
+
+
+def feed_healths(session: Session, feed_ids: Sequence[int]) -> dict[int, FeedHealth]:
+    """``feed_health`` of each feed, by id, read in a few queries; a missing feed raises as there."""
+    found: dict[int, FeedHealth] = {}
+    for start in range(0, len(feed_ids), 500):  # bound parameters per IN list (SQLite's 999 before 3.32)
+        query = select(Feed).where(Feed.id.in_(feed_ids[start : start + 500])).execution_options(populate_existing=True)
+        found.update((feed.id, _health(feed)) for feed in session.scalars(query))
+    missing = set(feed_ids) - set(found)
+    if missing:
+        raise NoResultFound(f"feeds {sorted(missing)[:5]} are gone")
+    return found
 
 
 def all_feed_health(session: Session, *, include_removed: bool = False) -> list[FeedHealth]:
