@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
@@ -21,6 +20,8 @@ from bot.digest import digest_specs
 from bot.durations import parse_duration
 from bot.errors import ConfigError
 from bot.flag import FlagRules, compile_rules
+from bot.http import url_problem
+from bot.listing import SelectorSyntaxError, compile_selector
 from bot.locations import DEFAULT_CONFIG as DEFAULT_CONFIG
 from bot.locations import config_path as _config_path
 from bot.locations import database_url as _database_url
@@ -37,6 +38,7 @@ from bot.records import (
     ListingRule,
     SchedulePolicy,
 )
+from bot.urls import http_url_parts
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -165,8 +167,6 @@ class FeedEntry(_Strict):
     @field_validator("url")
     @classmethod
     def _http_only(cls, url: str) -> str:
-        from bot.http import url_problem
-
         problem = url_problem(url)
         if problem:
             raise ValueError(f"{url!r} {problem}")
@@ -335,8 +335,6 @@ def _listing_rule(path: Path, index: int, entry: FeedEntry) -> ListingRule | Non
             if getattr(entry, key) is not None:
                 raise ConfigError(f"{path}: {label}.{key}: only for a listing page (page = true)")
         return None
-    from bot.listing import SelectorSyntaxError, compile_selector
-
     for key in _SELECTOR_KEYS:
         selector = getattr(entry, key)
         if selector is None:
@@ -414,11 +412,7 @@ def _metrics_port(text: str | None) -> int | None:
 
 def _slack_api_url(url: str) -> str:
     # Else urllib refuses it only at the first post, with a ValueError traceback.
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if http_url_parts(url) is None:
         raise ConfigError(f"SLACK_API_URL: {url!r} is not an http(s) URL")
     return url
 

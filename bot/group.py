@@ -52,6 +52,11 @@ def main_text(teaser: str, content: str, full_text: str | None) -> str:
     return body or teaser
 
 
+def text_digest(text: str) -> bytes:
+    """A main text's identity: whether band keys worked out elsewhere are still its own."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def shingles(text: str) -> frozenset[int]:
     """The 64-bit hashes of the word 3-grams of the text's first ``MAX_COMPARED_CHARS``
     characters, case and accents folded (BLAKE2b: the same in every process, whatever

@@ -438,12 +438,16 @@ class DeliveryOutcome:
 
 @dataclass(slots=True)
 class DeliveryStats:
-    """What one delivery run did. Made by poll.deliver_alerts; read by the CLI and scheduler."""
+    """What one delivery run did. Made by deliver.deliver_alerts; read by poll and the scheduler."""
 
     sent: int = 0
     pending: int = 0
     failed: int = 0
     printed: int = 0
+    edits: int = 0  # chat.update of posted alerts applied this run (issue 18)
+    replies: int = 0  # thread replies posted this run
+    changes_pending: int = 0  # edits and replies still waiting after the run
+    changes_failed: int = 0  # edits and replies that failed for good this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +467,10 @@ class OutboxEntry:
     last_error: str | None
     slack_ts: str | None
     sent_at: datetime | None
+    edits: int = 0  # its message's edits sent (a copy joined, a flag added)
+    replies: int = 0  # replies sent in its thread (the release changed)
+    changes_pending: int = 0
+    changes_failed: int = 0
 
 
 @dataclass(slots=True)
@@ -497,11 +505,10 @@ class FeedOutcome:
 
 
 @dataclass(slots=True)
-class PassSummary:
-    """What one pass did. Made by poll; printed by the CLI, stored for status."""
+class PassCounts:
+    """What one pass counted: the one list of counters. ``poll --json``, the stored pass
+    record, ``status`` and the metrics read these fields; the text summaries name them."""
 
-    started_at: datetime
-    finished_at: datetime | None = None
     feeds: int = 0
     fetched: int = 0
     not_modified: int = 0
@@ -513,6 +520,23 @@ class PassSummary:
     alerts_pending: int = 0
     alerts_failed: int = 0
     alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
+    edits_sent: int = 0  # posted alerts edited (a copy joined its group, a copy's flag added)
+    replies_sent: int = 0  # replies in a posted alert's thread (its release changed)
+    changes_pending: int = 0  # edits and replies still waiting
+    changes_failed: int = 0
+
+    def count_delivery(self, stats: DeliveryStats) -> None:
+        self.alerts_sent, self.alerts_pending, self.alerts_failed = stats.sent, stats.pending, stats.failed
+        self.edits_sent, self.replies_sent = stats.edits, stats.replies
+        self.changes_pending, self.changes_failed = stats.changes_pending, stats.changes_failed
+
+
+@dataclass(slots=True, kw_only=True)
+class PassSummary(PassCounts):
+    """What one pass did. Made by poll; printed by the CLI, stored for status."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
     interrupted: bool = False  # Ctrl-C or SIGTERM: the feeds fetched before it stored, no alert posted
     reports: list[FeedReport] = field(default_factory=list)
 
@@ -574,15 +598,7 @@ class LastPass:
     started_at: datetime
     finished_at: datetime | None
     worker: str | None
-    feeds: int = 0
-    fetched: int = 0
-    not_modified: int = 0
-    failed: int = 0
-    new_items: int = 0
-    flagged: int = 0
-    alerts_sent: int = 0
-    alerts_pending: int = 0
-    alerts_failed: int = 0
+    counts: PassCounts = field(default_factory=PassCounts)
 
 
 DEFAULT_PAGES_PER_PASS = 20  # a 500-link archive must not hammer its site on a first pass

@@ -164,3 +164,22 @@ def test_an_unknown_digest_name_or_a_missing_one_is_one_line_and_exit_2(tmp_path
     assert unnamed.output.strip() == "pressbot: error: several digests are configured: name one of weekly, monthly-ish"
     none = run_cli(["digest", "--preview"], write_config(tmp_path, []), database_url)
     assert none.exit_code == 2 and "no [[digests]] configured" in none.output
+
+
+def test_a_digest_slack_refused_fails_with_its_error_and_retry_posts_it_once_fixed(
+    tmp_path: Path, feed_server: FeedServer, fake: FakeSlack
+) -> None:
+    config = configure(tmp_path, feed_server, 3, digest_table(channel="#not-yet"))
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    assert run_cli(["poll"], config, database_url, **slack_env(fake)).exit_code == 0
+    refused = run_cli(["digest", "--send"], config, database_url, **slack_env(fake))
+    assert refused.exit_code == 1
+    last = refused.output.strip().splitlines()[-1]  # after the log's warning
+    assert last == "pressbot: error: digest daily: not posted to #not-yet: channel_not_found (failed)"
+    fake.channels["not-yet"] = "C0NOTYET00"  # the channel is created and the bot invited
+    fake.messages["C0NOTYET00"] = []
+    retried = run_cli(["digest", "--retry"], config, database_url, **slack_env(fake))
+    assert retried.exit_code == 0 and "1 failed period(s), 1 posted now to #not-yet" in retried.output
+    assert len(fake.posted("#not-yet")) == 1
+    again = run_cli(["digest", "--retry"], config, database_url, **slack_env(fake))
+    assert "0 failed period(s), 0 posted now" in again.output and len(fake.posted("#not-yet")) == 1

@@ -228,3 +228,32 @@ def test_a_period_is_recorded_once_and_a_second_insert_leaves_the_transaction_us
         assert digest_store.newest_period_start(session, spec.name) == period.start  # still usable
     with db() as session:
         assert session.get_one(DigestRow, first).messages == [{"text": "a"}]
+
+
+def test_a_thread_part_whose_answer_was_lost_is_found_among_the_replies_not_posted_again(
+    tmp_path: Path, feed_server: FeedServer, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'thread.db'}"
+    settings = settings_for(tmp_path, feed_server, fake, database_url)
+    clock = Clock(START)
+    room = Newsroom(feed_server)
+    many = {START: [(f"m{n}", f"Human rights defenders face reprisals after cooperating with the UN, case {n}",
+                     REPRISAL) for n in range(150)]}
+    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock, [START],
+              room, many)
+    # The first part is posted; Slack takes the second into the thread, and the answer is lost.
+    fake.script("chat.postMessage", fakeslack.ok(), fakeslack.accept_then_drop())
+    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+              [WEEK_1_END + timedelta(seconds=30)], room, {})
+    restarted = Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)
+    run_steps([restarted], clock, [WEEK_1_END + timedelta(hours=1)], room, {})
+    (first,) = digest_posts(fake)
+    replies = fake.replies("#digest", first["ts"])
+    parts = [reply["metadata"]["event_payload"]["part"] for reply in replies]
+    with open_db(database_url)() as session:
+        (row,) = session.scalars(select(DigestRow).where(DigestRow.status != "skipped")).all()
+    assert row.status == "sent" and row.parts_sent == len(row.messages or ()) >= 2
+    assert parts == list(range(1, row.parts_sent))  # each thread part once, in order
+    assert fake.calls("conversations.replies")  # the lost one was looked for in the thread
+    shown = "".join(json.dumps(message["blocks"]) for message in [first, *replies])
+    assert all(f"case {n}>" in shown for n in range(150))

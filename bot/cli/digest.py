@@ -34,6 +34,7 @@ def choose_digest(settings: Settings, name: str | None) -> DigestSpec:
 @click.argument("name", required=False)
 @click.option("--preview", "action", flag_value="preview", help="Print the period in progress; post nothing.")
 @click.option("--send", "action", flag_value="send", help="Post the period in progress now (once per period).")
+@click.option("--retry", "action", flag_value="retry", help="Post its failed periods again, once the cause is fixed.")
 def digest(name: str | None, action: str | None) -> None:
     """The digest of the period in progress, from its last scheduled time until now.
 
@@ -41,12 +42,14 @@ def digest(name: str | None, action: str | None) -> None:
     the period's end, posts nothing more.
     """
     if action is None:
-        raise click.UsageError("give --preview (print it) or --send (post it now)")
+        raise click.UsageError("give --preview (print it), --send (post it now) or --retry (post failed ones again)")
     settings = load_settings()
     spec = choose_digest(settings, name)
     now = datetime.now(UTC)
     if action == "preview":
         _preview(settings, spec, now)
+    elif action == "retry":
+        _retry(settings, spec, now)
     else:
         _send(settings, spec, now)
 
@@ -83,3 +86,16 @@ def _send(settings: Settings, spec: DigestSpec, now: datetime) -> None:
         return
     state = "will be retried by the next pass" if row.status == "pending" else "failed"
     raise CommandError(f"digest {spec.name}: not posted to {spec.channel}: {row.last_error} ({state})")
+
+
+def _retry(settings: Settings, spec: DigestSpec, now: datetime) -> None:
+    from bot.deliver import slack_client
+    from bot.deliver.digest import retry_digest
+    from bot.scheduler import make_worker_id
+
+    client = slack_client(settings)
+    if client is None:
+        raise ConfigClickError("SLACK_BOT_TOKEN is not set: --retry posts to Slack")
+    retried, sent = retry_digest(open_db(settings, migrate=False), settings, spec, now=now,
+                                 worker=make_worker_id("digest"), client=client)
+    click.echo(f"digest {spec.name}: {retried} failed period(s), {sent} posted now to {spec.channel}")

@@ -115,6 +115,17 @@ def send_digest_now(
     return row, fresh
 
 
+def retry_digest(
+    session_factory: sessionmaker[Session], settings: Settings, spec: DigestSpec, *, now: datetime, worker: str,
+    client: WebClient,
+) -> tuple[int, int]:
+    """``digest --retry``: its failed periods posted again now; (how many were failed, how many are sent now)."""
+    with session_factory.begin() as session:
+        retried = digest_store.retry_failed_digests(session, spec.name)
+    steps = _DigestSteps(session_factory, worker=worker, lease=settings.schedule.lease, now=now)
+    return retried, _deliver(client, steps, Pacer(), names=[spec.name]) if retried else 0
+
+
 class _DigestSteps:
     """The outbox's steps for digests, each in its own committed transaction."""
 

@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -182,3 +182,19 @@ def record_digest_part(session: Session, outcome: DeliveryOutcome, *, now: datet
 def release_digests(session: Session, digest_ids: Collection[int]) -> None:
     """Give back claimed digests untried (Slack stopped answering this run)."""
     claims.release(session, DigestRow, digest_ids)
+
+
+def retry_failed_digests(session: Session, name: str) -> int:
+    """The digest's failed periods back to pending, due now; how many. Their parts already in Slack stay posted.
+
+    The operator has fixed the cause (token, channel, membership) and, for a part whose
+    earlier post could not be checked, looked at the channel: it is posted anew.
+    """
+    result = session.execute(
+        update(DigestRow)
+        .where(DigestRow.name == name, DigestRow.status == AlertStatus.FAILED)
+        .values(status=AlertStatus.PENDING, next_attempt_at=None, posting_started_at=None, claimed_by=None,
+                claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ channel history before posting it again.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
-from bot.schema import Alert, Feed, FlagMatchRow, Item
+from bot.records import AlertStatus, AlertToSend, ChangeKind, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
+from bot.schema import Alert, AlertChange, Feed, FlagMatchRow, Item
 from bot.store import claims
 from bot.store.groups import copies_of
 from bot.store.verdicts import verdict_marks
@@ -204,7 +204,7 @@ def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
 def list_alerts(
     session: Session, statuses: Collection[AlertStatus] | None = None, limit: int = 1000
 ) -> list[OutboxEntry]:
-    """Alerts (newest first), optionally only those with the given statuses."""
+    """Alerts (newest first), optionally only those with the given statuses, with their edits and replies."""
     query = (
         select(Alert, Item.title, Item.url, Feed.name)
         .join(Item, Alert.item_id == Item.id)
@@ -214,6 +214,8 @@ def list_alerts(
     )
     if statuses:
         query = query.where(Alert.status.in_(list(statuses)))
+    rows = session.execute(query).all()
+    changes = _changes_of(session, [alert.id for alert, *_ in rows])
     return [
         OutboxEntry(
             alert_id=alert.id,
@@ -229,9 +231,36 @@ def list_alerts(
             last_error=alert.last_error,
             slack_ts=alert.slack_ts,
             sent_at=alert.sent_at,
+            **_change_counts(changes.get(alert.id, {})),
         )
-        for alert, title, url, feed_name in session.execute(query)
+        for alert, title, url, feed_name in rows
     ]
+
+
+def _changes_of(session: Session, alert_ids: Sequence[int]) -> dict[int, dict[tuple[str, str], int]]:
+    """Per alert, how many edits and replies (bot.store.changes) it has by (kind, status)."""
+    found: dict[int, dict[tuple[str, str], int]] = {}
+    for start in range(0, len(alert_ids), 500):  # bound parameters per IN list, as bot.store.items
+        query = (
+            select(AlertChange.alert_id, AlertChange.kind, AlertChange.status, func.count())
+            .where(AlertChange.alert_id.in_(alert_ids[start : start + 500]))
+            .group_by(AlertChange.alert_id, AlertChange.kind, AlertChange.status)
+        )
+        for alert_id, kind, status, count in session.execute(query):
+            found.setdefault(alert_id, {})[(kind, status)] = count
+    return found
+
+
+def _change_counts(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    def total(status: str, kind: str | None = None) -> int:
+        return sum(n for (each_kind, each), n in counts.items() if each == status and kind in (None, each_kind))
+
+    return {
+        "edits": total(AlertStatus.SENT, ChangeKind.EDIT),
+        "replies": total(AlertStatus.SENT, ChangeKind.REPLY),
+        "changes_pending": total(AlertStatus.PENDING),
+        "changes_failed": total(AlertStatus.FAILED),
+    }
 
 
 def alert_counts(session: Session) -> dict[str, int]:
