@@ -77,6 +77,74 @@ SENTENCES = [
     "Lawyers representing the families filed a complaint with the regional human rights court.",
     "The report recommends an independent investigation and reparations for the victims.",
 ]
+# --varied (the default): releases of many subjects, as real feeds carry. Each sentence's
+# slots are drawn per release, so two releases share few word 3-grams (the real pairs of
+# different releases in tests/data/group-pairs.jsonl: under 0.35); one in COPY_EVERY is
+# another feed's release republished (a copy for grouping). --template keeps the ten
+# fixed sentences above: every release of one vocabulary, half of all pairs "copies".
+VARIED = [
+    "The {office} on {topic} expressed {concern} about {count} {people} held in {place} since {month}.",
+    "{group} in {place} called on {actor} to release {people} detained {when} without charge.",
+    "The {body} adopted resolution {code} on {topic} by {count} votes to {small} with {small} abstentions.",
+    "{office} {name} urged {actor} in {place} to guarantee {right} before the {event} of {month}.",
+    "The delegation of {place} presented its {ordinal} report on {topic} to the {body} in {city}.",
+    "{people} covering the {event} in {city} said {actor} had seized {thing} on {weekday}.",
+    "{group} documented {count} cases of {violation} in {place} between {month} and {month2}.",
+    "Access to {district} remains {state} for {group}, {name} of the {office} said on {weekday}.",
+    "Lawyers for {count} families from {city} filed {thing} with the {court} over {violation}.",
+    "The {document} on {place} recommends {remedy} and {remedy2} for the victims of {violation}.",
+]
+SLOTS = {
+    "office": ["Special Rapporteur", "Working Group", "High Commissioner", "Independent Expert", "Committee",
+               "Ombudsperson", "Envoy", "Mission", "Panel", "Secretariat"],
+    "topic": ["freedom of expression", "torture", "housing", "the right to food", "migrants", "minorities",
+              "indigenous peoples", "education", "water and sanitation", "enforced disappearances", "health",
+              "counter-terrorism", "the environment", "business", "racism", "peaceful assembly", "privacy"],
+    "concern": ["deep concern", "alarm", "grave concern", "dismay", "serious concern", "regret"],
+    "count": [str(n) for n in range(3, 400, 7)],
+    "small": [str(n) for n in range(0, 30)],
+    "people": ["students", "journalists", "lawyers", "trade unionists", "farmers", "bloggers", "teachers",
+               "doctors", "women activists", "environmental defenders", "opposition members", "poets",
+               "land rights defenders", "medical workers", "refugees", "priests", "photographers"],
+    "place": ["Arlovia", "Besmar", "Corvania", "Dellon", "Estmark", "Fenwary", "Galdor", "Hestia", "Irrin",
+              "Jorvik", "Kalvar", "Lornth", "Mirren", "Nodar", "Orsk", "Pellam", "Quarn", "Rudovia", "Selm",
+              "Tarvos", "Ulmar", "Varda", "Wendmoor", "Xanthe", "Yarrow", "Zelm"],
+    "city": ["Port Ellis", "Kestrel", "Amberley", "Novo Vrag", "San Teodor", "Mardin Bay", "Halvik",
+             "Oster", "Brightwater", "Kalamar", "Tess", "Lowen", "Gray Harbour", "Vantor"],
+    "month": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+              "October", "November", "December"],
+    "month2": ["the end of the year", "mid-October", "early spring", "the elections", "the ceasefire"],
+    "group": ["Civil society organisations", "Human rights groups", "Local monitors", "Women's associations",
+              "Faith leaders", "Bar associations", "Student unions", "Independent media", "Aid agencies"],
+    "actor": ["the Government", "the authorities", "the security forces", "the interim council",
+              "the military", "the ministry of interior", "the police", "the de facto authorities"],
+    "when": ["last week", "in March", "during the protests", "after the vote", "at the border",
+             "since the coup", "overnight", "in raids on Tuesday"],
+    "body": ["Human Rights Council", "General Assembly", "Security Council", "regional assembly",
+             "Third Committee", "national parliament", "Executive Board"],
+    "code": [f"{n}/{m}" for n in range(40, 60) for m in range(1, 9)],
+    "name": ["Amira Haddad", "Jonas Veld", "Lucia Moreno", "Tendai Moyo", "Priya Raman", "Ole Berg",
+             "Mariam Sow", "Chen Wei", "Ana Lopes", "Irina Volk", "Kofi Mensah", "Sara Nilsen"],
+    "right": ["free elections", "fair trials", "access to counsel", "freedom of movement", "safe shelter",
+              "the right to protest", "independent courts", "press freedom"],
+    "event": ["elections", "summit", "referendum", "trial", "census", "strike", "march", "hearing"],
+    "ordinal": ["second", "third", "fourth", "fifth", "sixth", "seventh", "combined eighth and ninth"],
+    "thing": ["cameras", "phones", "passports", "a complaint", "laptops", "an appeal", "press cards"],
+    "weekday": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "violation": ["arbitrary detention", "forced evictions", "torture", "enforced disappearance",
+                  "unlawful killings", "forced labour", "censorship", "sexual violence", "land grabbing"],
+    "district": ["the northern districts", "the camps", "the border area", "the old town", "the valley",
+                 "the islands", "the mining region", "the eastern province"],
+    "state": ["restricted", "blocked", "dangerous", "limited", "intermittent", "impossible"],
+    "court": ["regional human rights court", "supreme court", "constitutional court", "treaty body",
+              "administrative tribunal", "high court"],
+    "document": ["report", "assessment", "joint statement", "submission", "briefing paper", "study"],
+    "remedy": ["an independent investigation", "reparations", "a public apology", "legal reform",
+               "a truth commission", "compensation"],
+    "remedy2": ["guarantees of non-repetition", "restitution", "medical care", "the return of land",
+                "psychosocial support"],
+}
+COPY_EVERY = 40
 FLAG_SENTENCES = [
     "Activists who spoke to the UN committee now face reprisals, including travel bans.",
     "Judges of the International Criminal Court issued an arrest warrant for the former minister.",
@@ -88,17 +156,30 @@ FLAG_SENTENCES = [
 # -- the feeds ------------------------------------------------------------------------------
 
 
-def make_item(number: int, index: int, rng: random.Random, published: datetime) -> str:
-    """A realistic press release; about one in eight can be flagged."""
+def _sentence(rng: random.Random, varied: bool) -> str:
+    if not varied:
+        return rng.choice(SENTENCES)
+    template = rng.choice(VARIED)
+    return template.format_map({slot: rng.choice(choices) for slot, choices in SLOTS.items()})
+
+
+def release_text(rng: random.Random, varied: bool) -> str:
+    """A release's HTML: 1–3 KB of paragraphs; about one in eight can be flagged."""
     paragraphs: list[str] = []
     length = rng.randint(1000, 3000)
     while sum(len(p) for p in paragraphs) < length:
-        paragraphs.append(" ".join(rng.sample(SENTENCES, 3)))
+        sentences = [_sentence(rng, varied) for _ in range(3)] if varied else rng.sample(SENTENCES, 3)
+        paragraphs.append(" ".join(sentences))
     if rng.random() < 0.125:
         paragraphs[rng.randrange(len(paragraphs))] += " " + rng.choice(FLAG_SENTENCES)
-    html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    return "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+
+
+def make_item(number: int, index: int, rng: random.Random, published: datetime, html: str) -> str:
+    """A press feed's item around the release's HTML."""
+    paragraphs = [html.removeprefix("<p>").split("</p>", 1)[0]]
     return (
-        f"<item><title>Release {number}-{index}: {escape(paragraphs[0][:60])}</title>"
+        f"<item><title>Release {number}-{index}: {paragraphs[0][:60]}</title>"
         f"<link>https://ngo{number}.example.org/press/{index}</link>"
         f'<guid isPermaLink="false">ngo{number}-{index}</guid>'
         f"<pubDate>{format_datetime(published)}</pubDate>"
@@ -110,12 +191,21 @@ def make_item(number: int, index: int, rng: random.Random, published: datetime) 
 class Feeds:
     """Every feed's body after any number of steady rounds, the same in every process."""
 
-    def __init__(self, feeds: int, items: int, seed: int) -> None:
-        self.feeds, self.items, self.seed = feeds, items, seed
+    def __init__(self, feeds: int, items: int, seed: int, varied: bool = True) -> None:
+        self.feeds, self.items, self.seed, self.varied = feeds, items, seed, varied
         self.now = datetime.now(UTC).replace(microsecond=0)
         rng = random.Random(seed)
+        texts = [[release_text(rng, varied) for _ in range(items)] for _ in range(feeds)]
+        if varied:  # one release in COPY_EVERY republished by the next feed
+            for n in range(1, feeds):
+                for i in range(items):
+                    if rng.randrange(COPY_EVERY) == 0:
+                        texts[n][i] = texts[n - 1][i]
         self.base = [
-            [make_item(n, i, rng, self.now - timedelta(hours=n % 48 + i * 7, minutes=i)) for i in range(items)]
+            [
+                make_item(n, i, rng, self.now - timedelta(hours=n % 48 + i * 7, minutes=i), texts[n][i])
+                for i in range(items)
+            ]
             for n in range(feeds)
         ]
         self._cache: dict[tuple[int, int], tuple[bytes, str]] = {}
@@ -137,7 +227,8 @@ class Feeds:
             new = []
             for gain in range(gains * NEW_PER_ROUND):
                 rng = random.Random(f"{self.seed}-{number}-{gain}")
-                new.append(make_item(number, self.items + gain, rng, self.now + timedelta(minutes=gain + 1)))
+                html = release_text(rng, self.varied)
+                new.append(make_item(number, self.items + gain, rng, self.now + timedelta(minutes=gain + 1), html))
             entries = [*reversed(new), *self.base[number]][: self.items]
             body = (
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -372,8 +463,17 @@ print(json.dumps({"cold": cold, "passes": rows}))
 
 
 def steady_worker(config: Path, database_url: str, base: str, passes: int) -> dict[str, Any]:
-    env = pressbot_env(config, database_url)
-    run = run_measured([sys.executable, "-c", STEADY_SCRIPT, base, str(passes)], env, watch=False)
+    """The worker's passes; alerts go to a fake Slack (tests/fakeslack.py), as a deployed
+    worker's do: without a token every pass would print every pending alert again."""
+    sys.path.insert(0, str(REPO))
+    from tests.fakeslack import FakeSlack
+
+    slack = FakeSlack().start()
+    try:
+        env = {**pressbot_env(config, database_url), "SLACK_BOT_TOKEN": slack.token, "SLACK_API_URL": slack.url}
+        run = run_measured([sys.executable, "-c", STEADY_SCRIPT, base, str(passes)], env, watch=False)
+    finally:
+        slack.stop()
     return last_json(run.output)
 
 
@@ -579,16 +679,18 @@ def main() -> None:
     parser.add_argument("--flag-repeat", type=int, default=7)
     parser.add_argument("--postgres", help="admin URL: adds the PostgreSQL cold and steady passes")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--template", action="store_true", help="every release of one ten-sentence vocabulary")
     parser.add_argument("--quick", action="store_true", help="60 feeds × 10 items, 10 passes, 0.1 and 1 MB")
     if "--quick" in sys.argv[1:]:  # smaller defaults; options given explicitly still win
         parser.set_defaults(feeds=60, items=10, passes=10, sizes="0.1,1", flag_repeat=3)
     args = parser.parse_args()
     sizes = [float(size) for size in args.sizes.split(",")]
 
-    feeds = Feeds(args.feeds, args.items, args.seed)
+    feeds = Feeds(args.feeds, args.items, args.seed, varied=not args.template)
     print(
         f"{args.feeds} feeds × {args.items} items, {feeds.total_bytes() / 1e6:.1f} MB of RSS, "
-        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.passes} steady passes",
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; {args.passes} steady passes; "
+        f"{'one-vocabulary' if args.template else 'varied'} releases",
         flush=True,
     )
     receive, send = multiprocessing.Pipe(duplex=False)

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
+from bot.digest import digest_specs
 from bot.durations import parse_duration
 from bot.errors import ConfigError
 from bot.flag import FlagRules, compile_rules
+from bot.http import url_problem
+from bot.listing import SelectorSyntaxError, compile_selector
 from bot.locations import DEFAULT_CONFIG as DEFAULT_CONFIG
 from bot.locations import config_path as _config_path
 from bot.locations import database_url as _database_url
@@ -27,7 +29,16 @@ from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
 from bot.opml import read_opml
-from bot.records import DEFAULT_PAGES_PER_PASS, AlertPolicy, FeedSource, FetchLimits, ListingRule, SchedulePolicy
+from bot.records import (
+    DEFAULT_PAGES_PER_PASS,
+    AlertPolicy,
+    DigestSpec,
+    FeedSource,
+    FetchLimits,
+    ListingRule,
+    SchedulePolicy,
+)
+from bot.urls import http_url_parts
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 # The floor of every poll interval (tests and intranet feeds go this low); below a
@@ -134,6 +145,8 @@ class ConfigFile(_Strict):
     fulltext: FullTextSection = FullTextSection()
     scheduler: SchedulerSection = SchedulerSection()
     flags: dict[str, Any] = Field(default_factory=dict)
+    # [[digests]] (issue 19): checked by bot.digest.digest_specs, which names the table and key.
+    digests: list[Any] | None = None
 
 
 class FeedEntry(_Strict):
@@ -154,8 +167,6 @@ class FeedEntry(_Strict):
     @field_validator("url")
     @classmethod
     def _http_only(cls, url: str) -> str:
-        from bot.http import url_problem
-
         problem = url_problem(url)
         if problem:
             raise ValueError(f"{url!r} {problem}")
@@ -183,6 +194,7 @@ class Settings:
     fulltext: FullTextSection
     scheduler: SchedulerSection
     flag_rules: FlagRules
+    digests: tuple[DigestSpec, ...] = ()
     slack_token: str | None = None
     slack_api_url: str = DEFAULT_SLACK_API_URL
     slack_app_token: str | None = None
@@ -323,8 +335,6 @@ def _listing_rule(path: Path, index: int, entry: FeedEntry) -> ListingRule | Non
             if getattr(entry, key) is not None:
                 raise ConfigError(f"{path}: {label}.{key}: only for a listing page (page = true)")
         return None
-    from bot.listing import SelectorSyntaxError, compile_selector
-
     for key in _SELECTOR_KEYS:
         selector = getattr(entry, key)
         if selector is None:
@@ -357,6 +367,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
                 f"{config_path}: flags.{flag_name[:20]}…: a flag name has at most {FLAG_NAME_MAX} characters"
             )
     flag_rules = compile_rules(config.flags, source=str(config_path))
+    try:
+        digests = digest_specs(config.digests, flag_rules.names, str(config_path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
     )
@@ -378,6 +392,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         fulltext=config.fulltext,
         scheduler=config.scheduler,
         flag_rules=flag_rules,
+        digests=digests,
         slack_token=env.get("SLACK_BOT_TOKEN") or None,
         slack_api_url=_slack_api_url(env.get("SLACK_API_URL") or DEFAULT_SLACK_API_URL),
         slack_app_token=_app_token(env.get("SLACK_APP_TOKEN") or None),
@@ -397,11 +412,7 @@ def _metrics_port(text: str | None) -> int | None:
 
 def _slack_api_url(url: str) -> str:
     # Else urllib refuses it only at the first post, with a ValueError traceback.
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # an unclosed IPv6 bracket
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if http_url_parts(url) is None:
         raise ConfigError(f"SLACK_API_URL: {url!r} is not an http(s) URL")
     return url
 

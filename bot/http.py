@@ -11,9 +11,11 @@ Bodies are streamed and cut at ``max_bytes``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
+import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +28,7 @@ from bot import USER_AGENT
 from bot.errors import FetchError
 from bot.httpbody import decoded_chunks
 from bot.records import FetchLimits
+from bot.urls import http_url_parts
 
 PERMANENT_REDIRECTS = frozenset({301, 308})
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -127,12 +130,19 @@ class _VettedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~30-90 ms, twice per client when httpx made its own:
+    # a worker made one client per batch of feeds. The context holds no per-connection state.
+    return httpx.create_ssl_context()
+
+
 def _vetted_transport(limits: httpx.Limits, allow_private: bool) -> httpx.AsyncHTTPTransport:
-    transport = httpx.AsyncHTTPTransport(limits=limits, http2=False)
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(), limits=limits, http2=False)
     # httpx has no network-backend option (encode/httpx#1319, #1444): its pool is
     # replaced by the same pool with our backend.
     transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
+        ssl_context=_ssl_context(),
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
@@ -157,7 +167,7 @@ def url_problem(url: str) -> str | None:
         httpx.URL(url)
     except URL_ERRORS as exc:
         return f"is not an http(s) URL ({exc})"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if http_url_parts(url) is None:
         return NOT_HTTP
     if port == 0:
         return "is not an http(s) URL (port 0)"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 import lxml.html
@@ -23,6 +23,7 @@ from lxml import etree
 
 from bot.errors import ParseError
 from bot.records import ParsedFeed, ParsedItem
+from bot.urls import http_url_parts
 
 # UN News links go through a redirector (/feed/view/en/story/2026/05/1234567) and the
 # same story is reachable under several URLs: its numeric id is the identity.
@@ -160,10 +161,10 @@ def _absolute(url: str | None, base: str) -> str | None:
         return None
     try:
         absolute = urljoin(base, url)
-        parts = urlsplit(absolute)
     except ValueError:  # "http://[::1/x": not a link anyone can follow
         return None
-    if parts.scheme not in ("http", "https"):
+    parts = http_url_parts(absolute)
+    if parts is None:
         return None
     if "@" in parts.netloc:
         # Credentials in the feed's URL are for the fetch only: a relative link inherited

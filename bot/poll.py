@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +37,7 @@ from bot.records import (
     FetchResult,
     ParsedItem,
     PassClaim,
+    PassCounts,
     PassResult,
     PassSummary,
     ReportStatus,
@@ -78,12 +79,16 @@ def run_pass(
         fetch_parse_complete(settings, session_factory, feeds, on_fetched, on_pages)
     )
     now = clock()
+    not_modified = store_not_modified(session_factory, works, now)
     for work in works:
-        count_feed(summary, store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now))
+        report = not_modified.get(work.result.feed_id)
+        if report is None:
+            report = store_and_flag(session_factory, work, articles.get(work.result.feed_id, {}), settings, now)
+        count_feed(summary, report)
     stats = deliver.deliver_alerts(
         session_factory, settings, now=clock(), dry_run=dry_run, echo=echo, worker=claim.worker, client=slack
     )
-    summary.alerts_sent, summary.alerts_pending, summary.alerts_failed = stats.sent, stats.pending, stats.failed
+    summary.count_delivery(stats)
     outcomes = tuple(FeedOutcome(work.result, work.parsed.ttl_seconds if work.parsed else None) for work in works)
     return PassResult(summary, outcomes, stored_at=now)
 
@@ -227,6 +232,31 @@ async def fetch_articles(
 # -- store → flag → alert policy: one transaction per feed ---------------------------------
 
 
+def store_not_modified(
+    session_factory: sessionmaker[Session], works: Sequence[FeedWork], now: datetime
+) -> dict[int, FeedReport]:
+    """The feeds that answered 304 (most of a steady pass), recorded in one transaction.
+
+    Each alone was a transaction of its own, 300 commits a pass; if the batch fails, the
+    caller stores them one by one, as any other feed (an empty answer).
+    """
+    plain = [work for work in works if work.error is None and work.parsed is None and work.result.listing is None]
+    if not plain:
+        return {}
+    try:
+        with session_factory.begin() as session:
+            names = feed_store.record_not_modified(session, [work.result for work in plain], now)
+    except UnwritableError:
+        raise
+    except Exception:
+        log.exception("recording %d unchanged feeds together failed; each is stored alone", len(plain))
+        return {}
+    return {
+        work.result.feed_id: FeedReport(name=names[work.result.feed_id], status=ReportStatus.NOT_MODIFIED)
+        for work in plain
+    }
+
+
 def store_and_flag(
     session_factory: sessionmaker[Session],
     work: FeedWork,
@@ -260,24 +290,16 @@ def store_feed(
         if work.error is not None:
             feed_store.record_failure(session, feed.feed_id, work.error, result.status, now)
             return FeedReport(name=feed.name, status=ReportStatus.FAILED, error=work.error)
-        if result.listing is not None:
-            return store_page_source(session, feed, work, articles, settings, now)
-        if work.parsed is None:
+        if result.listing is None and work.parsed is None:
             feed_store.record_success(session, result, None, now)
             return FeedReport(name=feed.name, status=ReportStatus.NOT_MODIFIED)
-        grouping = settings.alerts.group_window > timedelta(0)
-        if grouping:
+        if settings.alerts.group_window > timedelta(0):
             group_store.lock_for_grouping(session)
+        if result.listing is not None:
+            return store_page_source(session, feed, work, articles, settings, now)
+        assert work.parsed is not None
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
-        joined: list[int] = []
-        if grouping:
-            joined = group_store.group_new_items(
-                session,
-                upserted.new,
-                window=settings.alerts.group_window,
-                similarity=settings.alerts.group_similarity,
-                now=now,
-            )
+        joined = group_copies(session, upserted, settings, now)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
             name=feed.name,
@@ -311,6 +333,7 @@ def store_page_source(
     still have pages owed), flagged and alerted like a feed's items."""
     result = work.result
     upserted = pages.store_page_source(session, feed, result.final_url or result.url, work.parsed, articles, now)
+    joined = group_copies(session, upserted, settings, now)
     report = FeedReport(
         name=feed.name,
         status=ReportStatus.OK if work.parsed is not None else ReportStatus.NOT_MODIFIED,
@@ -322,8 +345,26 @@ def store_page_source(
         # A release the first pass stored from the listing alone is judged as on that pass.
         judged_as = replace(feed, first_pass=True) if item in backlog else feed
         flag_and_alert(session, judged_as, item, settings, report, is_new=is_new, now=now, ledes=work.ledes)
+    for item_id in joined:  # a copy of an alert already in Slack edits that message
+        change_store.queue_edits(session, item_id, now)
     feed_store.record_success(session, result, work.parsed, now)
     return report
+
+
+def group_copies(
+    session: Session, upserted: item_store.UpsertResult, settings: Settings, now: datetime
+) -> list[int]:
+    """Each new release put in its copies' group, a changed one's band keys made anew; the ids that joined one.
+
+    Feeds' and page sources' releases alike (issue 18); the caller took the grouping lock.
+    """
+    if settings.alerts.group_window <= timedelta(0):
+        return []
+    # An edit's copies elsewhere have its new text: its keys must be those of that text.
+    group_store.refresh_bands(session, upserted.updated)
+    return group_store.group_new_items(
+        session, upserted.new, window=settings.alerts.group_window, similarity=settings.alerts.group_similarity, now=now
+    )
 
 
 def flag_and_alert(
@@ -395,9 +436,10 @@ def count_feed(summary: PassSummary, report: FeedReport) -> None:
 
 
 def summary_json(summary: PassSummary) -> dict[str, Any]:
-    """The `pressbot poll --json` object (DESIGN.md fields first)."""
-    data = asdict(summary)
-    data["started_at"] = summary.started_at.isoformat()
-    data["finished_at"] = summary.finished_at.isoformat() if summary.finished_at else None
-    data["feeds_report"] = data.pop("reports")
-    return data
+    """The `pressbot poll --json` object (DESIGN.md fields first): the times, every count, each feed's line."""
+    return {
+        "started_at": summary.started_at.isoformat(),
+        "finished_at": summary.finished_at.isoformat() if summary.finished_at else None,
+        **{count.name: getattr(summary, count.name) for count in fields(PassCounts)},
+        "feeds_report": [asdict(report) for report in summary.reports],
+    }

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
 
 
 class AlertStatus(StrEnum):
@@ -436,12 +438,16 @@ class DeliveryOutcome:
 
 @dataclass(slots=True)
 class DeliveryStats:
-    """What one delivery run did. Made by poll.deliver_alerts; read by the CLI and scheduler."""
+    """What one delivery run did. Made by deliver.deliver_alerts; read by poll and the scheduler."""
 
     sent: int = 0
     pending: int = 0
     failed: int = 0
     printed: int = 0
+    edits: int = 0  # chat.update of posted alerts applied this run (issue 18)
+    replies: int = 0  # thread replies posted this run
+    changes_pending: int = 0  # edits and replies still waiting after the run
+    changes_failed: int = 0  # edits and replies that failed for good this run
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +467,10 @@ class OutboxEntry:
     last_error: str | None
     slack_ts: str | None
     sent_at: datetime | None
+    edits: int = 0  # its message's edits sent (a copy joined, a flag added)
+    replies: int = 0  # replies sent in its thread (the release changed)
+    changes_pending: int = 0
+    changes_failed: int = 0
 
 
 @dataclass(slots=True)
@@ -495,11 +505,10 @@ class FeedOutcome:
 
 
 @dataclass(slots=True)
-class PassSummary:
-    """What one pass did. Made by poll; printed by the CLI, stored for status."""
+class PassCounts:
+    """What one pass counted: the one list of counters. ``poll --json``, the stored pass
+    record, ``status`` and the metrics read these fields; the text summaries name them."""
 
-    started_at: datetime
-    finished_at: datetime | None = None
     feeds: int = 0
     fetched: int = 0
     not_modified: int = 0
@@ -511,6 +520,23 @@ class PassSummary:
     alerts_pending: int = 0
     alerts_failed: int = 0
     alerts_held_back: int = 0  # flagged but not news: old on a first pass, or back after a prune
+    edits_sent: int = 0  # posted alerts edited (a copy joined its group, a copy's flag added)
+    replies_sent: int = 0  # replies in a posted alert's thread (its release changed)
+    changes_pending: int = 0  # edits and replies still waiting
+    changes_failed: int = 0
+
+    def count_delivery(self, stats: DeliveryStats) -> None:
+        self.alerts_sent, self.alerts_pending, self.alerts_failed = stats.sent, stats.pending, stats.failed
+        self.edits_sent, self.replies_sent = stats.edits, stats.replies
+        self.changes_pending, self.changes_failed = stats.changes_pending, stats.changes_failed
+
+
+@dataclass(slots=True, kw_only=True)
+class PassSummary(PassCounts):
+    """What one pass did. Made by poll; printed by the CLI, stored for status."""
+
+    started_at: datetime
+    finished_at: datetime | None = None
     reports: list[FeedReport] = field(default_factory=list)
 
 
@@ -571,15 +597,7 @@ class LastPass:
     started_at: datetime
     finished_at: datetime | None
     worker: str | None
-    feeds: int = 0
-    fetched: int = 0
-    not_modified: int = 0
-    failed: int = 0
-    new_items: int = 0
-    flagged: int = 0
-    alerts_sent: int = 0
-    alerts_pending: int = 0
-    alerts_failed: int = 0
+    counts: PassCounts = field(default_factory=PassCounts)
 
 
 DEFAULT_PAGES_PER_PASS = 20  # a 500-link archive must not hammer its site on a first pass
@@ -617,3 +635,92 @@ class Listing:
     url: str
     releases: tuple[ListedRelease, ...] = ()
     error: str | None = None
+
+
+# -- digests (issue 19) -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSchedule:
+    """When a digest's periods end: every day, or one weekday, at a wall time. Made by bot.digest."""
+
+    weekday: int | None  # 0 = Monday; None: every day
+    hour: int
+    minute: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSpec:
+    """One ``[[digests]]`` table, parsed. Made by config; read by the digest's period math,
+    store and deliver."""
+
+    name: str
+    channel: str
+    schedule: DigestSchedule
+    tz: ZoneInfo
+    flags: tuple[str, ...]  # the flags it covers, in this order (all defined ones by default)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPeriod:
+    """From one scheduled time (UTC) to the next, or to now for the period in progress."""
+
+    start: datetime
+    end: datetime
+    so_far: bool = False  # the period in progress (`digest --preview`/`--send`, `/pressbot digest`)
+    late: bool = False  # posted well after its end, or covering periods nothing posted
+    baseline: bool = False  # a new digest's last ended period: recorded, never posted
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRelease:
+    """A flagged release first seen in a digest's period. Made by store; read by deliver."""
+
+    item_id: int
+    feed_name: str
+    title: str
+    url: str | None
+    date: datetime  # published, else first seen
+    flags: tuple[str, ...]  # of the digest's flags, those the release carries
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """What one digest message says. Made by store (``collect_digest``); read by deliver."""
+
+    spec: DigestSpec
+    period: DigestPeriod
+    releases: tuple[DigestRelease, ...]  # newest first
+    # flag → how many of its releases the team marked "Not relevant"; None while verdicts are not recorded.
+    not_relevant: Mapping[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DigestToSend:
+    """A claimed digest row: its messages as built when it fell due. Made by store; read by deliver.
+
+    ``messages[0]`` goes to the channel, the rest into its thread, each posted once:
+    ``parts_sent`` of them are in Slack already.
+    """
+
+    digest_id: int
+    name: str
+    channel: str
+    messages: tuple[dict[str, Any], ...]
+    parts_sent: int
+    slack_ts: str | None  # the first message's, once posted
+    channel_id: str | None
+    outcome_unknown: bool  # part ``parts_sent`` may have reached Slack already
+    posting_started_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedDigest:
+    """A digest period's row as ``pressbot digest --send`` reports it. Made by store."""
+
+    digest_id: int
+    status: str  # pending, sent, failed or skipped
+    period_end: datetime
+    so_far: bool
+    sent_at: datetime | None
+    last_error: str | None

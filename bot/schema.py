@@ -105,6 +105,32 @@ class AlertChange(Base):
     claimed_until: Mapped[datetime | None]
 
 
+class DigestRow(Base):
+    __table__ = tables.digests
+
+    id: Mapped[int]
+    name: Mapped[str]
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    channel: Mapped[str]
+    status: Mapped[str]
+    late: Mapped[bool]
+    so_far: Mapped[bool]
+    releases: Mapped[int]
+    created_at: Mapped[datetime]
+    messages: Mapped[list[dict[str, Any]] | None]
+    parts_sent: Mapped[int]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None]
+    posting_started_at: Mapped[datetime | None]
+    slack_ts: Mapped[str | None]
+    slack_channel_id: Mapped[str | None]
+    sent_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None]
+    claimed_until: Mapped[datetime | None]
+
+
 class ItemBand(Base):
     __table__ = tables.item_bands
 

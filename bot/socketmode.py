@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
 from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
 from bot.store.search import search_items
+from bot.verdicts import ActionHandler, answer_feedback
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -44,9 +45,11 @@ DEFAULT_LIMIT = 5  # an ephemeral message is read on a phone too
 MAX_LIMIT = 20
 SNIPPET_MAX = 300
 USAGE = (
-    "Search the releases pressbot has stored: `/pressbot icc visa since:30d`.\n"
+    "Search the releases pressbot has stored: `/pressbot icc visa since:30d`. "
+    "`/pressbot digest [NAME]`: this period's digest so far; `/pressbot feeds`: failing and muted feeds.\n"
     '`"exact phrase"`, `a OR b`, `-word`, `visa*`; filters `flag:icc` `feed:"UN News"` `tag:ngo` '
-    "`lang:fr` `since:2w` `until:2024-05-31` `limit:10` `sort:date`."
+    "`lang:fr` `since:2w` `until:2024-05-31` `limit:10` `sort:date`.\n"
+    "`/pressbot missed URL FLAG` reports a release a flag missed; `/pressbot unmute NAME` ends a feed's mute."
 )
 _FILTER = re.compile(r'(?<!\S)(flag|feed|tag|lang|since|until|limit|sort):(?:"([^"]*)"|(\S+))', re.IGNORECASE)
 # Slack escapes these three in command text; phones and macOS turn straight quotes curly.
@@ -134,10 +137,22 @@ def render_problem(problem: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
 
 
-def answer(text: str, session_factory: sessionmaker[Session], now: datetime) -> dict[str, Any]:
-    """The reply to one ``/pressbot TEXT``."""
+def answer(
+    text: str, session_factory: sessionmaker[Session], now: datetime, settings: Settings | None = None
+) -> dict[str, Any]:
+    """The reply to one ``/pressbot TEXT``: a subcommand's, else a search's."""
     if not text.strip() or text.strip().lower() == "help":
         return render_problem("")
+    word, _, rest = text.strip().partition(" ")
+    # Subcommands (issue 19); each in its own module, beside the search.
+    if word.lower() == "digest":
+        from bot.slashdigest import answer_digest
+
+        return answer_digest(_slack_unescape(rest), settings, session_factory, now)
+    if word.lower() == "feeds" and not rest.strip():
+        from bot.slashdigest import answer_feeds
+
+        return answer_feeds(session_factory, now)
     try:
         filters = parse_slash_query(text, now=now)
         with session_factory() as session:
@@ -155,10 +170,14 @@ class SlashCommandHandler:
         session_factory: sessionmaker[Session],
         web_client: WebClient,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        settings: Settings | None = None,
+        flags: Collection[str] = (),
     ) -> None:
         self.session_factory = session_factory
         self.web_client = web_client
         self.clock = clock
+        self.settings = settings  # the digests' configuration, for `/pressbot digest`
+        self.flags = flags  # the configured flag names, for `/pressbot missed URL FLAG`
 
     def __call__(self, client: BaseSocketModeClient, request: SocketModeRequest) -> None:
         # Every envelope is acknowledged, or Slack sends it again.
@@ -167,12 +186,25 @@ class SlashCommandHandler:
             return
         payload = request.payload
         try:
-            reply = answer(payload.get("text") or "", self.session_factory, self.clock())
+            reply = self.feedback(payload) or answer(
+                payload.get("text") or "", self.session_factory, self.clock(), self.settings
+            )
         except Exception:
             # The SDK's worker thread would swallow it: log it and tell the user.
             log.exception("slash command %r failed", payload.get("text"))
             reply = render_problem("pressbot could not search just now; the error is in its log.")
         self.respond(payload, reply)
+
+    def feedback(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """``/pressbot missed URL FLAG`` and ``/pressbot unmute NAME`` (bot.verdicts), else None."""
+        line = answer_feedback(
+            payload.get("text") or "", self.session_factory, flags=self.flags,
+            user_id=str(payload.get("user_id") or "unknown")[:100], now=self.clock(),
+        )
+        if line is None:
+            return None
+        text = escape_slack(line)
+        return {"response_type": "ephemeral", "text": text, "blocks": [{"type": "section", "text": _mrkdwn(text)}]}
 
     def respond(self, payload: dict[str, Any], reply: dict[str, Any]) -> None:
         try:
@@ -188,13 +220,22 @@ class SlashCommandHandler:
             log.warning("could not answer a slash command: %s", exc)
 
 
-def start_socket_mode(settings: Settings, session_factory: sessionmaker[Session]) -> SocketModeClient:
-    """Connect to Slack and answer ``/pressbot`` until ``client.close()``."""
+def start_socket_mode(
+    settings: Settings, session_factory: sessionmaker[Session], on_change: Callable[[], None] = lambda: None
+) -> SocketModeClient:
+    """Connect to Slack, answer ``/pressbot`` and take the alerts' buttons until ``client.close()``.
+
+    ``on_change``: a verdict queued an edit of its alert (the worker delivers it now).
+    """
     if not settings.slack_app_token:
         raise ConfigError("SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-…)")
     web_client = make_client(settings.slack_token or "", settings.slack_api_url)
     client = SocketModeClient(app_token=settings.slack_app_token, web_client=web_client, logger=log)
-    client.socket_mode_request_listeners.append(SlashCommandHandler(session_factory, web_client))
+    # In this order: the slash-command handler acknowledges every envelope first.
+    client.socket_mode_request_listeners.append(
+        SlashCommandHandler(session_factory, web_client, settings=settings, flags=settings.flag_rules.names)
+    )
+    client.socket_mode_request_listeners.append(ActionHandler(session_factory, on_change=on_change))
     try:
         client.connect()
     except BaseException:

@@ -270,6 +270,40 @@ verdicts = Table(
     UniqueConstraint("alert_id", "user_id"),
 )
 
+# Digests (migration 0009, issue 19): one row per digest per period, unique, so that a
+# period is posted once whatever number of workers, restarts or `digest --send`s. The
+# messages are built once, when the row is made, and stored: every attempt posts the
+# same parts (the first to the channel, the rest in its thread), ``parts_sent`` counting
+# those Slack has, through the outbox's claim → mark → record steps.
+digests = Table(
+    "digests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    _required("name", String(200)),
+    _required("period_start", UTCDateTime),
+    _required("period_end", UTCDateTime),
+    _required("channel", String(200)),
+    # pending → sent | failed; "skipped": a new digest's last ended period, never posted.
+    _required("status", String(20), default="pending"),
+    _required("late", Boolean, default=False),
+    _required("so_far", Boolean, default=False),  # `pressbot digest --send`: the period until then
+    _required("releases", Integer, default=0),
+    _required("created_at", UTCDateTime, default=utcnow),
+    Column("messages", JSON),
+    _required("parts_sent", Integer, default=0),
+    _required("attempts", Integer, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("posting_started_at", UTCDateTime),
+    Column("slack_ts", String(50)),
+    Column("slack_channel_id", String(50)),
+    Column("sent_at", UTCDateTime),
+    Column("claimed_by", String(100)),
+    Column("claimed_until", UTCDateTime),
+    UniqueConstraint("name", "period_start"),
+    Index("ix_digests_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
 passes = Table(
     "passes",
     metadata,

@@ -23,6 +23,8 @@ HEADER_TEXT_MAX = 150
 MESSAGE_TEXT_MAX = 40_000
 BLOCKS_MAX = 50
 CONTEXT_ELEMENTS_MAX = 10
+ACTIONS_ELEMENTS_MAX = 25
+BUTTON_TEXT_MAX = 75
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class FakeSlack:
     )
     host: str = "127.0.0.1"
     port: int = 0
+    socket_mode_url: str | None = None  # apps.connections.open answers it (tests.fakesocketmode)
 
     def __post_init__(self) -> None:
         self.requests: list[Request] = []
@@ -168,6 +171,12 @@ class FakeSlack:
         return f"{int(time.time())}.{next(self._ts):06d}"
 
     def answer(self, request: Request) -> dict[str, Any]:
+        if request.method == "apps.connections.open" and self.socket_mode_url:
+            # Socket Mode opens with the app-level token, then talks over the WebSocket.
+            token = request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not token.startswith("xapp-"):
+                return {"ok": False, "error": "not_allowed_token_type"}
+            return {"ok": True, "url": self.socket_mode_url}
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return {"ok": False, "error": "invalid_auth"}
         handler = getattr(self, "_" + request.method.replace(".", "_"), None)
@@ -319,11 +328,32 @@ def _blocks_ok(blocks: Any) -> bool:
             elements = block.get("elements")
             fine = isinstance(elements, list) and 0 < len(elements) <= CONTEXT_ELEMENTS_MAX
             fine = fine and all(_text_ok(element, SECTION_TEXT_MAX) for element in elements)
+        elif kind == "actions":
+            elements = block.get("elements")
+            fine = isinstance(elements, list) and 0 < len(elements) <= ACTIONS_ELEMENTS_MAX
+            fine = fine and all(_action_ok(element) for element in elements)
         else:
             fine = kind == "divider"
         if not fine:
             return False
     return True
+
+
+def _action_ok(element: Any) -> bool:
+    """A button or an overflow menu as Block Kit defines them (text, action_id and value limits)."""
+    if not isinstance(element, dict) or not 0 < len(str(element.get("action_id") or "")) <= 255:
+        return False
+    if element.get("type") == "button":
+        return _text_ok(element.get("text"), BUTTON_TEXT_MAX, ("plain_text",)) and len(
+            str(element.get("value") or "")) <= 2000
+    if element.get("type") == "overflow":
+        options = element.get("options")
+        return isinstance(options, list) and 2 <= len(options) <= 5 and all(
+            isinstance(option, dict) and _text_ok(option.get("text"), BUTTON_TEXT_MAX, ("plain_text",))
+            and 0 < len(str(option.get("value") or "")) <= 150
+            for option in options
+        )
+    return False
 
 
 def _handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:

@@ -41,6 +41,8 @@ class FakeSocketModeSlack:
         self.ephemeral: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self.acks: list[dict[str, Any]] = []
+        self.sent_at: dict[str, float] = {}  # envelope id → when it was pushed (monotonic)
+        self.acked_at: dict[str, float] = {}  # envelope id → when its first ack arrived
         self._connections: list[ServerConnection] = []
         self._lock = threading.Lock()
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), self._http_handler())
@@ -108,14 +110,58 @@ class FakeSocketModeSlack:
         connection.send(json.dumps(envelope))
         return envelope_id
 
+    def send_envelope(self, kind: str, payload: dict[str, Any], envelope_id: str | None = None) -> str:
+        """Push one envelope (``interactive``, ``slash_commands``…); the same ``envelope_id`` is a retry."""
+        connection = self.wait_for(lambda: self._connections[-1] if self._connections else None)
+        envelope_id = envelope_id or str(uuid.uuid4())
+        envelope: dict[str, Any] = {"envelope_id": envelope_id, "type": kind, "accepts_response_payload": False,
+                                    "payload": payload}
+        with self._lock:
+            self.sent_at[envelope_id] = time.monotonic()
+        connection.send(json.dumps(envelope))
+        return envelope_id
+
+    def block_actions(
+        self, *, action_id: str, channel_id: str, message_ts: str, value: str = "", user_id: str = "U0ANA",
+        action_ts: str = "1700000100.000001", selected: str | None = None,
+    ) -> dict[str, Any]:
+        """A block_actions payload as Slack sends a click on a message's button or overflow."""
+        action: dict[str, Any] = {"action_id": action_id, "block_id": "pressbot_alert_actions",
+                                  "type": "overflow" if selected else "button", "action_ts": action_ts}
+        if selected:
+            action["selected_option"] = {"text": {"type": "plain_text", "text": selected}, "value": selected}
+        else:
+            action.update(value=value, text={"type": "plain_text", "text": action_id})
+        return {
+            "type": "block_actions",
+            "user": {"id": user_id, "username": "ana", "team_id": "T111"},
+            "api_app_id": "A111",
+            "team": {"id": "T111", "domain": "ngo"},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel_id,
+                          "is_ephemeral": False},
+            "channel": {"id": channel_id, "name": "pressbot"},
+            "message": {"type": "message", "ts": message_ts, "bot_id": "B0PRESSBOT"},
+            "response_url": f"{self.base}/commands/action-{len(self.sent_at)}",
+            "trigger_id": "111.222.xxx",
+            "actions": [action],
+        }
+
+    def ack_seconds(self, envelope_id: str) -> float | None:
+        """How long the client took to acknowledge the envelope (None: not yet)."""
+        with self._lock:
+            acked = self.acked_at.get(envelope_id)
+            return None if acked is None else acked - self.sent_at[envelope_id]
+
     def _link(self, connection: ServerConnection) -> None:
         with self._lock:
             self._connections.append(connection)
         connection.send(json.dumps(HELLO))
         try:
             for message in connection:
+                ack = json.loads(message)
                 with self._lock:
-                    self.acks.append(json.loads(message))
+                    self.acks.append(ack)
+                    self.acked_at.setdefault(str(ack.get("envelope_id")), time.monotonic())
         except ConnectionClosed:
             pass  # slack-sdk's builtin client drops the socket without a close frame
 

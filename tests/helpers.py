@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +25,7 @@ from bot.cli import cli
 from bot.locations import normalize_database_url
 from bot.records import AlertDecision, FlagMatch, HoldReason, Route
 from bot.schema import Alert, Feed, FlagMatchRow, Item
+from tests.conftest import REPO
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -141,3 +150,74 @@ def count_items(database_url: str) -> dict[str, int]:
         counts = {name: count for name, count in rows}
     engine.dispose()
     return counts
+
+
+# -- processes, and databases that refuse writes --------------------------------------------
+
+
+def shown(url: str) -> str:
+    """How pressbot names a database in its messages: a SQLite file's path, else the URL."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    return url.replace("postgres://", "postgresql://", 1)
+
+
+@contextmanager
+def immutable(path: Path) -> Iterator[None]:
+    """A file nobody can write, root included: chattr +i (plain chmod does not stop root)."""
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(0o644)
+        return
+    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False) \
+        if shutil.which("chattr") else None
+    if done is None or done.returncode != 0:
+        pytest.skip(f"cannot make a file read-only for root here: {done.stderr if done else 'no chattr'}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@contextmanager
+def read_only_postgres(url: str) -> Iterator[None]:
+    name = url.rsplit("/", 1)[1]
+    server = normalize_database_url(url).replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    admin = f"{server}/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    try:
+        yield
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
+
+
+@contextmanager
+def unwritable(database_url: str) -> Iterator[None]:
+    if database_url.startswith("sqlite"):
+        with immutable(Path(database_url.removeprefix("sqlite:///"))):
+            yield
+    else:
+        with read_only_postgres(database_url):
+            yield
+
+
+def pressbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=120,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), **env}, check=False)
+
+
+def pressbot_env(env: dict[str, str]) -> dict[str, str]:
+    """The environment of a ``python -m bot`` child: this one's, the checkout importable, ``env`` on top."""
+    return {**os.environ, "PYTHONPATH": str(REPO), **env}
+
+
+def wait_until(condition: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what}"
+        time.sleep(0.1)

@@ -12,14 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -31,9 +26,10 @@ from bot.cli import cli
 from bot.config import normalize_database_url
 from bot.store import make_engine, migrations_dir, schema_revisions
 from bot.store.migrate import upgrade
-from tests.conftest import REPO, write_config
+from tests.conftest import write_config
 from tests.deployfeed import serve_releases
 from tests.feedserver import FeedServer
+from tests.helpers import pressbot, shown, unwritable
 
 READ_ONLY_COMMANDS = [
     ("status",), ("status", "--json"), ("query", "visa"), ("query", "--format", "json"), ("feeds", "list"),
@@ -47,13 +43,6 @@ def head() -> str:
     config.set_main_option("script_location", str(migrations_dir()))
     [revision] = ScriptDirectory.from_config(config).get_heads()
     return revision
-
-
-def shown(url: str) -> str:
-    """How pressbot names a database in its messages: a SQLite file's path, else the URL."""
-    if url.startswith("sqlite:///"):
-        return url.removeprefix("sqlite:///")
-    return url.replace("postgres://", "postgresql://", 1)
 
 
 def run(url: str, config: Path, *args: str) -> object:
@@ -160,55 +149,6 @@ def test_poll_and_db_upgrade_still_create_and_migrate(database_url: str, tmp_pat
 ONE_OFF_WRITERS = [("poll",), ("poll", "--json"), ("reflag",), ("prune", "--older-than", "1d"),
                    ("alerts", "retry", "--all"), ("db", "upgrade")]
 WRITER_IDS = ["poll", "poll-json", "reflag", "prune", "alerts-retry", "db-upgrade"]
-
-
-@contextmanager
-def immutable(path: Path) -> Iterator[None]:
-    """A file nobody can write, root included: chattr +i (plain chmod does not stop root)."""
-    if os.geteuid() != 0:
-        path.chmod(0o444)
-        try:
-            yield
-        finally:
-            path.chmod(0o644)
-        return
-    done = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True, check=False) \
-        if shutil.which("chattr") else None
-    if done is None or done.returncode != 0:
-        pytest.skip(f"cannot make a file read-only for root here: {done.stderr if done else 'no chattr'}")
-    try:
-        yield
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
-
-
-@contextmanager
-def read_only_postgres(url: str) -> Iterator[None]:
-    name = url.rsplit("/", 1)[1]
-    server = normalize_database_url(url).replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
-    admin = f"{server}/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-    try:
-        yield
-    finally:
-        with psycopg.connect(admin, autocommit=True) as connection:
-            connection.execute(f'ALTER DATABASE "{name}" RESET default_transaction_read_only')
-
-
-@contextmanager
-def unwritable(database_url: str) -> Iterator[None]:
-    if database_url.startswith("sqlite"):
-        with immutable(Path(database_url.removeprefix("sqlite:///"))):
-            yield
-    else:
-        with read_only_postgres(database_url):
-            yield
-
-
-def pressbot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=120,
-                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO), **env}, check=False)
 
 
 @pytest.fixture

@@ -355,10 +355,10 @@ def test_feed_text_never_reaches_slack_unescaped(db: sessionmaker[Session], fake
         assert "<" not in text and ">" not in text, text
     escaped = html.escape(payload, quote=False)
     assert escaped in body["blocks"][0]["text"]["text"]  # title
-    assert escaped in body["blocks"][-1]["text"]["text"]  # summary
+    assert escaped in body["blocks"][-2]["text"]["text"]  # summary, before the buttons
     assert escaped in body["text"]
     # Shown to readers as written: Slack decodes the entities once.
-    assert html.unescape(body["blocks"][-1]["text"]["text"]) == f"Summary {payload}"
+    assert html.unescape(body["blocks"][-2]["text"]["text"]) == f"Summary {payload}"
 
 
 def test_a_30000_character_release_posts_within_slack_limits(db: sessionmaker[Session], fake: FakeSlack) -> None:
@@ -370,7 +370,8 @@ def test_a_30000_character_release_posts_within_slack_limits(db: sessionmaker[Se
     assert fakeslack.message_problem(body) is None
     assert len(body["blocks"]) <= 50 and len(body["text"]) <= 40_000
     assert all(len(t) <= 3000 for t in _strings(body["blocks"]))
-    summary = body["blocks"][-1]["text"]["text"]
+    summary = body["blocks"][-2]["text"]["text"]
+    assert body["blocks"][-1]["type"] == "actions"  # the buttons survive the cut
     assert summary.endswith("…") and not summary[:-1].endswith("&am")  # cut at a word, never in an entity
     assert alert_row(db, alert_id).status == "sent"
 
@@ -487,13 +488,17 @@ def alert_to_send(**fields: Any) -> AlertToSend:
 
 def test_build_message_layout() -> None:
     message = deliver.build_message(alert_to_send())
-    title, context, icc, reprisal, summary = message["blocks"]
+    title, context, icc, reprisal, summary, actions = message["blocks"]
     assert title["text"]["text"] == "*<https://ishr.ch/news/icc-reprisals/|ICC: reprisals against witnesses must stop>*"
     assert context["elements"][0]["text"] == "ISHR · 2 Nov 2026, 09:30 UTC"
     assert icc["text"]["text"] == ":triangular_flag_on_post: *icc*\n> Witnesses before the *ICC* have been threatened."
     assert reprisal["text"]["text"].endswith("> Such *reprisals* against witnesses must stop.")
     assert summary["text"]["text"].startswith("The International Service")
     assert all(b.get("text", {}).get("verbatim", True) for b in message["blocks"])
+    assert [element["action_id"] for element in actions["elements"]] == [
+        "pressbot_relevant", "pressbot_not_relevant", "pressbot_alert_menu"]
+    assert [element.get("value") for element in actions["elements"]] == ["42", "42", None]
+    assert actions["elements"][2]["options"][0]["text"]["text"] == "Mute this feed for 7 days"
     assert message["text"] == "[icc, reprisal] ICC: reprisals against witnesses must stop — ISHR"
     assert message["metadata"] == {"event_type": "pressbot_alert", "event_payload": {"alert_id": 42}}
 
@@ -783,7 +788,7 @@ def test_a_summary_has_at_most_three_sentences_in_slack_and_query(
     assert queried.exit_code == 0, queried.output
 
     (body,) = fake.posts()
-    posted = body["blocks"][-1]["text"]["text"]
+    posted = body["blocks"][-2]["text"]["text"]
     (hit,) = json.loads(queried.stdout)
     assert 1 <= len(_sentences(posted)) <= 3, posted
     assert 1 <= len(_sentences(hit["summary"])) <= 3, hit["summary"]

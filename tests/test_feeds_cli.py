@@ -150,7 +150,8 @@ def test_list_shows_health_and_item_counts(tmp_path: Path) -> None:
     assert {name: row["items"] for name, row in listed.items()} == {"FIDH": 2, "ISHR": 3, "UN News": 2, "New one": 0}
     assert listed["ISHR"]["enabled"] is True and listed["ISHR"]["consecutive_failures"] == 0
     assert set(listed["ISHR"]) == {"name", "url", "enabled", "disabled_reason", "last_success", "last_error",
-                                   "consecutive_failures", "next_check", "items"}
+                                   "consecutive_failures", "next_check", "items", "muted_until", "muted_by"}
+    assert listed["ISHR"]["muted_until"] is None and listed["ISHR"]["muted_by"] is None
     table = CliRunner().invoke(cli, ["feeds", "list"], env={**env, "COLUMNS": "200"})
     assert table.exit_code == 0 and "UN News" in table.stdout and "New one" in table.stdout
 

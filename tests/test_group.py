@@ -479,3 +479,119 @@ def test_query_shows_a_group_once_with_also_in_and_no_group_every_copy(
     [csv_row] = [row for row in csv.DictReader(io.StringIO(query("--format", "csv"))) if "Valdoria" in row["title"]]
     assert csv_row["also_in"] == "; ".join(f"{copy['feed']} {copy['url']}" for copy in valdoria["also_in"])
     assert f"{valdoria['feed']} (+2)" in query("--format", "table")
+
+
+# ------------------------------------------------------------------- leftovers of issue 18
+
+NOTICE = [
+    "Geneva – The Office will hold a press briefing on Friday at the Palais des Nations, room three, at eleven "
+    "in the morning, on the programme of the coming session of the Council and on the reports to be presented "
+    "there by its mechanisms, and journalists who wish to attend are asked to register with the press office."
+]
+
+
+def test_a_release_rewritten_after_it_was_stored_is_found_by_its_new_text(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    # A short notice at first, replaced by the full release: a copy of the full release
+    # arriving later is a copy of it (its band keys follow its text), not a new alert.
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    republish(feed_server, "OHCHR", NOTICE)
+    ohchr = {"name": "OHCHR", "url": feed_server.url("/ohchr.xml")}
+    env = poll_env(tmp_path, fake, [ohchr], database_url)
+    poll(env)
+    assert [post for post in fake.posts() if "Valdoria" in post["text"]] == []  # nothing flagged in the notice
+    republish(feed_server, "OHCHR", RELEASE)
+    poll(env)
+    assert len([post for post in fake.posts() if "Valdoria" in post["text"]]) == 1  # the edit newly flags it
+    republish(feed_server, "ReliefWeb", ORIGINAL["ReliefWeb"])
+    relief = {"name": "ReliefWeb", "url": feed_server.url("/reliefweb.xml")}
+    poll_env(tmp_path, fake, [ohchr, relief], database_url)
+    summary = poll(env)
+    assert summary["new_items"] == 1 and summary["alerts_sent"] == 0
+    assert len([post for post in fake.posts() if "Valdoria" in post["text"]]) == 1
+    [update] = [call.body for call in fake.calls("chat.update")]
+    assert "reliefweb.example/report/valdoria-experts|ReliefWeb>" in json.dumps(update["blocks"])
+
+
+def _published_long_ago(rss: str) -> str:
+    # The first item's date only: two years old, so that prune takes it and not its copies.
+    start = rss.index("<pubDate>") + len("<pubDate>")
+    end = rss.index("</pubDate>")
+    return rss[:start] + "Mon, 02 Nov 2020 09:00:00 GMT" + rss[end:]
+
+
+def test_a_pruned_head_leaves_its_copies_grouped_under_the_oldest_remaining_one(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    feeds = three_copies_and_another(feed_server)
+    feed_server.add("/ishr.xml", _published_long_ago(feed_server.routes["/ishr.xml"].body.decode()))
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, feeds, database_url)
+    poll(env)
+    factory = open_db(database_url)
+    with factory() as session:
+        head = session.execute(select(Item.id, Feed.name).join(Feed).where(Item.id == Item.group_id)).one()
+    assert head[1] == "ISHR"  # feeds are stored in name order: the first is the head
+    pruned = CliRunner().invoke(cli, ["prune", "--older-than", "365d", "--all"], env=env)
+    assert pruned.exit_code == 0, pruned.output
+
+    result = CliRunner().invoke(cli, ["query", "--format", "json"], env={"DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    [valdoria] = [row for row in rows if "Valdoria" in row["title"]]
+    assert valdoria["feed"] == "OHCHR"  # the copy stored next
+    assert [(copy["feed"], copy["url"]) for copy in valdoria["also_in"]] == [
+        ("ReliefWeb", "https://reliefweb.example/report/valdoria-experts")
+    ]
+    with factory() as session:
+        query = select(Feed.name, Item.group_id).join(Feed).where(Item.title.contains("Valdoria"))
+        groups = {name: group_id for name, group_id in session.execute(query)}
+    factory.kw["bind"].dispose()
+    assert groups["ReliefWeb"] == groups["OHCHR"] == valdoria["id"] and "ISHR" not in groups
+
+
+def test_edits_and_replies_are_counted_by_the_pass_summary_and_alerts_list(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    feeds = three_copies_and_another(feed_server)
+    env = poll_env(tmp_path, fake, feeds, database_url)
+    first = poll(env)
+    assert (first["edits_sent"], first["replies_sent"], first["changes_pending"], first["changes_failed"]) == (
+        0, 0, 0, 0)
+    poll_env(tmp_path, fake, [*feeds, fourth_copy(feed_server)], database_url)
+    edited = poll(env)
+    assert (edited["edits_sent"], edited["replies_sent"], edited["changes_pending"]) == (1, 0, 0)
+    name, _, ts = alerted(database_url)
+    republish(feed_server, name, [*ORIGINAL[name], "A paragraph the release did not have before today."])
+    text = CliRunner().invoke(cli, ["poll"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "changes to posted alerts: 0 edits, 1 reply sent; 0 pending, 0 failed" in text.stdout
+    assert len(fake.replies("#pressbot", ts)) == 1
+    listed = CliRunner().invoke(cli, ["alerts", "list", "--all", "--json"], env=env)
+    assert listed.exit_code == 0, listed.output
+    [valdoria] = [entry for entry in json.loads(listed.stdout) if entry["slack_ts"] == ts]
+    assert (valdoria["edits"], valdoria["replies"], valdoria["changes_pending"], valdoria["changes_failed"]) == (
+        1, 1, 0, 0)
+    table = CliRunner().invoke(cli, ["alerts", "list", "--all"], env={**env, "COLUMNS": "300"})
+    assert "1 edit, 1 reply" in table.stdout
+
+
+def test_a_page_sources_release_and_a_feeds_copy_of_it_are_one_alert(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    from tests.newsroom import mount, release
+
+    title = "Valdoria: experts alarmed at arrest of defenders after Council briefing"
+    listing = mount(feed_server, "drupal", [release(1, title, paragraphs=tuple(RELEASE)), release(2)])
+    republish(feed_server, "ReliefWeb", ORIGINAL["ReliefWeb"])
+    feeds = [
+        {"name": "Newsroom", "url": listing, "page": True},
+        {"name": "ReliefWeb", "url": feed_server.url("/reliefweb.xml")},
+    ]
+    env = poll_env(tmp_path, fake, feeds, f"sqlite:///{tmp_path / 'p.db'}")
+    summary = poll(env)
+    assert summary["alerts_sent"] == 1, summary
+    [post] = fake.posts()
+    assert "Also published by" in json.dumps(post["blocks"])

@@ -13,7 +13,7 @@ from bot.config import normalize_database_url
 from bot.schema import Item
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import run_cli
+from tests.helpers import run_cli
 
 REPRISALS = "Several defenders faced reprisals for cooperating with the United Nations."
 

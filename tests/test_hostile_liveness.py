@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import RSS20
+from tests.helpers import RSS20, run_cli
 
 # -- 19 ----------------------------------------------------------------------------------
 
@@ -63,8 +63,6 @@ def many_releases(count: int) -> str:
 
 @pytest.mark.parametrize("output", ["json", "ndjson", "csv"])
 def test_limit_0_exports_the_whole_archive(feed_server: FeedServer, tmp_path: Path, output: str) -> None:
-    from tests.test_poll import run_cli
-
     config = write_config(tmp_path, [{"name": "Many", "url": feed_server.add("/many.xml", many_releases(120))}])
     database_url = f"sqlite:///{tmp_path / 'q.db'}"
     assert run_cli(["poll"], config, database_url).exit_code == 0
@@ -100,7 +98,6 @@ def test_a_bot_wall_page_never_replaces_the_teaser(feed_server: FeedServer, tmp_
     from sqlalchemy import create_engine, select
 
     from bot.schema import Item
-    from tests.test_poll import run_cli
 
     page = feed_server.add("/news/1", WALLS[wall], content_type="text/html")
     feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>R</title><item><title>Reprisals</title>'
@@ -122,7 +119,6 @@ def test_a_page_shorter_than_the_teaser_is_not_the_text(feed_server: FeedServer,
     from sqlalchemy import create_engine, select
 
     from bot.schema import Item
-    from tests.test_poll import run_cli
 
     short = "<html><body><article><p>Defenders were detained after the visit.</p></article></body></html>"
     page = feed_server.add("/news/2", short, content_type="text/html")
@@ -209,8 +205,6 @@ def test_feeds_list_piped_gives_one_whole_line_per_feed(tmp_path: Path) -> None:
 def test_an_empty_feed_list_is_warned_about_and_counts_read_right(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
-    from tests.test_poll import run_cli
-
     config = write_config(tmp_path, [])
     result = run_cli(["poll"], config, f"sqlite:///{tmp_path / 'e.db'}")
     assert result.exit_code == 0 and "no feeds" in result.stderr, result.output

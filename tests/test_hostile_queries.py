@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from bot.cli import cli
 from tests.conftest import write_config
 from tests.feedserver import FeedServer
-from tests.test_poll import RSS20, run_cli
+from tests.helpers import RSS20, run_cli
 
 
 def one_line_exit_2(result: Any) -> None:

@@ -25,8 +25,7 @@ from bot.metrics import WorkerMetrics, error_kind
 from tests.conftest import write_config
 from tests.deployfeed import serve_releases
 from tests.feedserver import FeedServer
-from tests.test_database_state import immutable
-from tests.test_run_unwritable import pressbot_env, wait_until
+from tests.helpers import immutable, pressbot, pressbot_env, wait_until
 
 METRICS_AT = re.compile(r"metrics and health check on (http://127\.0\.0\.1:(\d+))/metrics")
 
@@ -126,8 +125,6 @@ def test_without_the_port_no_metrics_server_starts(sqlite_url: str, tmp_path: Pa
 
 @pytest.mark.parametrize("port", ["http", "-1", "70000"], ids=["word", "negative", "too-big"])
 def test_a_bad_metrics_port_is_one_line_exit_2(tmp_path: Path, port: str) -> None:
-    from tests.test_database_state import pressbot
-
     config = write_config(tmp_path, [{"name": "A", "url": "https://a.example/feed"}])
     done = pressbot("run", env={"PRESSBOT_CONFIG": str(config), "PRESSBOT_METRICS_PORT": port,
                                 "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}, cwd=tmp_path)

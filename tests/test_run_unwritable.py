@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import write_config
 from tests.deployfeed import serve_releases
 from tests.feedserver import FeedServer
-from tests.test_database_state import pressbot, shown, unwritable
+from tests.helpers import pressbot, pressbot_env, shown, unwritable, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -39,13 +39,6 @@ def lines_of(path: Path) -> list[re.Match[str]]:
     matches = [LOG_LINE.match(line) for line in text.splitlines()]
     assert all(matches), text  # nothing but log lines, each on one line
     return [match for match in matches if match]
-
-
-def wait_until(condition: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_run_on_an_unwritable_database_logs_one_line_per_pass_backs_off_and_recovers(
@@ -101,11 +94,3 @@ def test_run_on_an_unwritable_database_logs_one_line_per_pass_backs_off_and_reco
     print(f"\n[{database_url.split(':')[0]}] 10 s read-only: {len(during)} log lines, {len(passes)} failed passes "
           f"(delays {delays} s); recovered {recovery:.1f} s after it became writable; "
           f"SIGTERM exit {code} in {took:.1f} s")
-
-
-def pressbot_env(env: dict[str, str]) -> dict[str, str]:
-    import os
-
-    from tests.conftest import REPO
-
-    return {**os.environ, "PYTHONPATH": str(REPO), **env}

@@ -406,7 +406,7 @@ def test_status_reports_each_feeds_health_the_alerts_and_the_last_pass(tmp_path:
     assert by_name["down"] | {"next_check": None, "failing_since": None, "last_error_at": None} == {
         "name": "down", "status": "failing", "disabled_reason": None, "last_success": None,
         "last_error": "HTTP 503", "last_error_at": None, "consecutive_failures": 1, "failing_since": None,
-        "next_check": None, "interval_seconds": None, "claimed_by": None,
+        "next_check": None, "interval_seconds": None, "claimed_by": None, "muted_until": None, "muted_by": None,
     }
     assert status["alerts"]["pending"] == 0 and status["alerts"]["failed"] == 0
     assert status["last_pass"]["feeds"] == 2 and status["last_pass"]["failed"] == 1

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import policy
 from bot.records import AlertPolicy, HoldReason, StoredItem, VerdictKind
-from bot.schema import AlertChange, Feed, VerdictRow
+from bot.schema import Alert, AlertChange, Feed, VerdictRow
 from bot.store import changes, feeds, outbox
 from bot.store import verdicts as store
 from tests.helpers import NOW, add_alert
@@ -81,6 +81,10 @@ def test_counts_per_flag_and_tallies_per_release(db: sessionmaker[Session]) -> N
     with db() as session:
         counts = store.verdict_counts(session, ["icc", "reprisal", "other"])
         tallies = store.verdict_tallies(session, [item_id])
+        first_item = session.scalar(select(Alert.item_id).where(Alert.id == first))
+        assert first_item is not None
+        assert store.not_relevant_by_flag(session, [first_item, item_id]) == {"icc": 1}  # two users, one release
+        assert store.not_relevant_by_flag(session, [item_id]) == {}
         listed = store.list_verdicts(session)
     assert (counts["icc"].relevant, counts["icc"].not_relevant, counts["icc"].missed) == (1, 2, 0)
     assert counts["icc"].precision == pytest.approx(1 / 3)

@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "slack": ("bot.cli.alerts:slack", "Slack checks."),
     "prune": ("bot.cli.query:prune", "Delete old items (flagged ones kept unless --all)."),
     "init": ("bot.cli.init:init", "Write an editable copy of the default configuration."),
+    "feedback": ("bot.cli.feedback:feedback", "The team's verdicts on alerts: list, export, missed."),
+    "digest": ("bot.cli.digest:digest", "A digest of the period in progress: --preview or --send."),
 }
 
 

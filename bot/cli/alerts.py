@@ -72,7 +72,24 @@ def _entry_json(entry: OutboxEntry) -> dict[str, Any]:
         "last_error": entry.last_error,
         "slack_ts": entry.slack_ts,
         "sent_at": iso(entry.sent_at),
+        "edits": entry.edits,
+        "replies": entry.replies,
+        "changes_pending": entry.changes_pending,
+        "changes_failed": entry.changes_failed,
     }
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _changes(entry: OutboxEntry) -> str:
+    """Its edits and thread replies sent, and those waiting or failed (issue 18); "" when none."""
+    sent = [_plural(entry.edits, "edit", "edits")] if entry.edits else []
+    sent += [_plural(entry.replies, "reply", "replies")] if entry.replies else []
+    waiting = [f"{entry.changes_pending} pending"] if entry.changes_pending else []
+    waiting += [f"{entry.changes_failed} failed"] if entry.changes_failed else []
+    return ", ".join(sent) + (f" ({', '.join(waiting)})" if waiting else "")
 
 
 def _print_table(entries: list[OutboxEntry]) -> None:
@@ -83,7 +100,7 @@ def _print_table(entries: list[OutboxEntry]) -> None:
         click.echo("no alerts")
         return
     table = Table(box=None, header_style="bold")
-    for column in ("id", "status", "channel", "feed", "title", "attempts", "error / sent"):
+    for column in ("id", "status", "channel", "feed", "title", "attempts", "error / sent", "edits / replies"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         sent = entry.status == AlertStatus.SENT
@@ -96,6 +113,7 @@ def _print_table(entries: list[OutboxEntry]) -> None:
             terminal_text(entry.title[:80]),
             str(entry.attempts),
             terminal_text(detail),
+            _changes(entry),
         )
     Console(highlight=False, soft_wrap=False, markup=False).print(table)
 

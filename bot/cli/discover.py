@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import click
 
 from bot.cli import CommandError, ConfigClickError, load_settings
+from bot.urls import http_url_parts
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -222,7 +223,7 @@ def discover(url: str, as_json: bool) -> None:
 
     Prints TOML to paste into feeds.toml. Stores nothing.
     """
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+    if http_url_parts(url) is None:
         raise ConfigClickError(f"{url!r} is not an http(s) URL")
     discovery = discover_site(load_settings(), url)
     if as_json:

@@ -60,7 +60,22 @@ def listing_json(listing: FeedListing) -> dict[str, Any]:
         "consecutive_failures": listing.consecutive_failures,
         "next_check": listing.next_check_at.isoformat() if listing.next_check_at else None,
         "items": listing.items,
+        **mute_json(listing.muted_until, listing.muted_by),
     }
+
+
+def mute_json(muted_until: datetime | None, muted_by: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """``muted_until`` and ``muted_by``, both null when the feed is not muted (or its mute has ended)."""
+    active = muted_until is not None and muted_until > (now or datetime.now(UTC))
+    return {"muted_until": muted_until.isoformat() if active and muted_until else None,
+            "muted_by": muted_by if active else None}
+
+
+def mute_text(muted_until: datetime | None, muted_by: str | None, now: datetime | None = None) -> str:
+    """ "muted until 2026-12-11 12:00 UTC by U0ANA", or "" when not muted."""
+    if muted_until is None or muted_until <= (now or datetime.now(UTC)):
+        return ""
+    return f"muted until {muted_until:%Y-%m-%d %H:%M} UTC by {muted_by or 'unknown'}"
 
 
 @feeds.command("list")
@@ -96,6 +111,8 @@ _LIST_COLUMNS = ("name", "enabled", "items", "last success", "failures", "next c
 
 def _listing_row(listing: FeedListing) -> list[str]:
     enabled = "yes" if listing.enabled else f"no: {listing.disabled_reason}"
+    muted = mute_text(listing.muted_until, listing.muted_by)
+    enabled += f", {muted}" if muted else ""
     failures = str(listing.consecutive_failures) if listing.consecutive_failures else ""
     return [listing.name, enabled, str(listing.items), _when(listing.last_success_at), failures,
             _when(listing.next_check_at), listing.last_error or listing.url]
@@ -276,3 +293,21 @@ def export_command() -> None:
 from bot.cli.discover import discover  # noqa: E402  (its own module: feeds.py stays small)
 
 feeds.add_command(discover)
+
+
+# -- unmute ------------------------------------------------------------------------------
+
+
+@feeds.command("unmute")
+@click.argument("name")
+def unmute_command(name: str) -> None:
+    """End the mute of feed NAME (set from Slack): its new alerts are posted again, held ones are not."""
+    from bot.verdicts import end_mute
+
+    session_factory = open_db(load_settings(), migrate=False)
+    try:
+        with session_factory.begin() as session:
+            line = end_mute(session, name, datetime.now(UTC))
+    except ValueError as exc:
+        raise ConfigClickError(str(exc)) from None
+    click.echo(line)

@@ -114,4 +114,10 @@ def format_summary(summary: PassSummary) -> str:
         held = summary.alerts_held_back
         alerts += f", {held} older flagged releases held back (not news: see alerts list --status held)"
     lines.append(alerts)
+    if summary.edits_sent or summary.replies_sent or summary.changes_pending or summary.changes_failed:
+        lines.append(
+            f"changes to posted alerts: {_count(summary.edits_sent, 'edit')}, "
+            f"{summary.replies_sent} {'reply' if summary.replies_sent == 1 else 'replies'} sent; "
+            f"{summary.changes_pending} pending, {summary.changes_failed} failed"
+        )
     return "\n".join(lines)

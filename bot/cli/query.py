@@ -126,6 +126,7 @@ def run_search(filters: QueryFilters, render: Callable[[Iterable[QueryHit], Quer
     from bot.store import check_database_url, check_schema, make_engine
 
     try:
+        _check_digests()
         database_url = database_url_from_env_and_file()
         check_database_url(database_url)
         engine = make_engine(database_url)
@@ -137,6 +138,32 @@ def run_search(filters: QueryFilters, render: Callable[[Iterable[QueryHit], Quer
         raise ConfigClickError(str(exc)) from exc
     except StoreError as exc:
         raise CommandError(str(exc).strip().splitlines()[0]) from exc
+
+
+def _check_digests() -> None:
+    """A bad ``[[digests]]`` table stops every command, this one too (issue 19), without ``config.load()``."""
+    import os
+
+    from bot.errors import ConfigError
+    from bot.locations import config_path, read_toml
+
+    path = config_path(os.environ)
+    try:
+        if b"digests" not in path.read_bytes():
+            return  # the usual case: no TOML parsed again (15 ms for the shipped file), no digest module imported
+    except OSError:
+        if os.environ.get("DATABASE_URL"):
+            return  # a query needs nothing else from the file
+    data = read_toml(path)  # it says why it cannot be read
+    if "digests" not in data:
+        return
+    from bot.digest import digest_specs
+
+    flags = data.get("flags")
+    try:
+        digest_specs(data["digests"], flags if isinstance(flags, dict) else (), str(path))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _search(engine: Engine, filters: QueryFilters, render: Callable[[Iterable[QueryHit], QueryFilters], None]) -> None:

@@ -8,13 +8,14 @@ import logging
 import os
 import signal
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli import CommandError, ConfigClickError, configure_logging, load_settings, open_db, terminal_text
-from bot.records import FeedHealth, FeedStatus, LastPass
+from bot.records import FeedHealth, FeedStatus, LastPass, VerdictCounts
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -50,11 +51,17 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def _start_socket_mode(settings: Settings, session_factory: Any) -> Any:
-    """Slack Socket Mode (slash commands), when that module exists and SLACK_APP_TOKEN is set."""
+def _start_socket_mode(settings: Settings, session_factory: Any, scheduler: Any = None) -> Any:
+    """Slack Socket Mode (slash commands, the alerts' buttons), when that module exists and SLACK_APP_TOKEN is set."""
     if not settings.slack_app_token or importlib.util.find_spec("bot.socketmode") is None:
         return None
-    keeper = _SocketModeKeeper(settings, session_factory)
+
+    def deliver_now() -> None:
+        # A verdict's edit is in the outbox: the delivery job runs now instead of within 15 s.
+        if scheduler is not None:
+            scheduler.modify_job("delivery", next_run_time=datetime.now(UTC))
+
+    keeper = _SocketModeKeeper(settings, session_factory, deliver_now)
     keeper.start()
     return keeper
 
@@ -70,9 +77,10 @@ class _SocketModeKeeper:
     FIRST_DELAY = 1.0
     MAX_DELAY = 300.0
 
-    def __init__(self, settings: Settings, session_factory: Any) -> None:
+    def __init__(self, settings: Settings, session_factory: Any, on_change: Any = None) -> None:
         self._settings = settings
         self._session_factory = session_factory
+        self._on_change = on_change or (lambda: None)
         self._stop = threading.Event()
         self._handle: Any = None
         self._thread = threading.Thread(target=self._connect, name="socketmode-connect", daemon=True)
@@ -86,7 +94,7 @@ class _SocketModeKeeper:
         delay = self.FIRST_DELAY
         while not self._stop.is_set():
             try:
-                self._handle = socketmode.start_socket_mode(self._settings, self._session_factory)
+                self._handle = socketmode.start_socket_mode(self._settings, self._session_factory, self._on_change)
             except Exception as exc:  # the alerts matter more than slash commands: keep running
                 log.warning("Socket Mode did not start (%s); retrying in %.0f s", _one_line(exc), delay)
                 self._stop.wait(delay)
@@ -147,7 +155,7 @@ def run(log_json: bool) -> None:
         log.error("%s; passes paused, next try in %gs", unwritable, worker.backoff.failed())
     scheduler = build_scheduler(worker)
     scheduler.start()
-    socket_mode = _start_socket_mode(settings, session_factory)
+    socket_mode = _start_socket_mode(settings, session_factory, scheduler)
     log.info(
         "worker %s started: %d feeds, Slack %s", worker.id, len(settings.feeds),
         "posting" if settings.slack_token else "not configured (alerts are printed)",
@@ -203,9 +211,24 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def verdicts_json(counts: dict[str, VerdictCounts]) -> dict[str, Any]:
+    """Per flag: the team's verdicts on its alerts, the precision they give, and misses reported."""
+    return {
+        flag: {"relevant": count.relevant, "not_relevant": count.not_relevant, "missed": count.missed,
+               "precision": count.precision}
+        for flag, count in counts.items()
+    }
+
+
 def status_json(
-    feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings
+    feeds: list[FeedHealth],
+    alerts: dict[str, int],
+    last: LastPass | None,
+    settings: Settings,
+    verdicts: dict[str, VerdictCounts] | None = None,
 ) -> dict[str, Any]:
+    from bot.cli.feeds import mute_json
+
     return {
         # Which configuration answered: PRESSBOT_CONFIG, ./config or the one shipped in the package.
         "config": str(settings.config_path.absolute()),
@@ -223,15 +246,15 @@ def status_json(
                 "next_check": _iso(feed.next_check_at),
                 "interval_seconds": feed.interval_seconds,
                 "claimed_by": feed.claimed_by,
+                **mute_json(feed.muted_until, feed.muted_by),
             }
             for feed in feeds
         ],
         "alerts": alerts,
+        "verdicts": verdicts_json(verdicts or {}),
         "last_pass": None if last is None else {
             "started_at": _iso(last.started_at), "finished_at": _iso(last.finished_at), "worker": last.worker,
-            "feeds": last.feeds, "fetched": last.fetched, "not_modified": last.not_modified, "failed": last.failed,
-            "new_items": last.new_items, "flagged": last.flagged, "alerts_sent": last.alerts_sent,
-            "alerts_pending": last.alerts_pending, "alerts_failed": last.alerts_failed,
+            **asdict(last.counts),
         },
     }
 
@@ -249,9 +272,23 @@ def relative(value: datetime | None, now: datetime) -> str:
     return f"in {text}" if seconds > 0 else f"{text} ago"
 
 
-def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPass | None, settings: Settings) -> None:
+def _verdict_line(count: VerdictCounts) -> str:
+    precision = f"precision {count.precision:.2f}" if count.precision is not None else "no alert judged yet"
+    return (f"{count.flag}: {count.relevant} relevant, {count.not_relevant} not relevant ({precision}), "
+            f"{count.missed} miss{'es' if count.missed != 1 else ''} reported")
+
+
+def _print_status(
+    feeds: list[FeedHealth],
+    alerts: dict[str, int],
+    last: LastPass | None,
+    settings: Settings,
+    verdicts: dict[str, VerdictCounts] | None = None,
+) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from bot.cli.feeds import mute_text
 
     now = datetime.now(UTC)
     styles = {FeedStatus.OK: "green", FeedStatus.NEW: "cyan", FeedStatus.FAILING: "yellow", FeedStatus.DISABLED: "red"}
@@ -264,7 +301,9 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
         if feed.claimed_by and feed.claimed_until and feed.claimed_until > now:
             next_check = f"being polled by {feed.claimed_by} (claim until {feed.claimed_until:%H:%M:%S})"
         error = {FeedStatus.DISABLED: feed.disabled_reason, FeedStatus.FAILING: feed.last_error}.get(state)
-        table.add_row(terminal_text(feed.name), terminal_text(state, styles[state]),
+        muted = mute_text(feed.muted_until, feed.muted_by, now)
+        shown = f"{state}, {muted}" if muted else str(state)
+        table.add_row(terminal_text(feed.name), terminal_text(shown, styles[state]),
                       relative(feed.last_success_at, now), next_check, str(feed.consecutive_failures or ""),
                       terminal_text(error))
     console = Console(markup=False)
@@ -273,13 +312,18 @@ def _print_status(feeds: list[FeedHealth], alerts: dict[str, int], last: LastPas
     console.print(table)
     console.print(f"Alerts: {alerts.get('pending', 0)} pending, {alerts.get('failed', 0)} failed, "
                   f"{alerts.get('sent', 0)} sent", highlight=False)
+    judged = [count for count in (verdicts or {}).values() if count.relevant or count.not_relevant or count.missed]
+    if judged:
+        console.print("Verdicts (as the team sees them): " + "; ".join(_verdict_line(count) for count in judged),
+                      highlight=False, soft_wrap=True)
     if last is None:
         console.print("Last pass: none yet", highlight=False)
         return
+    counts = last.counts
     console.print(
-        f"Last pass: {relative(last.started_at, now)} by {last.worker}: {last.feeds} feeds, {last.fetched} fetched, "
-        f"{last.not_modified} not modified, {last.failed} failed; {last.new_items} new items, {last.flagged} flagged; "
-        f"alerts {last.alerts_sent} sent", highlight=False,
+        f"Last pass: {relative(last.started_at, now)} by {last.worker}: {counts.feeds} feeds, {counts.fetched} "
+        f"fetched, {counts.not_modified} not modified, {counts.failed} failed; {counts.new_items} new items, "
+        f"{counts.flagged} flagged; alerts {counts.alerts_sent} sent", highlight=False,
     )
 
 
@@ -289,6 +333,7 @@ def status(as_json: bool) -> None:
     """Each feed's health, pending and failed alerts, and the last pass."""
     from bot.store import outbox
     from bot.store import schedule as schedule_store
+    from bot.store.verdicts import verdict_counts
 
     settings = load_settings()
     session_factory = open_db(settings, migrate=False)
@@ -296,7 +341,8 @@ def status(as_json: bool) -> None:
         feeds = schedule_store.all_feed_health(session)
         alerts = outbox.alert_counts(session)
         last = schedule_store.last_pass(session)
+        verdicts = verdict_counts(session, settings.flag_rules.names)
     if as_json:
-        click.echo(json.dumps(status_json(feeds, alerts, last, settings), ensure_ascii=False))
+        click.echo(json.dumps(status_json(feeds, alerts, last, settings, verdicts), ensure_ascii=False))
     else:
-        _print_status(feeds, alerts, last, settings)
+        _print_status(feeds, alerts, last, settings, verdicts)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.deliver.change import deliver_changes
+from bot.deliver.change import ChangeRun, deliver_changes
 from bot.deliver.message import (
     EVENT_TYPE,
     build_message,
@@ -110,20 +110,28 @@ def deliver_alerts(
             break
         handled.update(alert.alert_id for alert in batch)
         run.deliver(batch, mark=steps.mark, record=steps.record, release=steps.release)
-    if not run.stopped:
-        _deliver_changes(run, steps)
-    return DeliveryStats(sent=run.sent, pending=steps.pending(), failed=run.failed)
+    changed = _deliver_changes(run, steps) if not run.stopped else ChangeRun()
+    return DeliveryStats(
+        sent=run.sent,
+        pending=steps.pending(),
+        failed=run.failed,
+        edits=changed.edits,
+        replies=changed.replies,
+        changes_pending=steps.changes_pending(),
+        changes_failed=changed.failed,
+    )
 
 
-def _deliver_changes(run: DeliveryRun, steps: _OutboxSteps) -> None:
+def _deliver_changes(run: DeliveryRun, steps: _OutboxSteps) -> ChangeRun:
     """Edits and thread replies of alerts already in Slack, after the new alerts (issue 18)."""
     handled: set[int] = set()
-    while True:
+    total = ChangeRun()
+    while not total.stopped:
         batch = steps.claim_changes(exclude=handled)
         if not batch:
-            return
+            break
         handled.update(change.change_id for change in batch)
-        _, stopped = deliver_changes(
+        done = deliver_changes(
             run.client,
             batch,
             pacer=run.pacer,
@@ -131,17 +139,21 @@ def _deliver_changes(run: DeliveryRun, steps: _OutboxSteps) -> None:
             record=steps.record_change,
             release=steps.release_changes,
         )
-        if stopped:
-            return
+        total.edits += done.edits
+        total.replies += done.replies
+        total.failed += done.failed
+        total.stopped = done.stopped
+    return total
 
 
 def print_alerts(session_factory: sessionmaker[Session], echo: Callable[[str], None]) -> DeliveryStats:
     """Every pending alert as text; they stay pending for a run with a token."""
     with session_factory() as session:
         alerts = outbox.pending_alerts(session)
+        waiting = changes.change_counts(session)[AlertStatus.PENDING]
     for alert in alerts:
         echo(format_for_terminal(alert))
-    return DeliveryStats(pending=len(alerts), printed=len(alerts))
+    return DeliveryStats(pending=len(alerts), printed=len(alerts), changes_pending=waiting)
 
 
 class _OutboxSteps:
@@ -200,3 +212,7 @@ class _OutboxSteps:
     def pending(self) -> int:
         with self._sessions() as session:
             return outbox.alert_counts(session)[AlertStatus.PENDING]
+
+    def changes_pending(self) -> int:
+        with self._sessions() as session:
+            return changes.change_counts(session)[AlertStatus.PENDING]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
 
@@ -102,6 +103,16 @@ def send_change(
     return _call(client, change, channel_id), channel_id
 
 
+@dataclass(slots=True)
+class ChangeRun:
+    """What one run of ``deliver_changes`` did."""
+
+    edits: int = 0
+    replies: int = 0
+    failed: int = 0  # failed for good
+    stopped: bool = False  # Slack stopped answering: the rest waits for the next run
+
+
 def deliver_changes(
     client: WebClient,
     changes: Iterable[ChangeToSend],
@@ -110,11 +121,11 @@ def deliver_changes(
     mark: Callable[[int], bool],
     record: Callable[[DeliveryOutcome, str | None], None],
     release: Callable[[list[int]], None],
-) -> tuple[int, bool]:
-    """Send claimed changes in order; (how many were applied, whether Slack stopped answering)."""
-    applied, stopped, untried = 0, False, []
+) -> ChangeRun:
+    """Send claimed changes in order; how many edits and replies were applied, and whether Slack stopped answering."""
+    run, untried = ChangeRun(), []
     for change in changes:
-        if stopped:
+        if run.stopped:
             untried.append(change.change_id)
             continue
         pacer.wait(change.alert.channel)
@@ -122,10 +133,14 @@ def deliver_changes(
         if outcome is None:
             continue
         record(outcome, channel_id)
-        applied += outcome.sent
-        if not outcome.sent and not outcome.permanent:
+        if outcome.sent:
+            run.edits += change.kind == ChangeKind.EDIT
+            run.replies += change.kind == ChangeKind.REPLY
+        elif outcome.permanent:
+            run.failed += 1
+        else:
             log.warning("Slack did not take change %d, it stays pending: %s", change.change_id, outcome.error)
-            stopped = True
+            run.stopped = True
     if untried:
         release(untried)
-    return applied, stopped
+    return run

@@ -12,9 +12,10 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from bot.records import AlertToSend, ChangeToSend, FlagMatch, GroupCopy
+from bot.records import AlertToSend, ChangeToSend, FlagMatch, GroupCopy, VerdictMark
+from bot.urls import http_url_parts
 
 # Slack's documented limits (Block Kit reference; chat.postMessage "text" field).
 SECTION_TEXT_MAX = 3000
@@ -26,12 +27,23 @@ TITLE_MAX = 300
 SUMMARY_MAX = 700
 SENTENCE_MAX = 400
 SENTENCES_PER_FLAG = 3
-FLAG_BLOCKS_MAX = BLOCKS_MAX - 3  # title, context and summary come first
+# title, context, "also published", summary, verdicts and the buttons come besides
+FLAG_BLOCKS_MAX = BLOCKS_MAX - 6
 
 EVENT_TYPE = "pressbot_alert"
 CHANGE_EVENT_TYPE = "pressbot_alert_change"  # a thread reply's metadata: which change it is
 REPLY_TEXT_MAX = 1000
 ELLIPSIS = "…"
+
+# The interactive parts of an alert (issue 19). Slack sends these action ids back in a
+# block_actions payload; pressbot accepts no other (bot.verdicts).
+ACTIONS_BLOCK_ID = "pressbot_alert_actions"
+RELEVANT_ACTION = "pressbot_relevant"
+NOT_RELEVANT_ACTION = "pressbot_not_relevant"
+OVERFLOW_ACTION = "pressbot_alert_menu"
+MUTE_OPTIONS = {"pressbot_mute_7d": 7, "pressbot_mute_1d": 1}  # overflow option value → days
+VERDICT_USERS_SHOWN = 10  # per verdict in the context line, then "and N more"
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 # mrkdwn has no escape for its emphasis marks: a "*" in a title broke the bold around it
@@ -86,11 +98,7 @@ def safe_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+    if http_url_parts(url) is None:
         return None
     encoded = _URL_UNSAFE.sub(lambda match: quote(match.group(), safe=""), url)
     return encoded.translate(_ESCAPES)
@@ -175,6 +183,48 @@ def _also_published(copies: Iterable[GroupCopy]) -> str:
     return f"Also published by: {' · '.join(links)}"
 
 
+def _who(user_id: str) -> str:
+    # Only a real Slack user id becomes a mention; anything else is shown as written.
+    return f"<@{user_id}>" if _SLACK_USER_ID.match(user_id) else escape_within(user_id, 100)
+
+
+def _verdict_line(marks: Iterable[VerdictMark]) -> str:
+    """ "Marked not relevant by @ana · Marked relevant by @ben", each verdict's users in click order."""
+    by_verdict: dict[bool, list[str]] = {}
+    for mark in marks:
+        by_verdict.setdefault(mark.relevant, []).append(_who(mark.user_id))
+    parts = []
+    for relevant in (False, True):
+        users = by_verdict.get(relevant, [])
+        if users:
+            shown = ", ".join(users[:VERDICT_USERS_SHOWN])
+            more = f" and {len(users) - VERDICT_USERS_SHOWN} more" if len(users) > VERDICT_USERS_SHOWN else ""
+            parts.append(f"Marked {'relevant' if relevant else 'not relevant'} by {shown}{more}")
+    return " · ".join(parts)
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def actions_block(alert_id: int) -> dict[str, Any]:
+    """The "Relevant" / "Not relevant" buttons and the overflow that mutes the alert's feed."""
+    value = str(alert_id)  # checked against the message the click came from
+    options = [
+        {"text": _plain(f"Mute this feed for {days} day{'s' if days > 1 else ''}"), "value": option}
+        for option, days in MUTE_OPTIONS.items()
+    ]
+    return {
+        "type": "actions",
+        "block_id": ACTIONS_BLOCK_ID,
+        "elements": [
+            {"type": "button", "action_id": RELEVANT_ACTION, "text": _plain("Relevant"), "value": value},
+            {"type": "button", "action_id": NOT_RELEVANT_ACTION, "text": _plain("Not relevant"), "value": value},
+            {"type": "overflow", "action_id": OVERFLOW_ACTION, "options": options},
+        ],
+    }
+
+
 def build_message(alert: AlertToSend) -> dict[str, Any]:
     """``chat.postMessage`` arguments for an alert, within Slack's limits. Pure."""
     title = slack_link(alert.url, alert.title)
@@ -189,10 +239,16 @@ def build_message(alert: AlertToSend) -> dict[str, Any]:
         blocks.insert(2, {"type": "context", "elements": [_mrkdwn(text[:CONTEXT_TEXT_MAX])]})
     if alert.summary and alert.summary.strip():
         blocks.append({"type": "section", "text": _mrkdwn(escape_within(alert.summary, SUMMARY_MAX))})
+    if alert.verdicts:
+        line = _verdict_line(alert.verdicts)
+        # Not verbatim: the <@U…> of whoever judged it is a mention on purpose.
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": line[:CONTEXT_TEXT_MAX]}]})
+    blocks = blocks[: BLOCKS_MAX - 1]
+    blocks.append(actions_block(alert.alert_id))
     return {
         "channel": alert.channel,
         "text": _fallback_text(alert)[:MESSAGE_TEXT_MAX],
-        "blocks": blocks[:BLOCKS_MAX],
+        "blocks": blocks,
         "unfurl_links": False,
         "unfurl_media": False,
         "link_names": False,

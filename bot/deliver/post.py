@@ -242,6 +242,16 @@ def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime
     Raises DeliveryError when the history cannot be read (scopes, network): then
     nobody can tell whether posting again would post twice.
     """
+    return find_tagged(client, channel, oldest, EVENT_TYPE, {"alert_id": alert_id})
+
+
+def find_tagged(
+    client: WebClient, channel: str, oldest: datetime | None, event_type: str, payload: dict[str, Any]
+) -> str | None:
+    """The ts of a message since ``oldest`` whose metadata has ``event_type`` and ``payload``'s values.
+
+    What ``find_posted`` does for alerts, for any message pressbot tags (digests too).
+    """
     try:
         channel_id = channel_id_of(client, channel)
         if channel_id is None:
@@ -250,17 +260,27 @@ def find_posted(client: WebClient, channel: str, alert_id: int, oldest: datetime
         pages = client.conversations_history(channel=channel_id, oldest=oldest_ts, include_all_metadata=True, limit=200)
         for page in pages:
             for message in page.get("messages", []):
-                metadata = message.get("metadata") or {}
-                payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == EVENT_TYPE and payload.get("alert_id") == alert_id:
+                if tagged(message, event_type, payload):
                     return str(message["ts"])
     except SlackApiError as exc:
-        outcome = classify_api_error(alert_id, exc)
+        outcome = classify_api_error(0, exc)  # only its error and permanence are read
         message = f"cannot read {channel} history: {outcome.error}"
         raise DeliveryError(message, permanent=outcome.permanent) from exc
     except (OSError, HTTPException, SlackClientError) as exc:
         raise DeliveryError(f"cannot read {channel} history: {exc}", permanent=False) from exc
     return None
+
+
+def tagged(message: dict[str, Any], event_type: str, payload: dict[str, Any]) -> bool:
+    """Whether a message's metadata is ``event_type`` with every value of ``payload``."""
+    metadata = message.get("metadata") or {}
+    found = metadata.get("event_payload") or {}
+    return bool(metadata.get("event_type") == event_type and all(found.get(k) == v for k, v in payload.items()))
+
+
+def post_message(client: WebClient, ref_id: int, message: dict[str, Any]) -> DeliveryOutcome:
+    """Post built ``chat.postMessage`` arguments; the outcome carries ``ref_id``. Never raises for Slack."""
+    return _post(client, ref_id, message)
 
 
 class DeliveryRun:

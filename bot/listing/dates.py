@@ -31,7 +31,9 @@ def written_date(element: Any) -> datetime | None:
     text = text_of(element)
     if not re.search(r"\d", text):
         return None
-    from htmldate import find_date  # here: ~0.2 s to import, and only listing passes need it
+    # Imported here: config loads bot.listing (to check selectors), and every command
+    # reading the config would pay ~60 ms and 4 MB for htmldate; only listing passes need it.
+    from htmldate import find_date
 
     # A fresh little document: htmldate cleans the tree it is given.
     found = find_date(f"<html><body><p>{escape(text)}</p></body></html>", extensive_search=True, original_date=True)

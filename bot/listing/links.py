@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
 
+from bot.urls import http_url_parts
+
 # Path segments of links that are no release: taxonomy, pagination, accounts, sharing.
 _NOT_RELEASE_SEGMENTS = frozenset(
     {
@@ -38,10 +40,10 @@ def absolute_link(href: str | None, base: str) -> str | None:
     if not href or href.startswith("#") or len(href) > _MAX_URL:
         return None
     try:
-        parts = urlsplit(urljoin(base, href))
-    except ValueError:  # an unclosed IPv6 bracket
+        parts = http_url_parts(urljoin(base, href))
+    except ValueError:  # an unclosed IPv6 bracket in the base
         return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts is None:
         return None
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 

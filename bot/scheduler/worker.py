@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Settings
 from bot.deliver import deliver_alerts, slack_client
+from bot.deliver.digest import send_due_digests
 from bot.errors import StoreError
 from bot.scheduler import make_worker_id, poll_once, send_health_notices
 from bot.store import feeds as feed_store
@@ -199,7 +200,7 @@ class Worker:
                 summary.new_items, summary.flagged, summary.alerts_sent, summary.alerts_pending)
 
     def deliver(self) -> None:
-        """Retry pending alerts (a pass delivers too) and post health notices."""
+        """Retry pending alerts (a pass delivers too), post health notices and due digests."""
         if not self._busy.acquire(blocking=False):
             return  # a pass is running and delivers when it ends
         try:
@@ -208,6 +209,7 @@ class Worker:
                 deliver_alerts(self.session_factory, self.settings, now=self.clock(), dry_run=False,
                                echo=self.echo, worker=self.id, client=slack)
             send_health_notices(self.settings, self.session_factory, now=self.clock(), echo=self.echo, client=slack)
+            send_due_digests(self.session_factory, self.settings, now=self.clock(), worker=self.id, client=slack)
         finally:
             self._busy.release()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.records import AlertDecision, AlertStatus, ChangeKind, ChangeToSend, DeliveryOutcome
@@ -150,6 +150,14 @@ def record_change(
 def release_changes(session: Session, change_ids: Collection[int]) -> None:
     """Give back claimed changes untried (Slack stopped answering this run)."""
     claims.release(session, AlertChange, change_ids)
+
+
+def change_counts(session: Session) -> dict[str, int]:
+    """How many edits and replies have each status; every status present, zero when none."""
+    counts = {str(status): 0 for status in AlertStatus}
+    for status, count in session.execute(select(AlertChange.status, func.count()).group_by(AlertChange.status)):
+        counts[status] = count
+    return counts
 
 
 def widen_group_alerts(session: Session, item_id: int, decisions: Sequence[AlertDecision]) -> bool:

@@ -1,6 +1,7 @@
-"""Leased claims on outbox rows: the alerts (bot.store.outbox) and their changes (bot.store.changes).
+"""Leased claims on outbox rows: the alerts (bot.store.outbox), their changes (bot.store.changes)
+and the digests (bot.store.digests).
 
-Both tables hold work that must reach Slack exactly once, and both are claimed the
+All three tables hold work that must reach Slack exactly once, and both are claimed the
 same way, written here once: read the due, free candidates (``FOR UPDATE SKIP
 LOCKED`` on PostgreSQL, so two workers claiming at once take different rows instead
 of queueing on the same ones; SQLite's BEGIN IMMEDIATE serialises claimers), then a
@@ -18,10 +19,10 @@ from sqlalchemy import ColumnElement, Select, and_, or_, update
 from sqlalchemy.orm import Session
 
 from bot.records import AlertStatus
-from bot.schema import Alert, AlertChange
+from bot.schema import Alert, AlertChange, DigestRow
 from bot.store import is_postgresql
 
-OutboxTable = type[Alert] | type[AlertChange]
+OutboxTable = type[Alert] | type[AlertChange] | type[DigestRow]
 
 
 def due(table: OutboxTable, now: datetime) -> ColumnElement[bool]:

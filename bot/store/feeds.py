@@ -98,7 +98,22 @@ def stored_feeds(session: Session, feed_ids: Collection[int]) -> dict[int, Store
 
 def record_success(session: Session, result: FetchResult, parsed: ParsedFeed | None, now: datetime) -> None:
     """A 2xx or 304: store the validators, clear the failure streak."""
-    feed = session.get_one(Feed, result.feed_id)
+    _record_success(session.get_one(Feed, result.feed_id), result, parsed, now)
+
+
+def record_not_modified(session: Session, results: Sequence[FetchResult], now: datetime) -> dict[int, str]:
+    """``record_success`` for feeds that answered 304, their rows read in one query; their names by id."""
+    ids = [result.feed_id for result in results]
+    feeds: dict[int, Feed] = {}
+    for start in range(0, len(ids), 500):  # bound parameters per IN list (SQLite's 999 before 3.32)
+        chunk = select(Feed).where(Feed.id.in_(ids[start : start + 500]))
+        feeds.update((feed.id, feed) for feed in session.scalars(chunk))
+    for result in results:
+        _record_success(feeds[result.feed_id], result, None, now)
+    return {feed_id: feed.name for feed_id, feed in feeds.items()}
+
+
+def _record_success(feed: Feed, result: FetchResult, parsed: ParsedFeed | None, now: datetime) -> None:
     if result.permanent_url:
         feed.url = result.permanent_url
     feed.etag = result.etag

@@ -10,26 +10,51 @@ stored first; ``items.group_id`` holds its id on every member.
 
 from __future__ import annotations
 
+import hashlib
+from array import array
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from bot import group
 from bot.records import GroupCopy, StoredItem
 from bot.schema import Feed, Item, ItemBand
 from bot.store import is_postgresql
-from bot.store.items import is_global_key
+from bot.store.items import is_global_key, kept_rows
 
 # Any constant: the key of the one PostgreSQL advisory lock that serialises grouping.
 _GROUPING_LOCK = 18_0018
 # Bound parameters per IN list, as bot.store.items (SQLite's 999 before 3.32).
 _PER_QUERY = 500
 _SCORED_PER_RELEASE = 16  # candidates whose text is compared, most shared bands first
+# A band key more stored releases share than this is a template's (a newsroom's boilerplate
+# page, one vocabulary), not one story's: it proposes no candidates. A story's copies are
+# one per feed that republishes it; global keys and links still find any number of them.
+_COMMON_BAND = 32
+
+
+# Shingles of the main texts grouping saw last, by the text's digest: a pass's releases
+# are each other's candidates, and shingling a text again costs ~1 ms. Sorted arrays
+# (8 bytes a shingle, a frozenset's is ~10 times that) keep the cache to a few MB.
+_SHINGLES_KEPT = 2048
+_kept_shingles: dict[bytes, array[int]] = {}
+
+
+def _shingles(text: str) -> frozenset[int]:
+    digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
+    kept = _kept_shingles.get(digest)
+    if kept is not None:
+        return frozenset(kept)
+    shingles = group.shingles(text)
+    if len(_kept_shingles) >= _SHINGLES_KEPT:
+        _kept_shingles.pop(next(iter(_kept_shingles)), None)
+    _kept_shingles[digest] = array("Q", sorted(shingles))
+    return shingles
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +90,61 @@ def group_new_items(
     if window <= timedelta(0) or not items:
         return []
     cutoff = now - window
-    hashes = {
-        item.item_id: group.shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items
-    }
-    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
-    bands = [{"item_id": item_id, "band_key": key} for item_id, found in keys.items() for key in found]
-    if bands:
-        session.execute(insert(ItemBand), bands)  # executemany: no ORM objects for 42 rows a release
+    hashes = _shingles_of_items(items)
+    keys = _store_bands(session, hashes)
     exact = _exact_copies(session, items, cutoff)
     near = _near_copies(session, items, hashes, keys, cutoff, similarity)
     joined: list[int] = []
     heads: dict[int, int] = {}  # candidate → the head it got during this call
+    found = {item.item_id: exact.get(item.item_id) or near.get(item.item_id, []) for item in items}
+    # group → the feeds it holds a release of, kept up to date with this call's joins
+    members = _group_feeds(session, {c.group_id for cs in found.values() for c in cs if c.group_id is not None})
     for item in items:
-        candidates = [
-            replace(found, group_id=heads.get(found.item_id, found.group_id))
-            for found in exact.get(item.item_id) or near.get(item.item_id, [])
-        ]
-        target = _group_to_join(session, item, candidates)
+        candidates = [replace(c, group_id=heads.get(c.item_id, c.group_id)) for c in found[item.item_id]]
+        target = _group_to_join(session, item, candidates, members)
         if target is not None:
             _join(session, item.item_id, target)
+            if target.group not in members:  # the candidate became the head of a new group
+                members.update(_group_feeds(session, {target.group}))
+            members[target.group] |= {target.feed_id, item.feed_id}
             heads[target.item_id] = heads[item.item_id] = target.group
             joined.append(item.item_id)
     return joined
+
+
+def _group_feeds(session: Session, group_ids: set[int]) -> dict[int, set[int]]:
+    feeds: dict[int, set[int]] = {group_id: set() for group_id in group_ids}
+    for chunk in _chunks(sorted(group_ids)):
+        query = select(Item.group_id, Item.feed_id).where(Item.group_id.in_(chunk)).distinct()
+        for group_id, feed_id in session.execute(query):
+            feeds[group_id].add(feed_id)  # type: ignore[index]  # group_id IN (…) is never NULL
+    return feeds
+
+
+def refresh_bands(session: Session, items: Sequence[StoredItem]) -> None:
+    """The band keys of releases whose text changed, made anew from it.
+
+    A release first stored as a short notice and edited into the full text: copies of
+    the full text must find it by its keys (its first keys only matched the notice).
+    """
+    if not items:
+        return
+    for chunk in _chunks([item.item_id for item in items]):
+        session.execute(delete(ItemBand).where(ItemBand.item_id.in_(chunk)))
+    _store_bands(session, _shingles_of_items(items))
+
+
+def _shingles_of_items(items: Sequence[StoredItem]) -> dict[int, frozenset[int]]:
+    return {item.item_id: _shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items}
+
+
+def _store_bands(session: Session, hashes: Mapping[int, frozenset[int]]) -> dict[int, list[int]]:
+    """Each release's band keys, stored; returned by release id."""
+    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
+    bands = [{"item_id": item_id, "band_key": key} for item_id, found in keys.items() for key in found]
+    if bands:
+        session.execute(insert(ItemBand), bands)  # executemany: no ORM objects for 42 rows a release
+    return keys
 
 
 def _chunks(values: Sequence[Any]) -> Iterator[list[Any]]:
@@ -126,6 +184,18 @@ def _near_copies(
     wanted = sorted({key for found in keys.values() for key in found})
     by_key: dict[int, list[_Candidate]] = {}
     for chunk in _chunks(wanted):
+        # Counted on the index alone (all stored releases, not only the window's): a count
+        # through the items table cost as much as the candidates it spares.
+        counted = (
+            select(ItemBand.band_key)
+            .where(ItemBand.band_key.in_(chunk))
+            .group_by(ItemBand.band_key)
+            .having(func.count() > _COMMON_BAND)
+        )
+        common = set(session.scalars(counted))
+        chunk = [key for key in chunk if key not in common]
+        if not chunk:
+            continue
         query = (
             select(ItemBand.band_key, Item.id, Item.feed_id, Item.group_id)
             .join(Item, ItemBand.item_id == Item.id)
@@ -165,17 +235,20 @@ def _shingles_of(session: Session, item_ids: set[int]) -> dict[int, frozenset[in
     for chunk in _chunks(sorted(item_ids)):
         query = select(Item.id, Item.teaser, Item.content, Item.full_text).where(Item.id.in_(chunk))
         for item_id, teaser, content, full_text in session.execute(query):
-            texts[item_id] = group.shingles(group.main_text(teaser, content, full_text))
+            texts[item_id] = _shingles(group.main_text(teaser, content, full_text))
     return texts
 
 
-def _group_to_join(session: Session, item: StoredItem, candidates: Sequence[_Candidate]) -> _Candidate | None:
+def _group_to_join(
+    session: Session, item: StoredItem, candidates: Sequence[_Candidate], members: dict[int, set[int]]
+) -> _Candidate | None:
     """The oldest group among the candidates that holds no release of this item's feed yet."""
     for candidate in sorted(candidates, key=lambda found: (found.group, found.item_id)):
         if candidate.group_id is None:
             return candidate
-        same_feed = select(Item.id).where(Item.group_id == candidate.group_id, Item.feed_id == item.feed_id)
-        if session.execute(same_feed.limit(1)).first() is None:
+        if candidate.group_id not in members:
+            members.update(_group_feeds(session, {candidate.group_id}))
+        if item.feed_id not in members[candidate.group_id]:
             return candidate
     return None
 
@@ -190,7 +263,7 @@ def _join(session: Session, item_id: int, target: _Candidate) -> None:
         update(Item).where(Item.id == item_id).values(group_id=head).execution_options(synchronize_session=False)
     )
     # The rows kept in this session for flagging must see the group too.
-    for row in session.info.get("pressbot_rows", []):
+    for row in kept_rows(session):
         if row.id in (item_id, head):
             row.group_id = head
 

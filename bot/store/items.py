@@ -49,10 +49,22 @@ class UpsertResult:
     previous: dict[int, tuple[str, str, str, str | None]] = field(default_factory=dict)
 
 
-def _keep_in_session(session: Session, rows: Iterable[Item]) -> None:
-    # The session's identity map holds rows weakly: kept here, they serve the flag and
-    # summary writes that follow in this transaction (else each get_one is a SELECT).
-    session.info.setdefault("pressbot_rows", []).extend(rows)
+_KEPT = "pressbot_rows"
+
+
+def keep_in_session(session: Session, rows: Iterable[Item]) -> None:
+    """Hold the rows just written for the rest of the transaction (feeds' and listings' upserts).
+
+    The session's identity map holds rows weakly: kept here, they serve the flag and
+    summary writes that follow in this transaction (else each get_one is a SELECT).
+    """
+    session.info.setdefault(_KEPT, []).extend(rows)
+
+
+def kept_rows(session: Session) -> list[Item]:
+    """The rows ``keep_in_session`` holds: a write that bypasses the ORM must update them too."""
+    rows: list[Item] = session.info.get(_KEPT, [])
+    return rows
 
 
 def to_stored(row: Item, feed_name: str) -> StoredItem:
@@ -159,7 +171,7 @@ def upsert_items(
     inserted = [row for row in written if row.id is None]
     session.add_all(inserted)
     session.flush()  # once per feed: one multi-row INSERT gives every new row its id
-    _keep_in_session(session, written)
+    keep_in_session(session, written)
     result.new = [to_stored(row, feed.name) for row in inserted]
     return result
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.records import ArticleText, ParsedItem
 from bot.schema import Item, ItemAlias
-from bot.store.items import UpsertResult, _keep_in_session, item_hash, to_stored
+from bot.store.items import UpsertResult, item_hash, keep_in_session, to_stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +157,7 @@ def store_listed(
     owed = {key: article for key, article in articles.items() if key not in new_listed}
     read = _read_owed(session, feed_id, owed, taken, listing_url, now, aliases)
     result.updated = [to_stored(row, feed_name) for row in read]
-    _keep_in_session(session, [*inserted, *read])
+    keep_in_session(session, [*inserted, *read])
     unique = {url: row for row, url in reversed(aliases)}  # the first release named by a URL keeps it
     stored = known_urls(session, feed_id, unique)  # an owed page's canonical URL may be listed already
     fresh = [(url, row) for url, row in unique.items() if url not in stored]

@@ -11,15 +11,16 @@ channel history before posting it again.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, AlertToSend, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
-from bot.schema import Alert, Feed, FlagMatchRow, Item
+from bot.records import AlertStatus, AlertToSend, ChangeKind, DeliveryOutcome, FlagMatch, GroupCopy, OutboxEntry
+from bot.schema import Alert, AlertChange, Feed, FlagMatchRow, Item
 from bot.store import claims
 from bot.store.groups import copies_of
 from bot.store.verdicts import verdict_marks
@@ -38,6 +39,18 @@ class Backoff:
         # "Equal jitter": spreads workers apart yet never retries sooner than half the step.
         seconds = ceiling / 2 + self.random() * ceiling / 2
         return max(seconds, retry_after or 0.0)
+
+
+def record_failure(row: Any, outcome: DeliveryOutcome, *, now: datetime, backoff: Backoff) -> None:
+    """A failed attempt on any outbox row (alerts, digests): failed for good, or pending again after the backoff."""
+    row.last_error = outcome.error
+    if not outcome.maybe_posted:
+        row.posting_started_at = None  # Slack answered: nothing was posted
+    if outcome.permanent:
+        row.status, row.next_attempt_at = AlertStatus.FAILED, None
+    else:
+        delay = backoff.delay(max(row.attempts, 1), outcome.retry_after_seconds)
+        row.next_attempt_at = now + timedelta(seconds=delay)
 
 
 def claim_alerts(
@@ -156,14 +169,7 @@ def record_outcome(session: Session, outcome: DeliveryOutcome, *, now: datetime,
         alert.slack_channel_id = outcome.channel_id or alert.slack_channel_id
         alert.last_error, alert.next_attempt_at = None, None
         return alert.status
-    alert.last_error = outcome.error
-    if not outcome.maybe_posted:
-        alert.posting_started_at = None  # Slack answered: nothing was posted
-    if outcome.permanent:
-        alert.status, alert.next_attempt_at = AlertStatus.FAILED, None
-    else:
-        delay = backoff.delay(max(alert.attempts, 1), outcome.retry_after_seconds)
-        alert.next_attempt_at = now + timedelta(seconds=delay)
+    record_failure(alert, outcome, now=now, backoff=backoff)
     return alert.status
 
 
@@ -198,7 +204,7 @@ def retry_failed(session: Session, ids: Collection[int] | None = None) -> int:
 def list_alerts(
     session: Session, statuses: Collection[AlertStatus] | None = None, limit: int = 1000
 ) -> list[OutboxEntry]:
-    """Alerts (newest first), optionally only those with the given statuses."""
+    """Alerts (newest first), optionally only those with the given statuses, with their edits and replies."""
     query = (
         select(Alert, Item.title, Item.url, Feed.name)
         .join(Item, Alert.item_id == Item.id)
@@ -208,6 +214,8 @@ def list_alerts(
     )
     if statuses:
         query = query.where(Alert.status.in_(list(statuses)))
+    rows = session.execute(query).all()
+    changes = _changes_of(session, [alert.id for alert, *_ in rows])
     return [
         OutboxEntry(
             alert_id=alert.id,
@@ -223,9 +231,36 @@ def list_alerts(
             last_error=alert.last_error,
             slack_ts=alert.slack_ts,
             sent_at=alert.sent_at,
+            **_change_counts(changes.get(alert.id, {})),
         )
-        for alert, title, url, feed_name in session.execute(query)
+        for alert, title, url, feed_name in rows
     ]
+
+
+def _changes_of(session: Session, alert_ids: Sequence[int]) -> dict[int, dict[tuple[str, str], int]]:
+    """Per alert, how many edits and replies (bot.store.changes) it has by (kind, status)."""
+    found: dict[int, dict[tuple[str, str], int]] = {}
+    for start in range(0, len(alert_ids), 500):  # bound parameters per IN list, as bot.store.items
+        query = (
+            select(AlertChange.alert_id, AlertChange.kind, AlertChange.status, func.count())
+            .where(AlertChange.alert_id.in_(alert_ids[start : start + 500]))
+            .group_by(AlertChange.alert_id, AlertChange.kind, AlertChange.status)
+        )
+        for alert_id, kind, status, count in session.execute(query):
+            found.setdefault(alert_id, {})[(kind, status)] = count
+    return found
+
+
+def _change_counts(counts: dict[tuple[str, str], int]) -> dict[str, int]:
+    def total(status: str, kind: str | None = None) -> int:
+        return sum(n for (each_kind, each), n in counts.items() if each == status and kind in (None, each_kind))
+
+    return {
+        "edits": total(AlertStatus.SENT, ChangeKind.EDIT),
+        "replies": total(AlertStatus.SENT, ChangeKind.REPLY),
+        "changes_pending": total(AlertStatus.PENDING),
+        "changes_failed": total(AlertStatus.FAILED),
+    }
 
 
 def alert_counts(session: Session) -> dict[str, int]:

@@ -52,6 +52,22 @@ def prune_items(session: Session, cutoff: datetime, *, keep_flagged: bool, batch
     ids = list(session.scalars(query))
     if ids:
         session.execute(sa.delete(tables.items).where(_items.id.in_(ids)))
+        _promote_heads(session, ids)
     return len(ids)
+
+
+def _promote_heads(session: Session, deleted: list[int]) -> None:
+    """A deleted head's copies stay one group, under the oldest one left (bot.store.groups:
+    the head is the copy stored first); a copy left alone has no group. Else a grouped
+    query, which shows a group as its head, would show none of them."""
+    orphans = session.execute(
+        sa.select(_items.group_id, sa.func.min(_items.id), sa.func.count())
+        .where(_items.group_id.in_(deleted))
+        .group_by(_items.group_id)
+    ).all()
+    for old_head, new_head, left in orphans:
+        session.execute(
+            sa.update(tables.items).where(_items.group_id == old_head).values(group_id=new_head if left > 1 else None)
+        )
 
 

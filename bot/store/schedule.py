@@ -12,13 +12,15 @@ UPDATE alone is the lease. A worker that dies leaves claims that expire at
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import fields
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, text, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind
+from bot.records import AlertStatus, FeedHealth, HealthNotice, LastPass, NoticeKind, PassCounts
 from bot.schema import Alert, Feed, PassRecord
 from bot.store import is_postgresql
 
@@ -179,6 +181,18 @@ def feed_health(session: Session, feed_id: int) -> FeedHealth:
     return _health(session.get_one(Feed, feed_id, populate_existing=True))
 
 
+def feed_healths(session: Session, feed_ids: Sequence[int]) -> dict[int, FeedHealth]:
+    """``feed_health`` of each feed, by id, read in a few queries; a missing feed raises as there."""
+    found: dict[int, FeedHealth] = {}
+    for start in range(0, len(feed_ids), 500):  # bound parameters per IN list (SQLite's 999 before 3.32)
+        query = select(Feed).where(Feed.id.in_(feed_ids[start : start + 500])).execution_options(populate_existing=True)
+        found.update((feed.id, _health(feed)) for feed in session.scalars(query))
+    missing = set(feed_ids) - set(found)
+    if missing:
+        raise NoResultFound(f"feeds {sorted(missing)[:5]} are gone")
+    return found
+
+
 def all_feed_health(session: Session, *, include_removed: bool = False) -> list[FeedHealth]:
     query = select(Feed).order_by(Feed.name)
     if not include_removed:
@@ -257,12 +271,6 @@ def unclaim_health_notice(session: Session, notice: HealthNotice) -> None:
     )
 
 
-_PASS_COUNTS = (
-    "feeds", "fetched", "not_modified", "failed", "new_items", "flagged",
-    "alerts_sent", "alerts_pending", "alerts_failed",
-)
-
-
 def record_pass(
     session: Session, *, started_at: datetime, finished_at: datetime | None, worker: str, summary: dict[str, Any]
 ) -> None:
@@ -275,5 +283,6 @@ def last_pass(session: Session) -> LastPass | None:
     if record is None:
         return None
     summary = record.summary or {}
-    counts = {name: int(summary.get(name) or 0) for name in _PASS_COUNTS}
-    return LastPass(started_at=record.started_at, finished_at=record.finished_at, worker=record.worker, **counts)
+    # A record written before a count existed has none of it: zero.
+    counts = PassCounts(**{count.name: int(summary.get(count.name) or 0) for count in fields(PassCounts)})
+    return LastPass(started_at=record.started_at, finished_at=record.finished_at, worker=record.worker, counts=counts)

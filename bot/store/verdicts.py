@@ -156,6 +156,10 @@ def find_release(session: Session, url: str) -> int | None:
     return None
 
 
+def item_flags(session: Session, item_id: int) -> list[str]:
+    return list(session.scalar(select(Item.flags).where(Item.id == item_id)) or [])
+
+
 def record_missed(session: Session, *, item_id: int, flag: str, user_id: str, now: datetime) -> RecordedVerdict:
     """A release ``flag`` did not catch, reported relevant for it by ``user_id`` (once per user)."""
     rows = session.scalars(
@@ -247,6 +251,23 @@ def verdict_tallies(session: Session, item_ids: Collection[int]) -> dict[int, Ve
     for item_id, relevant, count in session.execute(query):
         found.setdefault(item_id, {})["relevant" if relevant else "not_relevant"] = count
     return {item_id: VerdictTally(item_id=item_id, **counts) for item_id, counts in found.items()}
+
+
+def not_relevant_by_flag(session: Session, item_ids: Collection[int]) -> dict[str, int]:
+    """Flag → how many of these releases someone marked "Not relevant" for it (each release once; digests).
+
+    A verdict is the judging user's latest click (a later "Relevant" replaced it).
+    """
+    if not item_ids:
+        return {}
+    query = select(VerdictRow.item_id, VerdictRow.flags).where(
+        VerdictRow.item_id.in_(list(item_ids)), VerdictRow.kind == VerdictKind.ALERT, VerdictRow.relevant.is_(False)
+    )
+    releases: dict[str, set[int]] = {}
+    for item_id, flags in session.execute(query):
+        for flag in flags or ():
+            releases.setdefault(flag, set()).add(item_id)
+    return {flag: len(found) for flag, found in sorted(releases.items())}
 
 
 # -- mutes ----------------------------------------------------------------------------------
