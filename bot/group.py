@@ -48,6 +48,11 @@ def main_text(teaser: str, content: str, full_text: str | None) -> str:
     return body or teaser
 
 
+def text_digest(text: str) -> bytes:
+    """A main text's identity: whether band keys worked out elsewhere are still its own."""
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+
+
 def shingles(text: str) -> frozenset[int]:
     """The 64-bit hashes of the text's word 3-grams, case and accents folded (BLAKE2b: the
     same in every process, whatever PYTHONHASHSEED)."""

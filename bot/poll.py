@@ -299,7 +299,7 @@ def store_feed(
             return store_page_source(session, feed, work, articles, settings, now)
         assert work.parsed is not None
         upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
-        joined = group_copies(session, upserted, settings, now)
+        joined = group_copies(session, upserted, settings, now, work.band_keys)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
             name=feed.name,
@@ -333,7 +333,7 @@ def store_page_source(
     still have pages owed), flagged and alerted like a feed's items."""
     result = work.result
     upserted = pages.store_page_source(session, feed, result.final_url or result.url, work.parsed, articles, now)
-    joined = group_copies(session, upserted, settings, now)
+    joined = group_copies(session, upserted, settings, now, work.band_keys)
     report = FeedReport(
         name=feed.name,
         status=ReportStatus.OK if work.parsed is not None else ReportStatus.NOT_MODIFIED,
@@ -352,7 +352,11 @@ def store_page_source(
 
 
 def group_copies(
-    session: Session, upserted: item_store.UpsertResult, settings: Settings, now: datetime
+    session: Session,
+    upserted: item_store.UpsertResult,
+    settings: Settings,
+    now: datetime,
+    band_keys: Mapping[str, tuple[bytes, Sequence[int]]] | None = None,
 ) -> list[int]:
     """Each new release put in its copies' group, a changed one's band keys made anew; the ids that joined one.
 
@@ -363,8 +367,9 @@ def group_copies(
     # An edit's copies elsewhere have its new text: its keys must be those of that text.
     group_store.refresh_bands(session, upserted.updated)
     return group_store.group_new_items(
-        session, upserted.new, window=settings.alerts.group_window, similarity=settings.alerts.group_similarity, now=now
-    )
+        session, upserted.new, window=settings.alerts.group_window, similarity=settings.alerts.group_similarity,
+        now=now, band_keys=band_keys,
+    )  # fmt: skip
 
 
 def flag_and_alert(

@@ -9,6 +9,7 @@ was made from (``lede_for``), and works it out itself otherwise.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
@@ -17,9 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
-from bot import fulltext, listing, parse, summarize
+from bot import fulltext, group, listing, parse, summarize
 from bot.errors import ParseError
-from bot.records import FailureKind, FetchResult, ParsedFeed, StoredItem
+from bot.records import FailureKind, FetchResult, ParsedFeed, ParsedItem, StoredItem
 
 # Below this many bodies, starting worker processes costs more than it saves.
 PARALLEL_PARSE_MIN = 8
@@ -43,6 +44,8 @@ class FeedWork:
     error: str | None = None
     error_kind: FailureKind | None = None  # set with ``error``
     ledes: Mapping[str, Lede] = field(default_factory=dict)  # by item key, when parsed in a worker
+    # by item key, when parsed in a worker: the feed's main text's digest and band keys (bot.group)
+    band_keys: Mapping[str, tuple[bytes, tuple[int, ...]]] = field(default_factory=dict)
 
 
 def _basis(title: str, text: str, declared: str | None) -> str:
@@ -99,7 +102,12 @@ def parse_with_ledes(
         return work
     items = work.parsed.items
     ledes = {item.key: make_lede(item.title, item.content or item.teaser, item.language) for item in items}
-    return replace(work, ledes=ledes)
+    return replace(work, ledes=ledes, band_keys={item.key: _band_keys(item) for item in items})
+
+
+def _band_keys(item: ParsedItem) -> tuple[bytes, tuple[int, ...]]:
+    text = group.main_text(item.teaser, item.content, None)
+    return group.text_digest(text), tuple(group.band_keys(group.shingles(text)))
 
 
 def parse_all(
@@ -114,5 +122,11 @@ def parse_all(
         workers = max(1, (os.cpu_count() or 1))
     if bodies < PARALLEL_PARSE_MIN or workers == 1:
         return [parse_result(result, max_entries, now) for result in results]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(partial(parse_with_ledes, max_entries=max_entries, now=now), results, chunksize=4))
+    # The workers fork from this process: a collection in one of them would walk, and so
+    # copy, every object inherited from it. Frozen, they are left to the parent's pages.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(partial(parse_with_ledes, max_entries=max_entries, now=now), results, chunksize=4))
+    finally:
+        gc.unfreeze()
