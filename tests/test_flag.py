@@ -615,6 +615,10 @@ ACCEPTANCE = [
     "eval-tune.jsonl",
     "eval-holdout.jsonl",
     *(f"eval-{lang}{part}.jsonl" for lang in ("ar", "zh", "ru", "pt") for part in ("-dev", "")),
+    # The third blind sets (en/fr/es, then ar/zh/ru/pt): blind before the rules were tuned on
+    # their misses, no longer since (tests/data/EVAL.md).
+    "eval-blind3.jsonl",
+    "eval-blind3-intl.jsonl",
 ]
 
 
@@ -685,6 +689,18 @@ def test_each_labeled_set_has_precision_98_and_recall_97_per_flag_and_language(
         ("CPI ouve ex-diretor", "A Comissão Parlamentar de Inquérito (CPI) pediu a quebra de sigilo."),
         ("Zagueiro expulso após revidar", "Foi uma retaliação desnecessária, disse o técnico do time."),
         ("Repressão policial a ato de estudantes", "A polícia reprimiu o protesto."),
+        # the third blind sets' kinds of false alarm, written for this test
+        (
+            "Border clashes",
+            "The army shelled two villages in retaliation for an ambush that killed six soldiers; the UN urged calm.",
+        ),
+        (
+            "Senate passes Rome Statute bill",
+            "The law provides for cooperation with the Court, including the arrest of suspects named in warrants.",
+        ),
+        ("حملة توعية في المدارس", "برنامج بالتعاون مع الوزارة لمكافحة التنمر والتخويف بين الطلاب."),
+        ("篮球联赛冲突", "纪律委员会表示，今后任何报复动作都会受到处罚。"),
+        ("Críquete: jogador suspenso", "O arremessador foi punido por retaliação contra o rebatedor, diz o Conselho."),
     ],
 )
 def test_look_alikes_in_seven_languages_flag_nothing(rules: FlagRules, title: str, teaser: str) -> None:
@@ -733,6 +749,30 @@ def test_look_alikes_in_seven_languages_flag_nothing(rules: FlagRules, title: st
             {REPRISAL},
         ),
         ("Procurador do TPI pede mandados de detenção", "", {ICC}),
+        # kinds the third blind sets found missed, written for this test
+        (
+            "Lawyer convicted of 'false information'",
+            "The prosecution's case rested on and cited the alternative report she sent to the Human Rights Committee.",
+            {REPRISAL},
+        ),
+        ("Jornalista acusado", "A acusação invoca o relatório-sombra que ele enviou ao Comitê.", {REPRISAL}),
+        ("Адвокат под следствием", "Обвинительное заключение ссылается на теневой доклад для Комитета.", {REPRISAL}),
+        ("律师被起诉", "起诉书援引了该组织提交给条约机构的影子报告。", {REPRISAL}),
+        (
+            "Academic detained",
+            "He guided UN investigators to the site; officials said he would be punished for that cooperation.",
+            {REPRISAL},
+        ),
+        ("Ativista ameaçada", "Os ataques são um castigo pela sua cooperação com o Tribunal, diz a ONG.", {REPRISAL}),
+        (
+            "Activists questioned",
+            "Police summoned three activists; the NGO asked the State to stop harassing those who turn to the UN.",
+            {REPRISAL},
+        ),
+        ("Лидеры общин", "Власти преследуют тех, кто обращается в ООН.", {REPRISAL}),
+        ("The Internatinal Criminal Court's budget", "", {ICC}),
+        ("Budget de la Cours pénale internationale", "", {ICC}),
+        ("Ордер МУСа на генерала", "Палата рассмотрела обвинения в военных преступлениях.", {ICC}),
     ],
 )
 def test_the_kinds_of_release_issue_15_found_missed(

@@ -173,15 +173,23 @@ def match_flags(
     release that says "ICC" ten times is explained by its first "ICC" in a court context.
     """
     release = _Release(zip(_FIELDS, (title, teaser, content, full_text or ""), strict=True))
-    per_flag: list[list[FlagMatch]] = [[] for _ in rules.flags]
+    candidates = _candidates(rules, release)
+    if not candidates:
+        return []
+    flags, folded = rules.flags, release.folded
+    per_flag: list[list[FlagMatch]] = [[] for _ in flags]
     explained: set[tuple[int, str]] = set()
-    for start, end, flag_index, rule_index in _candidates(rules, release):
-        phrase = (flag_index, release.folded[start:end])
-        if phrase in explained or len(per_flag[flag_index]) == MAX_MATCHES_PER_FLAG:
+    for start, end, flag_index, rule_index in candidates:
+        matches = per_flag[flag_index]
+        if len(matches) == MAX_MATCHES_PER_FLAG:
             continue
-        if _accepted(release, rules.flags[flag_index].rules[rule_index], start, end):
+        phrase = (flag_index, folded[start:end])
+        if phrase in explained:
+            continue
+        flag = flags[flag_index]
+        if _accepted(release, flag.rules[rule_index], start, end):
             explained.add(phrase)
-            per_flag[flag_index].append(release.explain(rules.flags[flag_index].name, start, end))
+            matches.append(release.explain(flag.name, start, end))
     return [flag_match for matches in per_flag for flag_match in matches]
 
 
