@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -33,13 +33,8 @@ from bot.records import (
     VerdictTally,
 )
 from bot.schema import Alert, Feed, Item, VerdictRow
+from bot.urls import canonical_url
 
-# Query parameters that say who sent the reader, not which page it is (Google Analytics,
-# Mailchimp, HubSpot, Facebook, Google and Microsoft ads, Instagram, Marketo, Yandex).
-_TRACKING = ("utm_",)
-_TRACKING_NAMES = frozenset(
-    {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "_hsenc", "_hsmi", "igshid", "mkt_tok", "yclid", "_ga"}
-)
 MISSED_CANDIDATES = 500  # stored URLs sharing the path that are compared canonicalised
 
 
@@ -112,24 +107,6 @@ def verdict_marks(session: Session, alert_ids: Collection[int]) -> dict[int, tup
 
 
 # -- misses ---------------------------------------------------------------------------------
-
-
-def canonical_url(url: str) -> str:
-    """The URL without tracking parameters, fragment, default port or trailing slash; host in lower case."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return url.strip()
-    host = (parts.hostname or "").lower()
-    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
-    netloc = host if port is None or port == default else f"{host}:{port}"
-    query = [
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not key.lower().startswith(_TRACKING) and key.lower() not in _TRACKING_NAMES
-    ]
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), urlencode(query), ""))
 
 
 def find_release(session: Session, url: str) -> int | None:
