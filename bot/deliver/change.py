@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.deliver.message import CHANGE_EVENT_TYPE, build_edit, build_reply
-from bot.deliver.post import Pacer, channel_id_of, classify_api_error, network_outcome
+from bot.deliver.post import Pacer, channel_id_of, classify_api_error, find_tagged_reply, network_outcome
 from bot.errors import DeliveryError
 from bot.records import ChangeKind, ChangeToSend, DeliveryOutcome
 
@@ -49,12 +49,10 @@ def already_applied(client: WebClient, channel_id: str, change: ChangeToSend) ->
                 if message.get("ts") == change.message_ts and applied is not None and applied >= change.change_id:
                     return change.message_ts
             return None
-        for page in client.conversations_replies(
-            channel=channel_id, ts=change.message_ts, include_all_metadata=True, limit=200
-        ):
-            for message in page.get("messages", []):
-                if _change_id(message, CHANGE_EVENT_TYPE) == change.change_id:
-                    return str(message["ts"])
+        return find_tagged_reply(
+            client, channel_id, change.message_ts, CHANGE_EVENT_TYPE, {"change_id": change.change_id},
+            "the alert's message",
+        )
     except SlackApiError as exc:
         outcome = classify_api_error(change.change_id, exc)
         raise DeliveryError(f"cannot read the alert's message: {outcome.error}", permanent=outcome.permanent) from exc

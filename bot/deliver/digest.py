@@ -18,15 +18,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from http.client import HTTPException
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError, SlackClientError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.deliver.digestmessage import DIGEST_EVENT_TYPE, build_digest
-from bot.deliver.post import Pacer, classify_api_error, error_scope, find_tagged, post_message, tagged
+from bot.deliver.post import Pacer, error_scope, find_tagged, find_tagged_reply, post_message
 from bot.digest import due_period, period_so_far
 from bot.errors import DeliveryError
 from bot.records import AlertStatus, DeliveryOutcome, Digest, DigestPeriod, DigestSpec, DigestToSend, RecordedDigest
@@ -230,16 +228,6 @@ def _find_part(
 ) -> str | None:
     if part == 0:
         return find_tagged(client, digest.channel, digest.posting_started_at, DIGEST_EVENT_TYPE, tag)
-    try:
-        for page in client.conversations_replies(
-            channel=channel_id or digest.channel, ts=thread_ts or "", include_all_metadata=True, limit=200
-        ):
-            for message in page.get("messages", []):
-                if tagged(message, DIGEST_EVENT_TYPE, tag):
-                    return str(message["ts"])
-    except SlackApiError as exc:
-        outcome = classify_api_error(digest.digest_id, exc)
-        raise DeliveryError(f"cannot read the digest's thread: {outcome.error}", permanent=outcome.permanent) from exc
-    except (OSError, HTTPException, SlackClientError) as exc:
-        raise DeliveryError(f"cannot read the digest's thread: {exc}", permanent=False) from exc
-    return None
+    return find_tagged_reply(
+        client, channel_id or digest.channel, thread_ts or "", DIGEST_EVENT_TYPE, tag, "the digest's thread"
+    )

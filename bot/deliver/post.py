@@ -271,6 +271,28 @@ def find_tagged(
     return None
 
 
+def find_tagged_reply(
+    client: WebClient, channel_id: str, thread_ts: str, event_type: str, payload: dict[str, Any], what: str
+) -> str | None:
+    """The ts of a reply in ``thread_ts``'s thread whose metadata has ``event_type`` and ``payload``'s values.
+
+    ``find_tagged`` for a thread (an alert's replies, a digest's later parts); ``what``
+    names the thread when Slack cannot be read.
+    """
+    try:
+        pages = client.conversations_replies(channel=channel_id, ts=thread_ts, include_all_metadata=True, limit=200)
+        for page in pages:
+            for message in page.get("messages", []):
+                if tagged(message, event_type, payload):
+                    return str(message["ts"])
+    except SlackApiError as exc:
+        outcome = classify_api_error(0, exc)  # only its error and permanence are read
+        raise DeliveryError(f"cannot read {what}: {outcome.error}", permanent=outcome.permanent) from exc
+    except (OSError, HTTPException, SlackClientError) as exc:
+        raise DeliveryError(f"cannot read {what}: {exc}", permanent=False) from exc
+    return None
+
+
 def tagged(message: dict[str, Any], event_type: str, payload: dict[str, Any]) -> bool:
     """Whether a message's metadata is ``event_type`` with every value of ``payload``."""
     metadata = message.get("metadata") or {}
