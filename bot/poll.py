@@ -353,8 +353,7 @@ def store_feed(
             flag_and_alert(
                 session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous
             )
-        for item_id in joined:  # a copy of an alert already in Slack edits that message
-            change_store.queue_edits(session, item_id, now)
+        change_store.queue_edits_of(session, joined, now)  # a copy of an alert already in Slack edits that message
         feed_store.record_success(session, result, work.parsed, now)
         if work.parsed.note:
             log.warning("feed %s: %s", feed.name, work.parsed.note)
@@ -385,8 +384,7 @@ def store_page_source(
         # A release the first pass stored from the listing alone is judged as on that pass.
         judged_as = replace(feed, first_pass=True) if item in backlog else feed
         flag_and_alert(session, judged_as, item, settings, report, is_new=is_new, now=now, ledes=work.ledes)
-    for item_id in joined:  # a copy of an alert already in Slack edits that message
-        change_store.queue_edits(session, item_id, now)
+    change_store.queue_edits_of(session, joined, now)  # a copy of an alert already in Slack edits that message
     feed_store.record_success(session, result, work.parsed, now)
     return report
 
@@ -398,17 +396,16 @@ def group_copies(
     now: datetime,
     band_keys: Mapping[str, tuple[bytes, Sequence[int]]] | None = None,
 ) -> list[int]:
-    """Each new release put in its copies' group, a changed one's band keys made anew; the ids that joined one.
+    """Each new release put in its copies' group, a changed one's band keys made anew (and, in no group
+    yet, looked up as a new one); the ids that joined one.
 
     Feeds' and page sources' releases alike (issue 18); the caller took the grouping lock.
     """
     if settings.alerts.group_window <= timedelta(0):
         return []
-    # An edit's copies elsewhere have its new text: its keys must be those of that text.
-    group_store.refresh_bands(session, upserted.updated)
     return group_store.group_new_items(
         session, upserted.new, window=settings.alerts.group_window, similarity=settings.alerts.group_similarity,
-        now=now, band_keys=band_keys,
+        now=now, band_keys=band_keys, changed=upserted.updated,
     )  # fmt: skip
 
 

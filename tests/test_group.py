@@ -615,3 +615,60 @@ def test_a_page_sources_release_and_a_feeds_copy_of_it_are_one_alert(
     assert summary["alerts_sent"] == 1, summary
     [post] = fake.posts()
     assert "Also published by" in json.dumps(post["blocks"])
+
+
+def _release_page(title: str, paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in paragraphs)
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        '<body><nav><a href="/">Home</a> <a href="/news">News</a></nav>'
+        f"<main><article><h1>{html.escape(title)}</h1>{body}</article></main>"
+        "<footer>© Office of the High Commissioner</footer></body></html>"
+    )
+
+
+def test_a_release_whose_page_is_read_on_a_later_pass_joins_its_copys_group_and_edits_its_alert(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    # A teaser-only feed whose release page fails at first: the ReliefWeb copy is alerted
+    # alone. When the page is read on a later pass, the release is a copy arriving late:
+    # the alert is edited to list it, nothing is posted.
+    title = "Valdoria: experts alarmed at arrest of defenders after Council briefing"
+    page = feed_server.add("/ohchr/valdoria.html", "unavailable", status=503, content_type="text/html")
+    first = f"""<item><title>{html.escape(title)}</title><link>{page}</link><guid>{page}</guid>
+<pubDate>{datetime.now(UTC):%a, %d %b %Y %H:%M:%S} GMT</pubDate>
+<description>UN experts comment on events in Valdoria.</description></item>"""
+
+    def teasers(*items: str) -> str:
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>OHCHR</title>{"".join(items)}</channel></rss>'
+
+    republish(feed_server, "ReliefWeb", ORIGINAL["ReliefWeb"])
+    feeds = [
+        {"name": "OHCHR", "url": feed_server.add("/ohchr-teasers.xml", teasers(first))},
+        {"name": "ReliefWeb", "url": feed_server.url("/reliefweb.xml")},
+    ]
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, feeds, database_url, "[fulltext]\nenabled = true\n")
+    poll(env)
+    [post] = fake.posts()
+    assert "ohchr" not in json.dumps(post["blocks"]).lower()
+    feed_server.add("/ohchr/valdoria.html", _release_page(title, RELEASE), content_type="text/html; charset=utf-8")
+    # A new notice changes the feed (an unchanged one is not parsed, and its pages wait).
+    briefing = feed_server.add("/ohchr/briefing.html", _release_page("Briefing", NOTICE), content_type="text/html")
+    notice = f"""<item><title>Briefing</title><link>{briefing}</link><guid>{briefing}</guid>
+<description>{html.escape(NOTICE[0])}</description></item>"""
+    feed_server.add("/ohchr-teasers.xml", teasers(notice, first))
+    summary = poll(env)
+    assert summary["updated_items"] == 1 and summary["alerts_sent"] == 0
+    assert len(fake.posts()) == 1
+    [update] = [call.body for call in fake.calls("chat.update")]
+    [message] = fake.posted("#pressbot")
+    assert update["ts"] == message["ts"] and f"<{page}|OHCHR>" in json.dumps(update["blocks"])
+    factory = open_db(database_url)
+    with factory() as session:
+        query = select(Feed.name, Item.group_id).join(Feed).where(Item.title.contains("Valdoria"))
+        groups = {name: group_id for name, group_id in session.execute(query)}
+        full_text = session.scalar(select(Item.full_text).where(Item.url == page))
+    factory.kw["bind"].dispose()
+    assert full_text is not None and "incommunicado" in full_text
+    assert groups["OHCHR"] == groups["ReliefWeb"] is not None

@@ -47,6 +47,18 @@ def queue_edits(session: Session, item_id: int, now: datetime) -> int:
     return sum(queue_alert_edit(session, alert_id, now) for alert_id in _alerts_of_group(session, item_id))
 
 
+def queue_edits_of(session: Session, item_ids: Sequence[int], now: datetime) -> int:
+    """``queue_edits`` for several releases (a pass's copies that joined a group): one lookup for all."""
+    alert_ids: set[int] = set()
+    for start in range(0, len(item_ids), 500):  # bound parameters per IN list, as bot.store.items
+        chunk = list(item_ids[start : start + 500])
+        groups = select(Item.group_id).where(Item.id.in_(chunk), Item.group_id.is_not(None))
+        members = select(Item.id).where(Item.group_id.in_(groups))
+        with session.no_autoflush:
+            alert_ids.update(session.scalars(select(Alert.id).where(Alert.item_id.in_(members), _posted_or_posting())))
+    return sum(queue_alert_edit(session, alert_id, now) for alert_id in sorted(alert_ids))
+
+
 def queue_alert_edit(session: Session, alert_id: int, now: datetime) -> bool:
     """One pending edit of this alert's message (a verdict, issue 19); False when one is waiting.
 
@@ -166,6 +178,8 @@ def widen_group_alerts(session: Session, item_id: int, decisions: Sequence[Alert
     The copy's text may say more than the head's (a flag the head did not carry): its
     alert shows that flag and sentence too.
     """
+    if not decisions:
+        return False
     group_id = session.scalar(select(Item.group_id).where(Item.id == item_id))
     if group_id is None:
         return False
