@@ -672,3 +672,60 @@ def test_a_release_whose_page_is_read_on_a_later_pass_joins_its_copys_group_and_
     factory.kw["bind"].dispose()
     assert full_text is not None and "incommunicado" in full_text
     assert groups["OHCHR"] == groups["ReliefWeb"] is not None
+
+
+def test_alerts_retry_sends_a_failed_edit_once_the_cause_is_fixed(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    feeds = three_copies_and_another(feed_server)
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, feeds, database_url)
+    poll(env)
+    poll_env(tmp_path, fake, [*feeds, fourth_copy(feed_server)], database_url)
+    fake.always("chat.update", fakeslack.slack_error("cant_update_message"))
+    assert poll(env)["changes_failed"] == 1
+    assert poll(env)["edits_sent"] == 0  # failed for good: not tried again by itself
+    assert len(fake.calls("chat.update")) == 1
+    fake.always("chat.update", None)
+    retried = CliRunner().invoke(cli, ["alerts", "retry", "--all"], env=env)
+    assert (retried.exit_code, retried.output) == (
+        0, "0 alerts set to pending\n1 edit, 0 replies of posted alerts set to pending\n")
+    summary = poll(env)
+    assert (summary["edits_sent"], summary["changes_failed"], summary["alerts_sent"]) == (1, 0, 0)
+    _, _, ts = alerted(database_url)
+    [message] = [m for m in fake.posted("#pressbot") if m["ts"] == ts]
+    assert "<https://fidh.example/valdoria|FIDH>" in json.dumps(message["blocks"])
+    poll(env)
+    assert len(fake.calls("chat.update")) == 2 and len(fake.posts()) == 2
+
+
+def test_a_retried_reply_whose_first_answer_was_lost_is_checked_and_not_sent_again(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    # Slack took the reply and the process died before recording it; the next attempt
+    # could not read the thread (a missing scope) and failed. Once the scope is there,
+    # `alerts retry ID` must look at the thread first, as any reply whose answer was lost.
+    database_url = f"sqlite:///{tmp_path / 'p.db'}"
+    env = poll_env(tmp_path, fake, three_copies_and_another(feed_server), database_url, LEASE)
+    poll(env)
+    name, _, ts = alerted(database_url)
+    republish(feed_server, name, [*ORIGINAL[name], "A paragraph the release did not have before today."])
+    fake.script("chat.postMessage", fakeslack.accept_then_hang(60))
+    doomed = poll_process(env, tmp_path, "doomed")
+    wait_for(lambda: len(fake.posts()) == 3, 60, "Slack to accept the reply")
+    doomed.kill()
+    doomed.wait(10)
+    time.sleep(2.5)  # the dead process's lease on the reply runs out
+    fake.always("conversations.replies", fakeslack.slack_error("missing_scope"))
+    assert poll(env)["changes_failed"] == 1
+    fake.always("conversations.replies", None)
+    factory = open_db(database_url)
+    with factory() as session:
+        alert_id = session.scalar(select(Alert.id).where(Alert.slack_ts == ts))
+    factory.kw["bind"].dispose()
+    retried = CliRunner().invoke(cli, ["alerts", "retry", str(alert_id)], env=env)
+    assert (retried.exit_code, retried.output) == (
+        0, "0 alerts set to pending\n0 edits, 1 reply of posted alerts set to pending\n")
+    summary = poll(env)
+    assert (summary["replies_sent"], summary["changes_failed"], summary["changes_pending"]) == (1, 0, 0)
+    assert len(fake.replies("#pressbot", ts)) == 1 and len(fake.posts()) == 3

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bot.cli import ConfigClickError, load_settings, open_db, terminal_text
-from bot.records import AlertStatus
+from bot.records import AlertStatus, ChangeKind
 
 if TYPE_CHECKING:
     from bot.records import OutboxEntry
@@ -122,12 +122,14 @@ def _print_table(entries: list[OutboxEntry]) -> None:
 @click.argument("ids", nargs=-1, type=int)
 @click.option("--all", "retry_all", is_flag=True, help="Every failed alert.")
 def retry(ids: tuple[int, ...], retry_all: bool) -> None:
-    """Set failed alerts back to pending (by ID, or --all) once the cause is fixed.
+    """Set failed alerts, and the failed edits and thread replies of posted ones, back
+    to pending (by alert ID, or --all) once the cause is fixed.
 
-    They are posted on the next poll. An alert whose earlier post could not be checked
-    is posted again: look at the channel first.
+    They are sent on the next poll. An alert whose earlier post could not be checked
+    is posted again: look at the channel first. An edit or reply that may have reached
+    Slack is looked for in the message or its thread before it is sent again.
     """
-    from bot.store import outbox
+    from bot.store import changes, outbox
 
     if not ids and not retry_all:
         raise click.UsageError("give alert IDs or --all")
@@ -136,7 +138,14 @@ def retry(ids: tuple[int, ...], retry_all: bool) -> None:
     session_factory = open_db(load_settings(), migrate=False)
     with session_factory.begin() as session:
         count = outbox.retry_failed(session, None if retry_all else list(ids))
+        retried = changes.retry_failed(session, None if retry_all else list(ids))
     click.echo(f"{count} alert{'s' if count != 1 else ''} set to pending")
+    edits, replies = retried[ChangeKind.EDIT], retried[ChangeKind.REPLY]
+    if edits or replies:
+        click.echo(
+            f"{edits} edit{'s' if edits != 1 else ''}, {replies} repl{'ies' if replies != 1 else 'y'}"
+            " of posted alerts set to pending"
+        )
 
 
 @click.group()

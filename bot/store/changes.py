@@ -159,6 +159,28 @@ def record_change(
     return change.status
 
 
+def retry_failed(session: Session, alert_ids: Collection[int] | None = None) -> dict[ChangeKind, int]:
+    """Failed edits and replies (all, or those of the given alerts) back to pending, due now; how many of each.
+
+    Unlike a failed alert's post, a change keeps ``posting_started_at``: one whose earlier
+    attempt may have reached Slack is looked for (the message's metadata, the thread's
+    tagged replies) before it is sent again, as any change whose answer was lost.
+    """
+    which = AlertChange.status == AlertStatus.FAILED
+    if alert_ids is not None:
+        which = which & AlertChange.alert_id.in_(list(alert_ids))
+    counts = dict.fromkeys(ChangeKind, 0)
+    for kind, count in session.execute(select(AlertChange.kind, func.count()).where(which).group_by(AlertChange.kind)):
+        counts[ChangeKind(kind)] = count
+    session.execute(
+        update(AlertChange)
+        .where(which)
+        .values(status=AlertStatus.PENDING, next_attempt_at=None, claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    return counts
+
+
 def release_changes(session: Session, change_ids: Collection[int]) -> None:
     """Give back claimed changes untried (Slack stopped answering this run)."""
     claims.release(session, AlertChange, change_ids)
