@@ -729,3 +729,30 @@ def test_a_retried_reply_whose_first_answer_was_lost_is_checked_and_not_sent_aga
     summary = poll(env)
     assert (summary["replies_sent"], summary["changes_failed"], summary["changes_pending"]) == (1, 0, 0)
     assert len(fake.replies("#pressbot", ts)) == 1 and len(fake.posts()) == 3
+
+
+def test_a_page_sources_release_whose_page_is_read_on_a_later_pass_edits_its_copys_alert(
+    feed_server: FeedServer, tmp_path: Path, fake: FakeSlack
+) -> None:
+    from tests.newsroom import LAYOUTS, mount, release
+
+    statement = release(1, "Valdoria: statement by UN experts", paragraphs=tuple(RELEASE))
+    listing = mount(feed_server, "drupal", [statement, release(2)])
+    page_path = LAYOUTS["drupal"].listed(statement)
+    page = feed_server.routes[page_path]
+    feed_server.add(page_path, "unavailable", status=503, content_type="text/html")  # owed to a later pass
+    republish(feed_server, "ReliefWeb", ORIGINAL["ReliefWeb"])
+    feeds = [
+        {"name": "Newsroom", "url": listing, "page": True},
+        {"name": "ReliefWeb", "url": feed_server.url("/reliefweb.xml")},
+    ]
+    env = poll_env(tmp_path, fake, feeds, f"sqlite:///{tmp_path / 'p.db'}")
+    poll(env)
+    [message] = fake.posted("#pressbot")
+    assert "Also published by" not in json.dumps(message["blocks"])
+    feed_server.routes[page_path] = page
+    summary = poll(env)
+    assert summary["updated_items"] == 1 and summary["alerts_sent"] == 0
+    assert len(fake.posts()) == 1
+    [update] = [call.body for call in fake.calls("chat.update")]
+    assert update["ts"] == message["ts"] and "|Newsroom>" in json.dumps(update["blocks"])
