@@ -121,11 +121,15 @@ def group_new_items(
             main_texts[item.item_id] = group.main_text(item.teaser, item.content, item.full_text)
             keys[item.item_id] = group.band_keys(_shingles(main_texts[item.item_id]))
         looked_up += [item for item in changed if item.item_id in ungrouped]
-    # Looked up before this call's own keys are stored: they would only find themselves
-    # (one feed's releases are never each other's copies).
+    # One feed's releases (a pass's call) are never each other's copies: looked up before
+    # their own keys are stored, they do not find themselves.
+    one_feed = len({item.feed_id for item in looked_up}) <= 1
+    if not one_feed:
+        _insert_bands(session, keys)
     exact = _exact_copies(session, looked_up, cutoff)
     near = _near_copies(session, looked_up, main_texts, keys, cutoff, similarity)
-    _insert_bands(session, keys)
+    if one_feed:
+        _insert_bands(session, keys)
     found = {item.item_id: exact.get(item.item_id) or near.get(item.item_id, []) for item in looked_up}
     if not any(found.values()):
         return []
@@ -164,26 +168,6 @@ def _group_feeds(session: Session, group_ids: set[int]) -> dict[int, set[int]]:
         for group_id, feed_id in session.execute(query):
             feeds[group_id].add(feed_id)  # type: ignore[index]  # group_id IN (…) is never NULL
     return feeds
-
-
-def refresh_bands(session: Session, items: Sequence[StoredItem]) -> None:
-    """The band keys of releases whose text changed, made anew from it (without looking for copies)."""
-    if not items:
-        return
-    for chunk in _chunks([item.item_id for item in items]):
-        session.execute(delete(ItemBand).where(ItemBand.item_id.in_(chunk)))
-    _store_bands(session, _shingles_of_items(items))
-
-
-def _shingles_of_items(items: Sequence[StoredItem]) -> dict[int, frozenset[int]]:
-    return {item.item_id: _shingles(group.main_text(item.teaser, item.content, item.full_text)) for item in items}
-
-
-def _store_bands(session: Session, hashes: Mapping[int, frozenset[int]]) -> dict[int, list[int]]:
-    """Each release's band keys, stored; returned by release id."""
-    keys = {item_id: group.band_keys(shingles) for item_id, shingles in hashes.items()}
-    _insert_bands(session, keys)
-    return keys
 
 
 def _insert_bands(session: Session, keys: Mapping[int, Sequence[int]]) -> None:
