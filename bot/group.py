@@ -10,15 +10,12 @@ Jaccard reaches 0.8 for only half the republished pairs, while no pair of differ
 releases on one subject scores above 0.35 either way (tests/test_group.py pins it).
 
 Candidates come from MinHash locality-sensitive hashing (Broder 1997; Leskovec,
-Rajaraman & Ullman, *Mining of Massive Datasets* §3.4): 24 min-hashes cut into 12 bands
-of 2, each band hashed to one 64-bit key that store keeps in an indexed table
+Rajaraman & Ullman, *Mining of Massive Datasets* §3.4): 63 min-hashes cut into 21 bands
+of 3, each band hashed to one 64-bit key that store keeps in an indexed table
 (``item_bands``), so finding candidates is an index lookup however large the archive.
-Store takes a release as a candidate when it shares 2 band keys or more, which happens
-with probability 0.84 at Jaccard 0.5, 0.989 at 0.66 (the most boilerplate-laden copy
-in the pairs) and 0.08 at 0.2; it then checks each candidate's exact score, so a
-chance candidate costs a comparison, never a group. (21 bands of 3 gave 0.76, 0.992
-and 0.01: as many copies found, but 21 rows a release to write where 12 do, the
-largest part of grouping's cost in a pass, issue 18.)
+Two texts share a band key with probability 1 − (1 − J³)²¹: 0.94 at Jaccard 0.5, 0.999
+at 0.66 (the most boilerplate-laden copy in the pairs), 0.16 at 0.2; store then checks
+each candidate's exact score, so a chance candidate costs a comparison, never a group.
 """
 
 from __future__ import annotations
@@ -29,8 +26,8 @@ import struct
 import unicodedata
 
 SHINGLE_WORDS = 3
-BANDS = 12
-ROWS = 2
+BANDS = 21
+ROWS = 3
 PERMUTATIONS = BANDS * ROWS  # of the 64 bins
 # Below this the text is a teaser or a title: too little to tell copies from releases
 # on one subject (about 25 words).

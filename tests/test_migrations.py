@@ -102,39 +102,3 @@ def test_groups_left_pointing_at_a_pruned_head_get_the_oldest_remaining_copy_as_
     engine.dispose()
 
     assert groups == {11: 11, 12: 11, 13: 11, 21: None, 30: 30, 31: 30, 40: None}
-
-
-def test_band_keys_of_stored_releases_are_made_anew_in_the_current_layout(database_url: str) -> None:
-    from sqlalchemy import text
-
-    from bot import group
-
-    engine = make_engine(normalize_database_url(database_url))
-    _migrate_to(engine, "0010")
-    words = " ".join(f"word{n}" for n in range(200))
-    texts = {  # id → (content, full text, the text grouping compares)
-        1: (words, None, words),
-        2: ("A teaser-length feed text.", "The page: " + words, "The page: " + words),
-        3: ("Long feed text: " + words, "Shorter page: " + words[:300], "Long feed text: " + words),
-        4: ("", None, ""),
-    }
-    with engine.begin() as connection:
-        connection.execute(text("INSERT INTO feeds (name, url, configured_url, tags, enabled, full_text,"
-                                " created_at, consecutive_failures)"
-                                " VALUES ('W', 'u', 'u', '[]', true, false, CURRENT_TIMESTAMP, 0)"))
-        for item_id, (content, full_text, _) in texts.items():
-            connection.execute(text("INSERT INTO items (id, feed_id, key, title, teaser, content, content_hash,"
-                                    " first_seen_at, changed_at, full_text_attempts, flags, full_text)"
-                                    " SELECT :id, id, :key, 't', 'A teaser.', :content, 'h', CURRENT_TIMESTAMP,"
-                                    " CURRENT_TIMESTAMP, 0, '[]', :full_text FROM feeds"),
-                               {"id": item_id, "key": f"k{item_id}", "content": content, "full_text": full_text})
-            connection.execute(text("INSERT INTO item_bands (item_id, band_key) VALUES (:id, 42)"), {"id": item_id})
-    upgrade(engine)
-    with engine.connect() as connection:
-        stored = connection.execute(text("SELECT item_id, band_key FROM item_bands ORDER BY id")).all()
-    engine.dispose()
-
-    expected = [
-        (item_id, key) for item_id, (_, _, main) in texts.items() for key in group.band_keys(group.shingles(main))
-    ]
-    assert stored == expected and len(stored) == 3 * group.BANDS
