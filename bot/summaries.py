@@ -4,8 +4,9 @@ A pass summarises only the releases Slack shows (issue 16: summaries were most o
 cold pass's CPU). ``pressbot query`` (every format) and the ``/pressbot`` search show a
 summary for every result, so the results without one get it here, once: it is stored,
 in a write transaction of its own beside the search's read (a search never takes
-SQLite's write lock while it reads). A database that refuses the write still gets
-its answer, with the summaries made for this reader only.
+SQLite's write lock while it reads), and not waited for: beside a worker mid-pass the
+reader answers at once and a later one stores it. A database that refuses the write
+still gets its answer, with the summaries made for this reader only.
 
 The summariser is the caller's (``bot.summarize.summary_of``): a query process whose
 results all have their summary never imports pysbd and the summary rules (~30 ms,
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -42,35 +44,25 @@ def with_summaries(
     iterator = iter(hits)
     while chunk := list(itertools.islice(iterator, batch)):
         wanting = [hit.item_id for hit in chunk if hit.summary_pending]
-        made = _made(session, wanting, summarize) if wanting else {}
-        if made and writable:
-            writable = _store(session, made)
+        waiting, made = summary_store.unsummarized(session, wanting) if wanting else ([], {})
+        made_now = [(release, summarize(release.title, release.teaser, release.content, release.full_text,
+                                        release.language)) for release in waiting]  # fmt: skip
+        if made_now and writable:
+            writable = _store(session, made_now)
+        made.update((release.item_id, summary or None) for release, summary in made_now)
         for hit in chunk:
-            if hit.item_id in made:
-                yield replace(hit, summary=made[hit.item_id][1] or None, summary_pending=False)
-            else:
-                yield hit
+            yield replace(hit, summary=made.get(hit.item_id), summary_pending=False) if hit.summary_pending else hit
 
 
-def _made(
-    session: Session, item_ids: list[int], summarize: Summarizer
-) -> dict[int, tuple[summary_store.Unsummarized, str]]:
-    """The summaries of those releases still waiting for one ("" where the text has no lede)."""
-    return {
-        release.item_id: (release, summarize(release.title, release.teaser, release.content, release.full_text,
-                                             release.language))
-        for release in summary_store.unsummarized(session, item_ids)
-    }  # fmt: skip
-
-
-def _store(session: Session, made: dict[int, tuple[summary_store.Unsummarized, str]]) -> bool:
+def _store(session: Session, made: list[tuple[summary_store.Unsummarized, str]]) -> bool:
     """Store them; False when the database cannot be written (the reader still shows them)."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
     try:
-        with Session(session.get_bind()) as writer, writer.begin():
-            summary_store.store_summaries(writer, list(made.values()))
+        summary_store.store_without_waiting(engine, made)
     except UnwritableError as exc:
         log.debug("summaries not stored: %s", exc)
         return False
-    except DBAPIError as exc:  # busy past the timeout, or refused: made again by the next reader
+    except DBAPIError as exc:  # a worker writing (a reader does not wait), or refused: the next reader makes them
         log.debug("summaries not stored: %s", exc)
     return True
