@@ -285,3 +285,15 @@ def test_a_result_another_reader_summarised_meanwhile_shows_that_summary(
         shown = {hit.title: hit.summary for hit in with_summaries(late, found, summary_of)}
     assert shown[PLAIN] == expected
     engine.dispose()
+
+
+def test_an_alerted_release_changed_to_unflagged_keeps_a_summary_of_its_new_text(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    """Its alert's message is rebuilt on each edit (a copy, a verdict): Slack shows its summary."""
+    config = polled(feed_server, tmp_path, sqlite_url, SESSION_FLAG)
+    changed = PLAIN_TEXT.replace("opened its autumn session", "opened its winter meeting")
+    feed_server.add("/rights.xml", feed(changed))
+    assert run_cli(["poll"], config, sqlite_url).exit_code == 0
+    summary = stored_summaries(sqlite_url)[PLAIN]
+    assert summary and "opened its winter meeting" in summary
