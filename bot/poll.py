@@ -432,12 +432,7 @@ def flag_and_alert(
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
     )
-    language = prepare.language_for(item, ledes)
-    # Summaries were most of a cold pass's CPU (issue 16): made now for what Slack shows
-    # (a flagged release; one with an alert, whose message an edit rebuilds), else made
-    # on first read (bot.summaries). A changed text's old one goes either way.
-    shown = bool(matches) or (not is_new and summary_store.has_alert(session, item.item_id))
-    summary = (prepare.summary_for(item, language) or None) if shown else SUMMARY_PENDING
+    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
     item_store.set_summary(session, item.item_id, summary, language)
     decisions = policy.decide_alerts(
         item,
@@ -465,6 +460,22 @@ def flag_and_alert(
             change_store.queue_reply(session, item.item_id, text, now)
     report.flagged += bool(matches)
     report.held += sum(decision.held for decision in created)
+
+
+def language_and_summary(
+    session: Session, item: StoredItem, ledes: Mapping[str, Lede], *, flagged: bool, is_new: bool
+) -> tuple[str | None, str | None]:
+    """The language and the summary to store for an item just stored or changed.
+
+    Summaries were most of a cold pass's CPU (issue 16): one is made now for what Slack
+    shows (a flagged release; one with an alert, whose message an edit rebuilds), else
+    it waits (``SUMMARY_PENDING``) for its first reader (bot.summaries). A changed
+    text's old summary goes either way. The language is cheap and ``query --lang``
+    filters on it: always now.
+    """
+    language = prepare.language_for(item, ledes)
+    shown = flagged or (not is_new and summary_store.has_alert(session, item.item_id))
+    return language, (prepare.summary_for(item, language) or None) if shown else SUMMARY_PENDING
 
 
 # -- the summary ----------------------------------------------------------------------------
