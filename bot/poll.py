@@ -49,7 +49,8 @@ from bot.store import changes as change_store
 from bot.store import feeds as feed_store
 from bot.store import groups as group_store
 from bot.store import items as item_store
-from bot.tables import utcnow
+from bot.store import summaries as summary_store
+from bot.tables import SUMMARY_PENDING, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -340,9 +341,8 @@ def store_feed(
             return store_page_source(session, feed, work, articles, settings, now)
         assert work.parsed is not None
         judged: dict[str, Judged] = {}
-        upserted = item_store.upsert_items(
-            session, feed, work.parsed.items, articles, now, first_write=_judge_new(settings, work.ledes, judged)
-        )
+        first_write = _judge_new(session, settings, work.ledes, judged)
+        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now, first_write=first_write)
         joined = group_copies(session, upserted, settings, now, work.band_keys)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
@@ -419,29 +419,33 @@ def group_copies(
 
 @dataclass(frozen=True, slots=True)
 class Judged:
-    """An item's lede and flag matches: what its text alone decides."""
+    """What an item's text decides: its flag matches, and the language and summary it gets now."""
 
-    lede: Lede
     matches: list[FlagMatch]
+    language: str | None
+    summary: str | None
 
 
-def judge(item: StoredItem, settings: Settings, ledes: Mapping[str, Lede]) -> Judged:
+def judge(
+    session: Session, item: StoredItem, settings: Settings, ledes: Mapping[str, Lede], *, is_new: bool
+) -> Judged:
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
     )
-    return Judged(prepare.lede_for(item, ledes), matches)
+    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
+    return Judged(matches, language, summary)
 
 
 def _judge_new(
-    settings: Settings, ledes: Mapping[str, Lede], judged: dict[str, Judged]
+    session: Session, settings: Settings, ledes: Mapping[str, Lede], judged: dict[str, Judged]
 ) -> Callable[[StoredItem], item_store.FirstWrite]:
     """Each new item judged before its INSERT, which then carries its language, summary and
     flags (``item_store.FirstWrite``); ``judged`` keeps the verdicts for ``flag_and_alert``."""
 
     def first_write(item: StoredItem) -> item_store.FirstWrite:
-        verdict = judged[item.key] = judge(item, settings, ledes)
+        verdict = judged[item.key] = judge(session, item, settings, ledes, is_new=True)
         flags = tuple(sorted({match.flag for match in verdict.matches}))
-        return item_store.FirstWrite(verdict.lede.language, verdict.lede.summary, flags)
+        return item_store.FirstWrite(verdict.language, verdict.summary, flags)
 
     return first_write
 
@@ -459,17 +463,18 @@ def flag_and_alert(
     previous: tuple[str, str, str, str | None] | None = None,
     judged: Judged | None = None,
 ) -> None:
-    """Summarise and flag an item just stored or changed, and queue the alerts the policy decides.
+    """Flag an item just stored or changed, give it its language (and its summary when
+    Slack shows it), and queue the alerts the policy decides.
 
     ``previous``: the title and texts it had before this change. A copy's new flag
     widens its group's alert; a material change of a flagged release (the head of its
-    group) is a reply in the thread of the alert already posted. ``judged``: its lede
-    and matches, worked out before the INSERT that wrote them (``_judge_new``).
+    group) is a reply in the thread of the alert already posted. ``judged``: its matches,
+    language and summary, worked out before the INSERT that wrote them (``_judge_new``).
     """
     if judged is None:
-        judged = judge(item, settings, ledes)
-    lede, matches = judged.lede, judged.matches
-    item_store.set_summary(session, item.item_id, lede.summary, lede.language)
+        judged = judge(session, item, settings, ledes, is_new=is_new)
+    matches = judged.matches
+    item_store.set_summary(session, item.item_id, judged.summary, judged.language)
     decisions = policy.decide_alerts(
         item,
         {match.flag for match in matches},
@@ -496,6 +501,22 @@ def flag_and_alert(
             change_store.queue_reply(session, item.item_id, text, now)
     report.flagged += bool(matches)
     report.held += sum(decision.held for decision in created)
+
+
+def language_and_summary(
+    session: Session, item: StoredItem, ledes: Mapping[str, Lede], *, flagged: bool, is_new: bool
+) -> tuple[str | None, str | None]:
+    """The language and the summary to store for an item just stored or changed.
+
+    Summaries were most of a cold pass's CPU (issue 16): one is made now for what Slack
+    shows (a flagged release; one with an alert, whose message an edit rebuilds), else
+    it waits (``SUMMARY_PENDING``) for its first reader (bot.summaries). A changed
+    text's old summary goes either way. The language is cheap and ``query --lang``
+    filters on it: always now.
+    """
+    language = prepare.language_for(item, ledes)
+    shown = flagged or (not is_new and summary_store.has_alert(session, item.item_id))
+    return language, (prepare.summary_for(item, language) or None) if shown else SUMMARY_PENDING
 
 
 # -- the summary ----------------------------------------------------------------------------
