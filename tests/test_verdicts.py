@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import deliver
 from bot.cli import cli
+from bot.cli.stages import load_page_stages
 from bot.config import Settings, load
 from bot.deliver.message import NOT_RELEVANT_ACTION, OVERFLOW_ACTION, RELEVANT_ACTION
 from bot.records import AlertToSend, FlagMatch, VerdictMark
@@ -182,7 +183,7 @@ def posted(
     settings = settings_for(tmp_path, fake, [{"name": "Rights", "url": feed_server.url("/rights.xml"),
                                               "interval": "1h"}])
     factory = open_db(database_url)
-    worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+    worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
     worker.sync_feeds()
     worker.run_due()
     assert len(fake.posts()) == 2
@@ -370,7 +371,7 @@ def test_ten_verdicts_exported_give_flags_test_exactly_their_confusion_matrix(
     feed_server.add("/rights.xml", rss(texts))
     settings = settings_for(tmp_path, fake, [{"name": "Rights", "url": feed_server.url("/rights.xml")}])
     factory = open_db(database_url)
-    worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+    worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
     worker.sync_feeds()
     worker.run_due()
     handler = ActionHandler(factory, clock=clock)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the pass summary as one JSON object.")
 def poll(dry_run: bool, as_json: bool) -> None:
     """One pass: fetch every enabled feed, store new releases, flag them, deliver alerts."""
+    from bot.cli.stages import load_page_stages
     from bot.poll import summary_json
     from bot.scheduler import poll_once
 
@@ -43,6 +44,7 @@ def poll(dry_run: bool, as_json: bool) -> None:
         summary = poll_once(
             settings,
             session_factory,
+            page_stages=load_page_stages,
             dry_run=dry_run,
             on_fetched=progress.fetched if progress else None,
             on_pages=progress.pages if progress else None,
