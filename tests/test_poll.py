@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -13,7 +14,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
+from bot.cli.poll import SUMMARY_LINES, count_lines
 from bot.config import normalize_database_url
+from bot.records import PassCounts
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
@@ -535,3 +538,11 @@ def test_a_poll_whose_new_items_need_no_page_does_not_load_the_full_text_stage(
     assert (summary["fetched"], summary["new_items"]) == (1, 3)
     assert modules == []
 
+
+def test_the_text_summary_names_every_pass_counter_once_and_a_new_one_too() -> None:
+    counts = {name: 101 + index for index, name in enumerate(PassCounts().counts())}
+    text = "\n".join(count_lines(counts))
+    named = re.findall(r"\{(\w+)", "".join(part for parts in SUMMARY_LINES for part, _optional in parts))
+    assert sorted(named) == sorted(counts)  # each counter phrased once, and nothing else
+    assert all(str(count) in text for count in counts.values()) and "also:" not in text
+    assert count_lines({**counts, "widgets_seen": 7})[-1] == "also: widgets seen 7"
