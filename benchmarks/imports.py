@@ -42,12 +42,14 @@ def _imported(node: ast.Import | ast.ImportFrom, package: str) -> set[str]:
     return {base, *(f"{base}.{alias.name}" for alias in node.names)}
 
 
-def imports_of(path: Path, known: set[str]) -> tuple[set[str], set[str]]:
-    """(at import time, inside functions) — the bot modules ``path`` imports."""
+def imports_of(path: Path, known: set[str]) -> tuple[set[str], set[str], set[str]]:
+    """(at import time, inside functions) — the bot modules ``path`` imports — and every
+    module, bot's or not, it imports inside a function."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
     top: set[str] = set()
     local: set[str] = set()
+    anywhere_local: set[str] = set()
 
     def visit(node: ast.AST, in_function: bool) -> None:
         for child in ast.iter_child_nodes(node):
@@ -55,11 +57,18 @@ def imports_of(path: Path, known: set[str]) -> tuple[set[str], set[str]]:
                 continue
             if isinstance(child, ast.Import | ast.ImportFrom):
                 (local if in_function else top).update(_imported(child, package) & known)
+                if in_function:
+                    names = [child.module or "."] if isinstance(child, ast.ImportFrom) else child.names
+                    anywhere_local.update(name if isinstance(name, str) else name.name for name in names)
             visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda))
 
     visit(tree, False)
     skip = {module_name(path), "bot"}  # "from bot import fetch" is bot.fetch's import, not bot's
-    return top - skip, local - skip - top
+    return top - skip, local - skip - top, anywhere_local
+
+
+def short(modules: set[str]) -> str:
+    return " ".join(sorted(module.removeprefix("bot.") for module in modules))
 
 
 def main() -> int:
@@ -71,16 +80,15 @@ def main() -> int:
     known = set(paths)
     wrong = []
     for name, path in sorted(paths.items()):
-        top, local = imports_of(path, known)
-        if local and not name.startswith("bot.cli"):
-            wrong.append(name)
+        top, local, anywhere_local = imports_of(path, known)
+        if anywhere_local and not name.startswith("bot.cli"):
+            wrong.append(f"{name} ({' '.join(sorted(anywhere_local))})")
         if args.stages and not any(name == stage or name.startswith(stage + ".") for stage in STAGES):
             continue
-        short = lambda modules: " ".join(sorted(module.removeprefix("bot.") for module in modules))  # noqa: E731
         size = f" ({len(path.read_text(encoding='utf-8').splitlines())})" if args.lines else ""
         print(f"{name.removeprefix('bot.')}{size}: {short(top)}" + (f" | {short(local)}" if local else ""))
     if wrong:
-        print(f"function-local imports outside bot/cli/: {', '.join(wrong)}", file=sys.stderr)
+        print("function-local imports outside bot/cli/:", *wrong, sep="\n  ", file=sys.stderr)
         return 1
     return 0
 
