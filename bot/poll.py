@@ -49,7 +49,8 @@ from bot.store import changes as change_store
 from bot.store import feeds as feed_store
 from bot.store import groups as group_store
 from bot.store import items as item_store
-from bot.tables import utcnow
+from bot.store import summaries as summary_store
+from bot.tables import SUMMARY_PENDING, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -504,17 +505,18 @@ def flag_and_alert(
     ledes: Mapping[str, Lede],
     previous: tuple[str, str, str, str | None] | None = None,
 ) -> None:
-    """Summarise and flag an item just stored or changed, and queue the alerts the policy decides.
+    """Flag an item just stored or changed, give it its language (and its summary when
+    Slack shows it), and queue the alerts the policy decides.
 
     ``previous``: the title and texts it had before this change. A copy's new flag
     widens its group's alert; a material change of a flagged release (the head of its
     group) is a reply in the thread of the alert already posted.
     """
-    lede = prepare.lede_for(item, ledes)
-    item_store.set_summary(session, item.item_id, lede.summary, lede.language)
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
     )
+    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
+    item_store.set_summary(session, item.item_id, summary, language)
     decisions = policy.decide_alerts(
         item,
         {match.flag for match in matches},
@@ -541,6 +543,22 @@ def flag_and_alert(
             change_store.queue_reply(session, item.item_id, text, now)
     report.flagged += bool(matches)
     report.held += sum(decision.held for decision in created)
+
+
+def language_and_summary(
+    session: Session, item: StoredItem, ledes: Mapping[str, Lede], *, flagged: bool, is_new: bool
+) -> tuple[str | None, str | None]:
+    """The language and the summary to store for an item just stored or changed.
+
+    Summaries were most of a cold pass's CPU (issue 16): one is made now for what Slack
+    shows (a flagged release; one with an alert, whose message an edit rebuilds), else
+    it waits (``SUMMARY_PENDING``) for its first reader (bot.summaries). A changed
+    text's old summary goes either way. The language is cheap and ``query --lang``
+    filters on it: always now.
+    """
+    language = prepare.language_for(item, ledes)
+    shown = flagged or (not is_new and summary_store.has_alert(session, item.item_id))
+    return language, (prepare.summary_for(item, language) or None) if shown else SUMMARY_PENDING
 
 
 # -- the summary ----------------------------------------------------------------------------

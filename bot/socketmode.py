@@ -33,6 +33,8 @@ from bot.errors import ConfigError, QuerySyntaxError
 from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
 from bot.slashdigest import answer_digest, answer_feeds
 from bot.store.search import search_items
+from bot.summaries import with_summaries
+from bot.summarize import summary_of
 from bot.verdicts import ActionHandler, answer_feedback
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ def answer(
     try:
         filters = parse_slash_query(text, now=now)
         with session_factory() as session:
-            hits = search_items(session, filters)
+            hits = list(with_summaries(session, search_items(session, filters), summary_of))
     except QuerySyntaxError as exc:
         return render_problem(str(exc))
     return render_hits(hits, _slack_unescape(text))
