@@ -103,6 +103,32 @@ def test_a_new_release_is_indexed_once_and_an_edit_follows_its_text(
     engine.dispose()
 
 
+def test_a_summary_made_on_first_read_leaves_the_index_alone(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    url = feed_server.add("/rss.xml", RSS20)
+    config = write_config(tmp_path, [{"name": "Rights Watchers", "url": url}])
+    assert run_cli(["db", "upgrade"], config, sqlite_url).exit_code == 0
+    _reindex_counter(sqlite_url)
+    poll_json(config, sqlite_url)
+    engine = _engine(sqlite_url)
+    with engine.begin() as connection:  # as a reader fills one (bot.summaries): the summary alone
+        connection.execute(text("UPDATE items SET summary = 'The annual report covers education.' "
+                                "WHERE guid = 'rw-3'"))
+    engine.dispose()
+
+    assert _scalar(sqlite_url, "SELECT count(*) FROM reindexed") == 0
+    assert _titles(config, sqlite_url, "annual report") == ["Annual report published"]
+    engine = _engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
+        # Pruned: the index forgets the release whole, the summary it never indexed included.
+        connection.execute(text("DELETE FROM items WHERE guid = 'rw-3'"))
+        connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
+    engine.dispose()
+    assert _titles(config, sqlite_url, "annual report") == []
+
+
 def test_one_feeds_new_releases_are_one_insert_and_no_update(
     feed_server: FeedServer, tmp_path: Path, database_url: str
 ) -> None:

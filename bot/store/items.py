@@ -193,7 +193,8 @@ def upsert_items(
             _apply_article(row, article)
             if first_write is not None:
                 fields = first_write(replace(to_stored(row, feed.name), item_id=0))
-                row.language, row.summary, row.flags = fields.language, fields.summary, list(fields.flags)
+                row.language, row.flags = fields.language, list(fields.flags)
+                row.summary = row.indexed_summary = fields.summary
             written.append(row)
         elif item.key in rows:
             row = rows[item.key]
@@ -258,8 +259,9 @@ def flags_of(session: Session, item_id: int) -> list[str]:
 
 
 def set_summary(session: Session, item_id: int, summary: str | None, language: str | None) -> None:
+    """The item's summary, searched as its text is (a summary made on first read is not)."""
     row = session.get_one(Item, item_id)
-    row.summary = summary
+    row.summary = row.indexed_summary = summary
     if language:
         row.language = language
 
