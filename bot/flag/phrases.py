@@ -260,8 +260,14 @@ def space_automaton(anchors: Iterable[str]) -> Any:
     anchor may be apart by several spaces (punctuation, a folded Arabic article): for the
     first such gap the automaton has a key of the words before it and two spaces, whose
     anchor is None: there the trie regex says which anchor it is, if any.
+
+    A node's next characters are looked up in the order they were added: the first one
+    added is a key of two spaces (then a line break, which folded text never has), so that
+    at a space the next space, the commonest character there (", " and folded punctuation,
+    Arabic articles), is found first rather than after every letter an anchor starts with.
     """
     automaton = ahocorasick.Automaton()
+    automaton.add_word("  \n", (3, None))  # never found: only there to be looked up first
     for anchor in anchors:
         automaton.add_word(" " + anchor, (len(anchor) + 1, anchor))
         words = anchor.split(" ")
@@ -320,12 +326,12 @@ class Scans:
                 if position not in longest or len(anchor) > len(longest[position]):
                     longest[position] = anchor
         if unspaced:
-            for position, anchor in _unspaced_hits(self.unspaced, self.glued, text, low, high):
+            for position, anchor in unspaced_hits(self.unspaced, self.glued, text, low, high):
                 longest[position] = normal_anchor(anchor)
         return longest
 
 
-def _unspaced_hits(
+def unspaced_hits(
     unspaced: re.Pattern[str] | None, glued: re.Pattern[str] | None, text: str, low: int, high: int
 ) -> Iterator[tuple[int, str]]:
     """Chinese anchors anywhere (one may start inside another), Latin ones right after Chinese."""
@@ -384,7 +390,8 @@ class PhraseSet:
         scans, compiled = self.scans, self.compiled
         if scans.at is not None:
             # Scans.hits, inlined and lazy: this runs for every window of every candidate match.
-            if low == 0 or text[low - 1] == " " or starts_word(text, low):
+            # No anchor starts with a space, where a window of words starts.
+            if text[low : low + 1] != " " and (low == 0 or text[low - 1] == " " or starts_word(text, low)):
                 first = scans.at.match(text, low, high)
                 if first and self.at(normal_anchor(first.group())).match(text, low, high):
                     return True
@@ -402,7 +409,7 @@ class PhraseSet:
                     if (compiled.get(anchor) or self.at(anchor)).match(text, position, high):
                         return True
             if unspaced:
-                for position, anchor in _unspaced_hits(scans.unspaced, scans.glued, text, low, high):
+                for position, anchor in unspaced_hits(scans.unspaced, scans.glued, text, low, high):
                     if self.at(normal_anchor(anchor)).match(text, position, high):
                         return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None
