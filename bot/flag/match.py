@@ -137,13 +137,13 @@ def _candidates(rules: FlagRules, folded: str, unspaced: bool) -> list[tuple[int
             longest[position] = normal_anchor(anchor)
     found = []
     rules_at, rules_for = rules.rules_at, rules.rules_for
-    for start, anchor in longest.items():
-        if anchor is None:  # the trie regex says which anchor is there, the longest
+    for start, hit in longest.items():
+        if hit is None:  # the trie regex says which anchor is there, the longest
             gap = at.match(folded, start, high)
             if gap is None:
                 continue
-            anchor = normal_anchor(gap.group())
-        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules_for(anchor):
+            hit = normal_anchor(gap.group())
+        for flag_index, rule_index, pattern in rules_at.get(hit) or rules_for(hit):
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:
