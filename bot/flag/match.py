@@ -128,8 +128,9 @@ def _candidates(rules: FlagRules, folded: str, unspaced: bool) -> list[tuple[int
     # Position → the longest anchor there. Hits come in the order they end: at one position
     # a longer anchor comes later, and a gap (words apart by several spaces, None) last.
     longest: dict[int, str | None] = {}
-    if scans.spaced is not None:
-        longest = {stop - length + 2: anchor for stop, (length, anchor) in scans.spaced.iter(folded)}
+    automaton = scans.ascii if folded.isascii() else scans.spaced
+    if automaton is not None:
+        longest = {stop - length + 2: anchor for stop, (length, anchor) in automaton.iter(folded)}
     if (first := at.match(folded, 0, high)) is not None:
         longest[0] = normal_anchor(first.group())
     if unspaced:

@@ -292,6 +292,10 @@ class Scans:
     spaced: Any = None  # ahocorasick.Automaton: a space, then an anchor that does not start in Chinese
     unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
     glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
+    # `spaced` with its ASCII anchors only, for a text folded to ASCII (any in Latin-1): at a
+    # space the automaton tries the next character against every one an anchor starts with,
+    # and there the Cyrillic and Arabic ones would be tried for nothing
+    ascii: Any = None
 
     @classmethod
     def of(cls, anchors: Iterable[str]) -> Scans:
@@ -301,11 +305,14 @@ class Scans:
         latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
         unspaced = {anchor for anchor in anchors if _UNSPACED_CHAR.match(anchor)}
         spaced = anchors - unspaced
+        ascii_anchors = {anchor for anchor in spaced if anchor.isascii()}
+        automaton = space_automaton(spaced) if spaced else None
         return cls(
             at=re.compile(trie_regex(anchors)),
-            spaced=space_automaton(spaced) if spaced else None,
+            spaced=automaton,
             unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
             glued=re.compile(trie_regex(latin)) if latin else None,
+            ascii=automaton if ascii_anchors == spaced else space_automaton(ascii_anchors) if ascii_anchors else None,
         )
 
     def hits(self, text: str, low: int, high: int, *, unspaced: bool) -> dict[int, str]:
@@ -395,11 +402,12 @@ class PhraseSet:
                 first = scans.at.match(text, low, high)
                 if first and self.at(normal_anchor(first.group())).match(text, low, high):
                     return True
-            if scans.spaced is not None:
+            automaton = scans.ascii if text.isascii() else scans.spaced
+            if automaton is not None:
                 # Any anchor found at a position, not only the longest: each one's phrases
                 # are among the longest one's, and a window asks only whether one is there.
                 # On the window alone: the automaton copies the text it is given to 4 bytes a character.
-                for end, (length, anchor) in scans.spaced.iter(text[low:high]):
+                for end, (length, anchor) in automaton.iter(text[low:high]):
                     position = low + end - length + 2
                     if anchor is None:  # words apart by several spaces: the trie regex says which
                         found = scans.at.match(text, position, high)
