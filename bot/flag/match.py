@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.flag.phrases import normal_anchor, unspaced_hits, word_matches
 from bot.flag.rules import SENTENCE, FlagRules
-from bot.flag.text import fold_latin_1, fold_wide
+from bot.flag.text import fold_parts
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -165,14 +164,7 @@ def match_flags(
     # The fields joined by blank lines, and the folded copy. This runs for every release,
     # most with no candidate match: the least work before _candidates.
     fields = (title, teaser, content, full_text or "")
-    parts = [text for text in fields if text and not text.isspace()]
-    text = "\n\n".join(parts)
-    folded = fold_latin_1(text)
-    unspaced = False  # within Latin-1, so no Chinese
-    if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
-        parts = [unicodedata.normalize("NFC", part) for part in parts]
-        text = "\n\n".join(parts)
-        folded, unspaced = fold_wide(text)
+    parts, text, folded, unspaced = fold_parts([text for text in fields if text and not text.isspace()])
     candidates = _candidates(rules, folded, unspaced)
     if not candidates:
         return []
