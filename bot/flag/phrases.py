@@ -315,28 +315,6 @@ class Scans:
             ascii=automaton if ascii_anchors == spaced else space_automaton(ascii_anchors) if ascii_anchors else None,
         )
 
-    def hits(self, text: str, low: int, high: int, *, unspaced: bool) -> dict[int, str]:
-        """Position → the longest anchor there, for each anchor that starts a word in text[low:high]."""
-        longest: dict[int, str] = {}
-        if self.at is None:
-            return longest
-        if starts_word(text, low) and (first := self.at.match(text, low, high)):
-            longest[low] = normal_anchor(first.group())
-        if self.spaced is not None:
-            for end, (length, anchor) in self.spaced.iter(text, low, high):
-                position = end - length + 2
-                if anchor is None:  # words apart by several spaces: the trie regex says which
-                    found = self.at.match(text, position, high)
-                    if found is None:
-                        continue
-                    anchor = normal_anchor(found.group())
-                if position not in longest or len(anchor) > len(longest[position]):
-                    longest[position] = anchor
-        if unspaced:
-            for position, anchor in unspaced_hits(self.unspaced, self.glued, text, low, high):
-                longest[position] = normal_anchor(anchor)
-        return longest
-
 
 def unspaced_hits(
     unspaced: re.Pattern[str] | None, glued: re.Pattern[str] | None, text: str, low: int, high: int
