@@ -48,7 +48,8 @@ from bot.store import changes as change_store
 from bot.store import feeds as feed_store
 from bot.store import groups as group_store
 from bot.store import items as item_store
-from bot.tables import utcnow
+from bot.store import summaries as summary_store
+from bot.tables import SUMMARY_PENDING, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -424,17 +425,23 @@ def flag_and_alert(
     ledes: Mapping[str, Lede],
     previous: tuple[str, str, str, str | None] | None = None,
 ) -> None:
-    """Summarise and flag an item just stored or changed, and queue the alerts the policy decides.
+    """Flag an item just stored or changed, give it its language (and its summary when
+    Slack shows it), and queue the alerts the policy decides.
 
     ``previous``: the title and texts it had before this change. A copy's new flag
     widens its group's alert; a material change of a flagged release (the head of its
     group) is a reply in the thread of the alert already posted.
     """
-    lede = prepare.lede_for(item, ledes)
-    item_store.set_summary(session, item.item_id, lede.summary, lede.language)
     matches = flag.match_flags(
         settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
     )
+    language = prepare.language_for(item, ledes)
+    # Summaries were most of a cold pass's CPU (issue 16): made now for what Slack shows
+    # (a flagged release; one with an alert, whose message an edit rebuilds), else made
+    # on first read (bot.summaries). A changed text's old one goes either way.
+    shown = bool(matches) or (not is_new and summary_store.has_alert(session, item.item_id))
+    summary = (prepare.summary_for(item, language) or None) if shown else SUMMARY_PENDING
+    item_store.set_summary(session, item.item_id, summary, language)
     decisions = policy.decide_alerts(
         item,
         {match.flag for match in matches},

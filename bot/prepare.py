@@ -1,10 +1,11 @@
-"""A pass's CPU work: parsing the fetched bodies, and each item's language and summary.
+"""A pass's CPU work: parsing the fetched bodies, and each item's language.
 
-Parsing is the pass's CPU cost, and summaries with language detection are most of a
-cold pass's; the main process has one core. With enough bodies both run in worker
-processes, and every item gets its ``Lede`` there, stored or not (the workers' cores
-would idle otherwise). The pass uses a lede when the item's text is still what it
-was made from (``lede_for``), and works it out itself otherwise.
+Parsing is the pass's CPU cost; the main process has one core. With enough bodies it
+runs in worker processes, and every item gets its ``Lede`` (its language) there, stored
+or not (the workers' cores would idle otherwise). The pass uses a lede when the item's
+text is still what it was made from (``language_for``), and works it out itself
+otherwise. Summaries are not made here: the pass makes those of the releases it flags
+(bot.poll), readers the rest (bot.summaries).
 """
 
 from __future__ import annotations
@@ -29,11 +30,10 @@ _HASHED_PER_UPDATE = 1 << 18
 
 @dataclass(frozen=True, slots=True)
 class Lede:
-    """An item's language and summary, and the text they were worked out from."""
+    """An item's language, and the text it was worked out from."""
 
     basis: str  # digest of the title, text and declared language
     language: str | None
-    summary: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,24 +60,26 @@ def _basis(title: str, text: str, declared: str | None) -> str:
 
 
 def make_lede(title: str, text: str, declared: str | None) -> Lede:
-    language = fulltext.detect_language(f"{title}\n{text}", declared)
-    summary = summarize.summarize(text, title=title, language=language) or None
-    return Lede(_basis(title, text, declared), language, summary)
+    return Lede(_basis(title, text, declared), fulltext.detect_language(f"{title}\n{text}", declared))
 
 
 def release_text(item: StoredItem) -> str:
-    """What the summary is made from: the page's text only when it says more than the feed."""
-    feed_text = item.content or item.teaser
-    return item.full_text if item.full_text and len(item.full_text) > len(feed_text) else feed_text
+    """What the language and summary are made from (``summarize.release_text``)."""
+    return summarize.release_text(item.teaser, item.content, item.full_text)
 
 
-def lede_for(item: StoredItem, ledes: Mapping[str, Lede]) -> Lede:
-    """The item's lede: the one worked out beside the parse if its text is unchanged, else a new one."""
+def language_for(item: StoredItem, ledes: Mapping[str, Lede]) -> str | None:
+    """The item's language: the one worked out beside the parse if its text is unchanged, else a new one."""
     text = release_text(item)
     lede = ledes.get(item.key)
     if lede is None or lede.basis != _basis(item.title, text, item.language):
         lede = make_lede(item.title, text, item.language)
-    return lede
+    return lede.language
+
+
+def summary_for(item: StoredItem, language: str | None) -> str:
+    """The summary of a stored item's text ("" when it has no lede)."""
+    return summarize.summary_of(item.title, item.teaser, item.content, item.full_text, language)
 
 
 def parse_result(
@@ -103,7 +105,7 @@ def parse_result(
 def parse_with_ledes(
     result: FetchResult, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
 ) -> FeedWork:
-    """``parse_result``, and every item's lede (in a worker process)."""
+    """``parse_result``, and every item's language and band keys (in a worker process)."""
     work = parse_result(result, max_entries, now)
     if work.parsed is None:
         return work

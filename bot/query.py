@@ -82,6 +82,7 @@ class QueryHit:
     matches: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # flag → matched phrases
     snippet: str | None = None  # when searching text: matched words between search.MARK_START/END
     also_in: tuple[QueryCopy, ...] = ()  # the other copies of a grouped release (none with `--no-group`)
+    summary_pending: bool = False  # its summary is not made yet (bot.summaries makes it)
 
 
 

@@ -12,12 +12,12 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import flag, policy
+from bot import flag, policy, summarize
 from bot.config import Settings
 from bot.records import StoredItem
 from bot.store import feeds as feed_store
 from bot.store import items as item_store
-from bot.tables import utcnow
+from bot.tables import SUMMARY_PENDING, utcnow
 
 
 @dataclass(slots=True)
@@ -75,5 +75,8 @@ def _reflag_one(
         item, after, feed, settings.alert_policy, now=now, first_pass=True, check_pruned=True
     )
     created = item_store.record_flags(session, item, matches, decisions, now=now)
+    if matches and item.summary == SUMMARY_PENDING:  # left to a reader by the pass; an alert shows it now
+        summary = summarize.summary_of(item.title, item.teaser, item.content, item.full_text, item.language)
+        item_store.set_summary(session, item.item_id, summary or None, item.language)
     report.held += sum(decision.held for decision in created)
     report.alerts += sum(not decision.held for decision in created)

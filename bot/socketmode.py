@@ -32,6 +32,8 @@ from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
 from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
 from bot.store.search import search_items
+from bot.summaries import with_summaries
+from bot.summarize import summary_of
 from bot.verdicts import ActionHandler, answer_feedback
 
 if TYPE_CHECKING:
@@ -156,7 +158,7 @@ def answer(
     try:
         filters = parse_slash_query(text, now=now)
         with session_factory() as session:
-            hits = search_items(session, filters)
+            hits = list(with_summaries(session, search_items(session, filters), summary_of))
     except QuerySyntaxError as exc:
         return render_problem(str(exc))
     return render_hits(hits, _slack_unescape(text))

@@ -124,6 +124,9 @@ feeds = Table(
     Column("muted_by", String(100)),
 )
 
+# A release whose summary a reader makes when it first shows it (a made summary is never "").
+SUMMARY_PENDING = ""
+
 items = Table(
     "items",
     metadata,
@@ -141,6 +144,8 @@ items = Table(
     _required("first_seen_at", UTCDateTime, default=utcnow),
     _required("changed_at", UTCDateTime, default=utcnow),
     Column("language", String(20)),
+    # NULL: none (its text has no lede); SUMMARY_PENDING: not made yet, made on first read
+    # (bot.summaries; a pass makes only the summaries Slack shows, issue 16).
     Column("summary", Text),
     # Full text of the release page (fulltext stage).
     Column("full_text", Text),

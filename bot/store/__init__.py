@@ -10,6 +10,7 @@ Functions in the submodules take a ``Session``; callers own the transaction
     claims     the leased claim both outboxes use (select due → SKIP LOCKED → UPDATE … RETURNING)
     schedule   feed claims, next checks, health notices, pass records
     search     filtered searches and the feed listing (the language: bot.query)
+    summaries  the summaries a pass left to the first reader: which rows wait, their conditional write
     migrate    Alembic up to head (its own module: a search never imports Alembic)
     fts        each engine's full-text SQL (SQLite FTS5, PostgreSQL tsquery)
     retention  `pressbot prune`

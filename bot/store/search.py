@@ -216,9 +216,9 @@ def _hits(session: Session, tree: Node | None, ids: Sequence[int], grouped: bool
         hits.append(
             QueryHit(
                 item_id=item_id, feed_name=feed_name, title=title, url=url, published=published,
-                first_seen=first_seen, language=language, summary=summary, flags=tuple(flags or ()),
+                first_seen=first_seen, language=language, summary=summary or None, flags=tuple(flags or ()),
                 matches=phrases.get(item_id, {}), snippet=_tidy_snippet(snippet),
-                also_in=copies.get(item_id, ()),
+                also_in=copies.get(item_id, ()), summary_pending=summary == tables.SUMMARY_PENDING,
             )
         )
     return hits
