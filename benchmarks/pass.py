@@ -579,7 +579,7 @@ def release_curve(sizes: list[float]) -> list[tuple[float, float, int, str]]:
             chars = int(size * 1_000_000)
             text = (hostile.SENTENCES * (chars // len(hostile.SENTENCES) + 1))[:chars]
             server.add(f"/prose{size}.xml", hostile.rss([("A long release", text)]), validators=False)
-            seconds, peak, code, _summary = hostile.poll(
+            seconds, peak, code, _cpu, _summary = hostile.poll(
                 server, {"Prose": server.url(f"/prose{size}.xml")}, "sqlite", 600.0
             )
             curve.append((size, seconds, peak, code))

@@ -36,6 +36,7 @@ from bot.records import (
     FeedReport,
     FeedToFetch,
     FetchResult,
+    FlagMatch,
     ParsedItem,
     PassClaim,
     PassCounts,
@@ -419,7 +420,9 @@ def store_feed(
         if result.listing is not None:
             return store_page_source(session, feed, work, articles, settings, now)
         assert work.parsed is not None
-        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        judged: dict[str, Judged] = {}
+        first_write = _judge_new(session, settings, work.ledes, judged)
+        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now, first_write=first_write)
         joined = group_copies(session, upserted, settings, now, work.band_keys)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
@@ -432,8 +435,9 @@ def store_feed(
         for item, is_new in stored:
             previous = upserted.previous.get(item.item_id)
             flag_and_alert(
-                session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous
-            )
+                session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous,
+                judged=judged.get(item.key) if is_new else None,
+            )  # fmt: skip
         for item_id in joined:  # a copy of an alert already in Slack edits that message
             change_store.queue_edits(session, item_id, now)
         feed_store.record_success(session, result, work.parsed, now)
@@ -493,6 +497,39 @@ def group_copies(
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What an item's text decides: its flag matches, and the language and summary it gets now."""
+
+    matches: list[FlagMatch]
+    language: str | None
+    summary: str | None
+
+
+def judge(
+    session: Session, item: StoredItem, settings: Settings, ledes: Mapping[str, Lede], *, is_new: bool
+) -> Judged:
+    matches = flag.match_flags(
+        settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
+    )
+    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
+    return Judged(matches, language, summary)
+
+
+def _judge_new(
+    session: Session, settings: Settings, ledes: Mapping[str, Lede], judged: dict[str, Judged]
+) -> Callable[[StoredItem], item_store.FirstWrite]:
+    """Each new item judged before its INSERT, which then carries its language, summary and
+    flags (``item_store.FirstWrite``); ``judged`` keeps the verdicts for ``flag_and_alert``."""
+
+    def first_write(item: StoredItem) -> item_store.FirstWrite:
+        verdict = judged[item.key] = judge(session, item, settings, ledes, is_new=True)
+        flags = tuple(sorted({match.flag for match in verdict.matches}))
+        return item_store.FirstWrite(verdict.language, verdict.summary, flags)
+
+    return first_write
+
+
 def flag_and_alert(
     session: Session,
     feed: StoredFeed,
@@ -504,19 +541,20 @@ def flag_and_alert(
     now: datetime,
     ledes: Mapping[str, Lede],
     previous: tuple[str, str, str, str | None] | None = None,
+    judged: Judged | None = None,
 ) -> None:
     """Flag an item just stored or changed, give it its language (and its summary when
     Slack shows it), and queue the alerts the policy decides.
 
     ``previous``: the title and texts it had before this change. A copy's new flag
     widens its group's alert; a material change of a flagged release (the head of its
-    group) is a reply in the thread of the alert already posted.
+    group) is a reply in the thread of the alert already posted. ``judged``: its matches,
+    language and summary, worked out before the INSERT that wrote them (``_judge_new``).
     """
-    matches = flag.match_flags(
-        settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
-    )
-    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
-    item_store.set_summary(session, item.item_id, summary, language)
+    if judged is None:
+        judged = judge(session, item, settings, ledes, is_new=is_new)
+    matches = judged.matches
+    item_store.set_summary(session, item.item_id, judged.summary, judged.language)
     decisions = policy.decide_alerts(
         item,
         {match.flag for match in matches},
@@ -526,7 +564,7 @@ def flag_and_alert(
         first_pass=feed.first_pass,
         check_pruned=is_new,  # only a release stored as new can be one prune deleted
     )
-    created = item_store.record_flags(session, item, matches, decisions, now=now)
+    created = item_store.record_flags(session, item, matches, decisions, now=now, new=is_new)
     group_id = item_store.group_of(session, item.item_id)
     if group_id is not None and change_store.widen_group_alerts(session, item.item_id, decisions) and not is_new:
         change_store.queue_edits(session, item.item_id, now)
