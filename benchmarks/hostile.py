@@ -47,8 +47,8 @@ try:
     code, out = done.returncode, done.stdout
 except subprocess.TimeoutExpired:
     code, out = "timeout", ""
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
-print(f"{time.monotonic() - started:.2f} {peak} {code}")
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{time.monotonic() - started:.2f} {usage.ru_maxrss // 1024} {code} {usage.ru_utime + usage.ru_stime:.2f}")
 print(out)
 """
 
@@ -68,7 +68,7 @@ def gzip_bytes(chunks: int, chunk: bytes) -> bytes:
 
 
 def poll(server: FeedServer, feeds: dict[str, str], database_url: str, timeout: float,
-         max_bytes: int = 12_000_000) -> tuple[float, int, str, dict[str, object]]:
+         max_bytes: int = 12_000_000) -> tuple[float, int, str, float, dict[str, object]]:
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory)
         blocks = [f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, url in feeds.items()]
@@ -86,17 +86,18 @@ def poll(server: FeedServer, feeds: dict[str, str], database_url: str, timeout: 
         done = subprocess.run([sys.executable, "-c", MEASURE, str(timeout), sys.executable, "-m", "bot", "poll",
                                "--json"], env=env, capture_output=True, text=True, cwd=path)
         first, _, rest = done.stdout.partition("\n")
-        seconds, peak, code = first.split()
+        seconds, peak, code, cpu = first.split()
         lines = rest.strip().splitlines()
         summary = json.loads(lines[-1]) if code == "0" and lines else {}
-        return float(seconds), int(peak), code, summary
+        return float(seconds), int(peak), code, float(cpu), summary
 
 
-def report(label: str, seconds: float, peak: int, code: str, summary: dict[str, object]) -> None:
+def report(label: str, seconds: float, peak: int, code: str, cpu: float, summary: dict[str, object]) -> None:
     reports = summary.get("feeds_report") or []
     outcome = "; ".join(f"{r['name']}: {r['status']} {r.get('new_items', 0)} new {r.get('error') or ''}".strip()
                         for r in reports)  # type: ignore[union-attr]
-    print(f"{label:<34} {seconds:8.2f} s {peak:7d} MB  exit {code}  {outcome[:110]}", flush=True)
+    # CPU (user + system of the poll and its children): what the case costs on a busy machine.
+    print(f"{label:<34} {seconds:8.2f} s {cpu:7.2f} s {peak:7d} MB  exit {code}  {outcome[:100]}", flush=True)
 
 
 def postgres_database(admin_url: str) -> tuple[str, str]:
@@ -126,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
     server = FeedServer().start()
-    print(f"{'case':<34} {'time':>10} {'peak RSS':>10}")
+    print(f"{'case':<34} {'time':>10} {'CPU':>9} {'peak RSS':>10}")
     for size in (float(s) for s in args.sizes.split(",")):
         chars = int(size * 1_000_000)
         if not only or "release" in only:

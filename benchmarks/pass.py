@@ -417,6 +417,7 @@ STEADY_SCRIPT = """
 import json, os, sys, time, urllib.request
 from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
+from bot.cli.stages import load_page_stages
 from bot.config import load
 from bot.scheduler.worker import Worker
 from bot.schema import Item
@@ -444,7 +445,7 @@ engine = make_engine(settings.database_url)
 upgrade(engine)
 factory = make_session_factory(engine)
 clock = Clock()
-worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
 urllib.request.urlopen(base + "/round/0").read()
 started = time.perf_counter()
 worker.run_due()
@@ -578,7 +579,7 @@ def release_curve(sizes: list[float]) -> list[tuple[float, float, int, str]]:
             chars = int(size * 1_000_000)
             text = (hostile.SENTENCES * (chars // len(hostile.SENTENCES) + 1))[:chars]
             server.add(f"/prose{size}.xml", hostile.rss([("A long release", text)]), validators=False)
-            seconds, peak, code, _summary = hostile.poll(
+            seconds, peak, code, _cpu, _summary = hostile.poll(
                 server, {"Prose": server.url(f"/prose{size}.xml")}, "sqlite", 600.0
             )
             curve.append((size, seconds, peak, code))

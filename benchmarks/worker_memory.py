@@ -181,6 +181,7 @@ Row = tuple[int, float, float, float, int, int]  # pass, RSS MB, tree PSS MB, se
 
 def drive(env: dict[str, str], passes: int, server: Connection, server_pid: int | None) -> list[Row]:
     """Run the passes and measure each."""
+    from bot.cli.stages import load_page_stages
     from bot.config import load
     from bot.scheduler.worker import Worker
     from bot.store import make_engine, make_session_factory
@@ -190,7 +191,9 @@ def drive(env: dict[str, str], passes: int, server: Connection, server_pid: int 
     engine = make_engine(settings.database_url)
     upgrade(engine)
     clock = Clock()
-    worker = Worker(settings, make_session_factory(engine), clock=clock, echo=lambda text: None)
+    worker = Worker(
+        settings, make_session_factory(engine), page_stages=load_page_stages, clock=clock, echo=lambda text: None
+    )
     worker.sync_feeds()
     curve: list[Row] = []
     sampler = PeakSampler(exclude=server_pid)

@@ -21,14 +21,13 @@ from bot.durations import parse_duration
 from bot.errors import ConfigError
 from bot.flag import FlagRules, compile_rules
 from bot.http import url_problem
-from bot.listing import SelectorSyntaxError, compile_selector
+from bot.listing.selectors import SelectorSyntaxError, compile_selector
 from bot.locations import DEFAULT_CONFIG as DEFAULT_CONFIG
 from bot.locations import config_path as _config_path
 from bot.locations import database_url as _database_url
 from bot.locations import normalize_database_url as normalize_database_url
 from bot.locations import read_toml as _read_toml
 from bot.logs import redact
-from bot.opml import read_opml
 from bot.records import (
     DEFAULT_PAGES_PER_PASS,
     AlertPolicy,
@@ -284,9 +283,19 @@ def _feed_location(data: dict[str, Any], loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-def load_feeds(path: Path) -> tuple[FeedSource, ...]:
-    """Read a feed list: TOML with ``[[feeds]]``, or OPML (by extension)."""
+ReadOpml = Callable[[Path], tuple[FeedSource, ...]]
+
+
+def load_feeds(path: Path, read_opml: ReadOpml | None = None) -> tuple[FeedSource, ...]:
+    """Read a feed list: TOML with ``[[feeds]]``, or OPML (by extension) through ``read_opml``.
+
+    ``read_opml`` is ``bot.opml.read_opml``, given by the entry point: listparser (and
+    requests, which it imports) cost every command ~75 ms and 4 MB, and only an OPML
+    feed list needs them.
+    """
     if path.suffix.lower() in (".opml", ".xml"):
+        if read_opml is None:
+            raise ConfigError(f"{path}: an OPML feed list, and no OPML reader given to config.load()")
         return read_opml(path)
     data = _read_toml(path)
     try:
@@ -352,8 +361,11 @@ def _listing_rule(path: Path, index: int, entry: FeedEntry) -> ListingRule | Non
     )
 
 
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the config file and feed list, apply the environment, validate everything."""
+def load(environ: Mapping[str, str] | None = None, *, read_opml: ReadOpml | None = None) -> Settings:
+    """Read the config file and feed list, apply the environment, validate everything.
+
+    ``read_opml``: for an OPML feed list (``load_feeds``).
+    """
     env = os.environ if environ is None else environ
     config_path = _config_path(env)
     data = _read_toml(config_path)
@@ -374,7 +386,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     feeds_path = (
         Path(env["PRESSBOT_FEEDS"]) if env.get("PRESSBOT_FEEDS") else config_path.parent / config.feeds
     )
-    feeds = load_feeds(feeds_path)
+    feeds = load_feeds(feeds_path, read_opml)
     slack = config.slack
     if env.get("SLACK_CHANNEL"):
         problem = _channel_problem(env["SLACK_CHANNEL"])

@@ -5,6 +5,10 @@ paragraph four, so items are completed from their page. Item links come from thi
 parties: pages are fetched through ``bot.http.get_page`` (resolved-address check on
 every hop, size cap, deadline). A failure is data (``ArticleText.error``), never an
 exception, so the pass stores and flags the item on what it has meanwhile.
+
+trafilatura and htmldate cost +128 ms and 6 MB, more than a warm pass's own work, and
+most passes read no page: the pass gets this stage from its entry point
+(``bot.poll.PageStages``, loaded by ``bot.cli.stages``) when it first needs it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from urllib.parse import urljoin
 
 import httpx
 import lxml.html
-import pycld2
+import trafilatura
+from htmldate import find_date
 from lxml import etree
+from trafilatura.settings import Document
 
 from bot.errors import FetchError
 from bot.http import HostLimiter, get_page
+from bot.language import normalize_language
 from bot.records import ArticleText, ParsedItem
 from bot.urls import http_url_parts
 
@@ -46,12 +53,6 @@ WALL_PHRASES = re.compile(
     r"|complete the captcha|pardon our interruption",
     re.IGNORECASE,
 )
-# Below this, a detector guesses more than it detects.
-MIN_DETECT_CHARS = 40
-MAX_DETECT_CHARS = 20_000
-# CLD2 still speaks some pre-2000 ISO 639 codes.
-CLD2_CODES = {"iw": "he", "jw": "jv", "in": "id", "ji": "yi"}
-CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # CLD2 refuses them
 WHITESPACE = re.compile(r"\s+")
 # trafilatura discards site chrome by English class names (share, related, newsletter…);
 # French and Spanish CMS themes name theirs in their own language.
@@ -61,20 +62,6 @@ CHROME_TOKENS = (
     "miga-de-pan", "mas-leido", "barra-lateral",
 )  # fmt: skip
 PRUNE_XPATH = [f"//*[contains(@class, '{token}') or contains(@id, '{token}')]" for token in CHROME_TOKENS]
-
-
-def needs_full_text(item: ParsedItem, *, feed_full_text: bool, teaser_chars: int) -> bool:
-    """Whether the item's page should be fetched.
-
-    Yes when the feed is configured ``full_text = true``, or when the feed's content is
-    empty or shorter than ``teaser_chars`` characters of text (a teaser; 0 turns
-    this rule off). Never without a link.
-    """
-    if not item.url:
-        return False
-    if feed_full_text:
-        return True
-    return len(WHITESPACE.sub(" ", item.content).strip()) < teaser_chars
 
 
 async def fetch_articles(
@@ -172,10 +159,6 @@ def add_page_metadata(article: ArticleText, html: bytes, url: str, charset: str 
     The date is the *original* publication date (htmldate, ``original_date=True``): a
     release page's modified date would make an old statement look new.
     """
-    # Imported here, as trafilatura below: a poll that reads no page (full text off, no
-    # page source) would pay ~60 ms and 4 MB for it (measured on top of bot.poll).
-    from htmldate import find_date
-
     try:
         root = lxml.html.document_fromstring(decode_html(html, charset))
     except (ValueError, etree.LxmlError):
@@ -251,11 +234,6 @@ def extract_text(html: bytes, url: str | None = None, *, charset: str | None = N
     banners, share buttons, footers and comments are left out (trafilatura).
     """
     try:
-        # Imported here: with htmldate it costs ~130 ms and 6 MB of RSS on top of bot.poll
-        # (fastest of five), and most passes fetch no page.
-        import trafilatura
-        from trafilatura.settings import Document
-
         document = trafilatura.bare_extraction(
             decode_html(html, charset),
             url=url,
@@ -328,33 +306,3 @@ def _paragraphs(body: etree._Element) -> Iterator[str]:
 
 def _flat(element: etree._Element) -> str:
     return WHITESPACE.sub(" ", " ".join(element.itertext())).strip()
-
-
-def detect_language(text: str, declared: str | None = None) -> str | None:
-    """The text's language as a lower-case ISO 639-1 code ("en", "fr", "es"…).
-
-    CLD2 (pycld2) when the text is long enough and its guess reliable; otherwise the
-    language the feed declared ("en-US" → "en"), or None. CLD2 rather than langdetect:
-    a pass detects every new item, and langdetect cost ~4 ms and ~60 MB per process
-    against CLD2's ~0.07 ms and ~6 MB (benchmarks/pass.py), with the same answers on
-    the labeled development set.
-    """
-    # CLD2 is sure of a language within a few thousand characters; the rest costs memory only.
-    sample = CONTROL_CHARS.sub("", WHITESPACE.sub(" ", text[:MAX_DETECT_CHARS])).strip()
-    if len(sample) >= MIN_DETECT_CHARS:
-        try:
-            # Lone surrogates from a broken feed cannot be UTF-8: replace them.
-            reliable, _bytes, guesses = pycld2.detect(sample.encode("utf-8", "replace"))
-        except pycld2.error:  # CLD2 refuses some control characters
-            reliable = False
-        if reliable and guesses[0][1] != "un":
-            return normalize_language(CLD2_CODES.get(guesses[0][1], guesses[0][1]))
-    return normalize_language(declared)
-
-
-def normalize_language(code: str | None) -> str | None:
-    """'en-US', 'fr_FR', 'EN', 'zh-cn' → 'en', 'fr', 'en', 'zh'."""
-    if not code:
-        return None
-    primary = re.split(r"[-_]", code.strip(), maxsplit=1)[0].lower()
-    return primary if primary.isalpha() and 2 <= len(primary) <= 3 else None

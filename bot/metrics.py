@@ -30,7 +30,7 @@ from prometheus_client import (
     make_wsgi_app,
 )
 
-from bot.records import FeedStatus
+from bot.records import FeedStatus, PassCounts
 
 if TYPE_CHECKING:
     from bot.records import PassSummary
@@ -83,10 +83,16 @@ class WorkerMetrics:
         self.failing_feeds = Gauge("pressbot_failing_feeds", "Enabled feeds whose last poll failed.",
                                    registry=self.registry)
         self.alerts = Gauge("pressbot_alerts", "Alerts in the outbox by status.", ["status"], registry=self.registry)
+        # Every PassCounts field under its own name; feeds_polled and items_stored above are
+        # the per-outcome views of five of them that dashboards already read (README).
+        self.pass_counts = Counter("pressbot_pass_counts", "Every counter of the passes (poll --json's), by name.",
+                                   ["count"], registry=self.registry)
         for result in ("ok", "failed"):
             self.passes.labels(result)
         for change in ("new", "updated"):
             self.items_stored.labels(change)
+        for name in PassCounts().counts():
+            self.pass_counts.labels(name)
 
     def pass_finished(self, duration_seconds: float) -> None:
         self._last_finished = self._clock()
@@ -99,6 +105,7 @@ class WorkerMetrics:
 
     def record_summary(self, summary: PassSummary) -> None:
         """What one batch of feeds did (several per pass when many are due)."""
+        self.record_counts(summary.counts())
         self.feeds_polled.labels("fetched").inc(summary.fetched)
         self.feeds_polled.labels("not_modified").inc(summary.not_modified)
         self.feeds_polled.labels("failed").inc(summary.failed)
@@ -107,6 +114,11 @@ class WorkerMetrics:
                 self.fetch_errors.labels(error_kind(report.error)).inc()
         self.items_stored.labels("new").inc(summary.new_items)
         self.items_stored.labels("updated").inc(summary.updated_items)
+
+    def record_counts(self, counts: Mapping[str, int]) -> None:
+        """A batch's counters (``PassCounts.counts()``), each under its own name."""
+        for name, count in counts.items():
+            self.pass_counts.labels(name).inc(count)
 
     def record_state(self, feed_statuses: Iterable[str], alert_counts: Mapping[str, int]) -> None:
         counts = dict.fromkeys(FEED_STATUSES, 0)

@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from slack_sdk import WebClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import deliver, fetch, flag, fulltext, group, pages, policy, prepare, update
+from bot import deliver, fetch, flag, group, pages, policy, prepare, update
 from bot.config import Settings
 from bot.errors import UnwritableError
 from bot.http import HostLimiter, client_for
-from bot.prepare import FeedWork, Lede
+from bot.prepare import FeedWork, Lede, ParseListing
 from bot.records import (
     ArticleText,
     FailureKind,
@@ -35,6 +36,7 @@ from bot.records import (
     FeedReport,
     FeedToFetch,
     FetchResult,
+    FlagMatch,
     ParsedItem,
     PassClaim,
     PassCounts,
@@ -54,6 +56,44 @@ from bot.tables import SUMMARY_PENDING, utcnow
 log = logging.getLogger(__name__)
 
 Articles = dict[int, dict[str, ArticleText]]  # feed id → item key → its page's text
+WHITESPACE = re.compile(r"\s+")
+
+
+class FetchArticles(Protocol):
+    """``bot.fulltext.fetch_articles``: one feed's release pages, keyed by item key."""
+
+    async def __call__(
+        self,
+        client: httpx.AsyncClient,
+        items: Sequence[ParsedItem],
+        *,
+        max_bytes: int,
+        allow_private: bool,
+        concurrency: int,
+        host_limiter: HostLimiter | None = None,
+        max_redirects: int = 5,
+        deadline_seconds: float = 60.0,
+        gate: asyncio.Semaphore | None = None,
+        metadata: bool = False,
+        on_fetched: Callable[[], None] | None = None,
+    ) -> dict[str, ArticleText]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PageStages:
+    """The stages only some passes need: reading a changed listing, and a release's page.
+
+    Their libraries (htmldate, trafilatura) cost +128 ms and 6 MB, more than a warm
+    pass's own work, so ``run_pass`` is given a loader by its entry point
+    (``bot.cli.stages.load_page_stages``) and calls it only when a listing or a page is
+    to be read.
+    """
+
+    parse_listing: ParseListing  # bot.listing.releases.parse_listing
+    fetch_articles: FetchArticles  # bot.fulltext.fetch_articles
+
+
+LoadPageStages = Callable[[], PageStages]
 
 
 def run_pass(
@@ -61,6 +101,7 @@ def run_pass(
     session_factory: sessionmaker[Session],
     claim: PassClaim,
     *,
+    page_stages: LoadPageStages,
     slack: WebClient | None = None,
     dry_run: bool = False,
     on_fetched: Callable[[FetchResult], None] | None = None,
@@ -70,6 +111,7 @@ def run_pass(
 ) -> PassResult:
     """One pass over the claimed feeds, then alert delivery (``slack``: the pass's one WebClient).
 
+    ``page_stages``: called when a listing or a release page is to be read (``PageStages``);
     ``on_fetched``: called as each feed is fetched; ``on_pages(done, total)``: called when
     the release-page phase starts (``done`` 0) and as each of its pages is fetched.
     """
@@ -77,7 +119,7 @@ def run_pass(
     feeds = pages.with_listing_rules(claimed_feeds(session_factory, claim), settings.feeds)
     summary.feeds = len(feeds)
     works, articles, summary.interrupted = asyncio.run(
-        fetch_parse_complete(settings, session_factory, feeds, on_fetched, on_pages)
+        fetch_parse_complete(settings, session_factory, feeds, page_stages, on_fetched, on_pages)
     )
     now = clock()
     not_modified = store_not_modified(session_factory, works, now)
@@ -122,6 +164,7 @@ async def fetch_parse_complete(
     settings: Settings,
     session_factory: sessionmaker[Session],
     feeds: Sequence[FeedToFetch],
+    page_stages: LoadPageStages,
     on_fetched: Callable[[FetchResult], None] | None,
     on_pages: Callable[[int, int], None] | None = None,
 ) -> tuple[list[FeedWork], Articles, bool]:
@@ -153,7 +196,10 @@ async def fetch_parse_complete(
         # Parse workers fork, and a fork copies every lock a thread holds: the resolver's
         # threads are joined first, and a fresh pool serves the release pages.
         resolver.shutdown(wait=True)
-        works = prepare.parse_all(results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow())
+        parse_listing = page_stages().parse_listing if prepare.needs_listing_parser(results) else None
+        works = prepare.parse_all(
+            results, settings.poll.parse_workers, settings.poll.max_entries, now=utcnow(), parse_listing=parse_listing
+        )
         del results  # the bodies: parsed, they are not worth their memory
         if interrupted:
             return works, {}, True
@@ -163,9 +209,7 @@ async def fetch_parse_complete(
         listed = wanting_release_pages(session_factory, works, settings)
         on_page = _page_counter(on_pages, wanted, listed)
         try:
-            articles = await fetch_articles(client, settings, wanted, on_fetched=on_page) if wanted else {}
-            if listed:
-                articles.update(await fetch_articles(client, settings, listed, metadata=True, on_fetched=on_page))
+            articles = await read_release_pages(client, settings, wanted, listed, page_stages, on_page)
         except asyncio.CancelledError:
             # Stored without the pages they wait for, their items would never get them:
             # those feeds wait for the next pass, the others are stored.
@@ -214,8 +258,22 @@ def _wanting(session: Session, feed: StoredFeed, work: FeedWork, settings: Setti
         item
         for item in work.parsed.items
         if (known.get(item.key) != item_store.item_hash(item) or item.key in retry)
-        and fulltext.needs_full_text(item, feed_full_text=feed.full_text, teaser_chars=config.teaser_chars)
+        and needs_full_text(item, feed_full_text=feed.full_text, teaser_chars=config.teaser_chars)
     ]
+
+
+def needs_full_text(item: ParsedItem, *, feed_full_text: bool, teaser_chars: int) -> bool:
+    """Whether the item's page should be fetched.
+
+    Yes when the feed is configured ``full_text = true``, or when the feed's content is
+    empty or shorter than ``teaser_chars`` characters of text (a teaser; 0 turns
+    this rule off). Never without a link.
+    """
+    if not item.url:
+        return False
+    if feed_full_text:
+        return True
+    return len(WHITESPACE.sub(" ", item.content).strip()) < teaser_chars
 
 
 def wanting_release_pages(
@@ -232,17 +290,40 @@ def wanting_release_pages(
     return {feed_id: items for feed_id, items in wanted.items() if items}
 
 
+async def read_release_pages(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    wanted: Mapping[int, list[ParsedItem]],
+    listed: Mapping[int, list[ParsedItem]],
+    page_stages: LoadPageStages,
+    on_fetched: Callable[[], None] | None,
+) -> Articles:
+    """The pages of feeds' items wanting full text, then of page sources' releases (with
+    what they say of themselves); the full-text stage is loaded only if there is one."""
+    if not wanted and not listed:
+        return {}
+    read_pages = page_stages().fetch_articles
+    articles = await fetch_articles(client, settings, wanted, read_pages, on_fetched=on_fetched) if wanted else {}
+    if listed:
+        articles.update(
+            await fetch_articles(client, settings, listed, read_pages, metadata=True, on_fetched=on_fetched)
+        )
+    return articles
+
+
 async def fetch_articles(
     client: httpx.AsyncClient,
     settings: Settings,
     wanted: Mapping[int, list[ParsedItem]],
+    read_pages: FetchArticles,
     *,
     metadata: bool = False,
     on_fetched: Callable[[], None] | None = None,
 ) -> Articles:
     """Release pages for every feed at once; keys are unique per feed, so results stay per feed.
 
-    ``metadata``: a listing's releases, whose pages also give their identity, title and date.
+    ``read_pages``: the full-text stage (``PageStages.fetch_articles``). ``metadata``: a
+    listing's releases, whose pages also give their identity, title and date.
     """
     config, limits = settings.fulltext, settings.fetch_limits
     host_limiter = HostLimiter(limits.per_host)
@@ -251,7 +332,7 @@ async def fetch_articles(
     gate = asyncio.Semaphore(config.concurrency)
     results = await asyncio.gather(
         *(
-            fulltext.fetch_articles(
+            read_pages(
                 client,
                 items,
                 max_bytes=config.max_bytes,
@@ -339,7 +420,9 @@ def store_feed(
         if result.listing is not None:
             return store_page_source(session, feed, work, articles, settings, now)
         assert work.parsed is not None
-        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now)
+        judged: dict[str, Judged] = {}
+        first_write = _judge_new(session, settings, work.ledes, judged)
+        upserted = item_store.upsert_items(session, feed, work.parsed.items, articles, now, first_write=first_write)
         joined = group_copies(session, upserted, settings, now, work.band_keys)
         stored = [*((item, True) for item in upserted.new), *((item, False) for item in upserted.updated)]
         report = FeedReport(
@@ -352,8 +435,9 @@ def store_feed(
         for item, is_new in stored:
             previous = upserted.previous.get(item.item_id)
             flag_and_alert(
-                session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous
-            )
+                session, feed, item, settings, report, is_new=is_new, now=now, ledes=work.ledes, previous=previous,
+                judged=judged.get(item.key) if is_new else None,
+            )  # fmt: skip
         change_store.queue_edits_of(session, joined, now)  # a copy of an alert already in Slack edits that message
         feed_store.record_success(session, result, work.parsed, now)
         if work.parsed.note:
@@ -410,6 +494,39 @@ def group_copies(
     )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What an item's text decides: its flag matches, and the language and summary it gets now."""
+
+    matches: list[FlagMatch]
+    language: str | None
+    summary: str | None
+
+
+def judge(
+    session: Session, item: StoredItem, settings: Settings, ledes: Mapping[str, Lede], *, is_new: bool
+) -> Judged:
+    matches = flag.match_flags(
+        settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
+    )
+    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
+    return Judged(matches, language, summary)
+
+
+def _judge_new(
+    session: Session, settings: Settings, ledes: Mapping[str, Lede], judged: dict[str, Judged]
+) -> Callable[[StoredItem], item_store.FirstWrite]:
+    """Each new item judged before its INSERT, which then carries its language, summary and
+    flags (``item_store.FirstWrite``); ``judged`` keeps the verdicts for ``flag_and_alert``."""
+
+    def first_write(item: StoredItem) -> item_store.FirstWrite:
+        verdict = judged[item.key] = judge(session, item, settings, ledes, is_new=True)
+        flags = tuple(sorted({match.flag for match in verdict.matches}))
+        return item_store.FirstWrite(verdict.language, verdict.summary, flags)
+
+    return first_write
+
+
 def flag_and_alert(
     session: Session,
     feed: StoredFeed,
@@ -421,19 +538,20 @@ def flag_and_alert(
     now: datetime,
     ledes: Mapping[str, Lede],
     previous: tuple[str, str, str, str | None] | None = None,
+    judged: Judged | None = None,
 ) -> None:
     """Flag an item just stored or changed, give it its language (and its summary when
     Slack shows it), and queue the alerts the policy decides.
 
     ``previous``: the title and texts it had before this change. A copy's new flag
     widens its group's alert; a material change of a flagged release (the head of its
-    group) is a reply in the thread of the alert already posted.
+    group) is a reply in the thread of the alert already posted. ``judged``: its matches,
+    language and summary, worked out before the INSERT that wrote them (``_judge_new``).
     """
-    matches = flag.match_flags(
-        settings.flag_rules, title=item.title, teaser=item.teaser, content=item.content, full_text=item.full_text
-    )
-    language, summary = language_and_summary(session, item, ledes, flagged=bool(matches), is_new=is_new)
-    item_store.set_summary(session, item.item_id, summary, language)
+    if judged is None:
+        judged = judge(session, item, settings, ledes, is_new=is_new)
+    matches = judged.matches
+    item_store.set_summary(session, item.item_id, judged.summary, judged.language)
     decisions = policy.decide_alerts(
         item,
         {match.flag for match in matches},
@@ -443,7 +561,7 @@ def flag_and_alert(
         first_pass=feed.first_pass,
         check_pruned=is_new,  # only a release stored as new can be one prune deleted
     )
-    created = item_store.record_flags(session, item, matches, decisions, now=now)
+    created = item_store.record_flags(session, item, matches, decisions, now=now, new=is_new)
     group_id = item_store.group_of(session, item.item_id)
     if group_id is not None and change_store.widen_group_alerts(session, item.item_id, decisions) and not is_new:
         change_store.queue_edits(session, item.item_id, now)

@@ -18,14 +18,23 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
+from typing import Protocol
 
-from bot import fulltext, group, listing, parse, summarize
+from bot import group, parse, summarize
 from bot.errors import ParseError
-from bot.records import FailureKind, FetchResult, ParsedFeed, ParsedItem, StoredItem
+from bot.language import detect_language
+from bot.records import FailureKind, FetchResult, ListingRule, ParsedFeed, ParsedItem, StoredItem
 
 # Below this many bodies, starting worker processes costs more than it saves.
 PARALLEL_PARSE_MIN = 8
 _HASHED_PER_UPDATE = 1 << 18
+
+
+class ParseListing(Protocol):
+    """``bot.listing.releases.parse_listing``: given by the pass when a listing is to be read."""
+
+    def __call__(self, body: bytes, *, url: str, rule: ListingRule, content_type: str | None = None) -> ParsedFeed:
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +69,7 @@ def _basis(title: str, text: str, declared: str | None) -> str:
 
 
 def make_lede(title: str, text: str, declared: str | None) -> Lede:
-    return Lede(_basis(title, text, declared), fulltext.detect_language(f"{title}\n{text}", declared))
+    return Lede(_basis(title, text, declared), detect_language(f"{title}\n{text}", declared))
 
 
 def release_text(item: StoredItem) -> str:
@@ -83,15 +92,23 @@ def summary_for(item: StoredItem, language: str | None) -> str:
 
 
 def parse_result(
-    result: FetchResult, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+    result: FetchResult,
+    max_entries: int = parse.MAX_ENTRIES,
+    now: datetime | None = None,
+    parse_listing: ParseListing | None = None,
 ) -> FeedWork:
-    """One fetch result parsed; a failure to fetch or to parse is the work's ``error``."""
+    """One fetch result parsed; a failure to fetch or to parse is the work's ``error``.
+
+    ``parse_listing`` reads a page source's listing; the pass gives it when one is among
+    the results (``needs_listing_parser``).
+    """
     if result.error or result.body is None:
         return FeedWork(result, None, result.error, result.error_kind)
     url = result.final_url or result.url
     try:
         if result.listing is not None:  # a newsroom listing page: its releases are the items
-            parsed = listing.parse_listing(result.body, url=url, rule=result.listing, content_type=result.content_type)
+            assert parse_listing is not None, "a listing to read and no listing parser: see needs_listing_parser"
+            parsed = parse_listing(result.body, url=url, rule=result.listing, content_type=result.content_type)
         else:
             parsed = parse.parse_feed(
                 result.body, url=url, content_type=result.content_type, max_entries=max_entries, now=now
@@ -103,10 +120,13 @@ def parse_result(
 
 
 def parse_with_ledes(
-    result: FetchResult, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+    result: FetchResult,
+    max_entries: int = parse.MAX_ENTRIES,
+    now: datetime | None = None,
+    parse_listing: ParseListing | None = None,
 ) -> FeedWork:
     """``parse_result``, and every item's language and band keys (in a worker process)."""
-    work = parse_result(result, max_entries, now)
+    work = parse_result(result, max_entries, now, parse_listing)
     if work.parsed is None:
         return work
     items = work.parsed.items
@@ -119,23 +139,34 @@ def _band_keys(item: ParsedItem) -> tuple[bytes, tuple[int, ...]]:
     return group.text_digest(text), tuple(group.band_keys(group.shingles(text)))
 
 
+def needs_listing_parser(results: Sequence[FetchResult]) -> bool:
+    """Whether a page source's listing came back changed: only then is the listing stage loaded."""
+    return any(result.listing is not None and result.body is not None for result in results)
+
+
 def parse_all(
-    results: Sequence[FetchResult], workers: int, max_entries: int = parse.MAX_ENTRIES, now: datetime | None = None
+    results: Sequence[FetchResult],
+    workers: int,
+    max_entries: int = parse.MAX_ENTRIES,
+    now: datetime | None = None,
+    parse_listing: ParseListing | None = None,
 ) -> list[FeedWork]:
     """Parse every body; in worker processes when there are enough. ``workers`` 0: one per core.
 
-    ``now`` is the pass's: an entry dated more than a day after it counts as undated.
+    ``now`` is the pass's: an entry dated more than a day after it counts as undated;
+    ``parse_listing`` as for ``parse_result``.
     """
     bodies = sum(1 for result in results if result.body is not None)
     if workers <= 0:
         workers = max(1, (os.cpu_count() or 1))
     if bodies < PARALLEL_PARSE_MIN or workers == 1:
-        return [parse_result(result, max_entries, now) for result in results]
+        return [parse_result(result, max_entries, now, parse_listing) for result in results]
     # The workers fork from this process: a collection in one of them would walk, and so
     # copy, every object inherited from it. Frozen, they are left to the parent's pages.
     gc.freeze()
     try:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(partial(parse_with_ledes, max_entries=max_entries, now=now), results, chunksize=4))
+            parse_one = partial(parse_with_ledes, max_entries=max_entries, now=now, parse_listing=parse_listing)
+            return list(pool.map(parse_one, results, chunksize=4))
     finally:
         gc.unfreeze()

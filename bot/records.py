@@ -10,7 +10,7 @@ not load the pipeline's.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -507,7 +507,7 @@ class FeedOutcome:
 @dataclass(slots=True)
 class PassCounts:
     """What one pass counted: the one list of counters. ``poll --json``, the stored pass
-    record, ``status`` and the metrics read these fields; the text summaries name them."""
+    record, ``status``, the metrics and the text summary read these fields (``counts``)."""
 
     feeds: int = 0
     fetched: int = 0
@@ -524,6 +524,10 @@ class PassCounts:
     replies_sent: int = 0  # replies in a posted alert's thread (its release changed)
     changes_pending: int = 0  # edits and replies still waiting
     changes_failed: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Every counter by its field name, in this order."""
+        return {count.name: getattr(self, count.name) for count in fields(PassCounts)}
 
     def count_delivery(self, stats: DeliveryStats) -> None:
         self.alerts_sent, self.alerts_pending, self.alerts_failed = stats.sent, stats.pending, stats.failed

@@ -74,6 +74,7 @@ class Item(Base):
     changed_at: Mapped[datetime]
     language: Mapped[str | None]
     summary: Mapped[str | None]
+    indexed_summary: Mapped[str | None]
     full_text: Mapped[str | None]
     full_text_error: Mapped[str | None]
     full_text_attempts: Mapped[int]

@@ -31,6 +31,7 @@ from bot.deliver import escape_feed_text, escape_slack, make_client, shorten, sl
 from bot.durations import parse_when
 from bot.errors import ConfigError, QuerySyntaxError
 from bot.query import MARK_END, MARK_START, QueryFilters, QueryHit
+from bot.slashdigest import answer_digest, answer_feeds
 from bot.store.search import search_items
 from bot.summaries import with_summaries
 from bot.summarize import summary_of
@@ -148,12 +149,8 @@ def answer(
     word, _, rest = text.strip().partition(" ")
     # Subcommands (issue 19); each in its own module, beside the search.
     if word.lower() == "digest":
-        from bot.slashdigest import answer_digest
-
         return answer_digest(_slack_unescape(rest), settings, session_factory, now)
     if word.lower() == "feeds" and not rest.strip():
-        from bot.slashdigest import answer_feeds
-
         return answer_feeds(session_factory, now)
     try:
         filters = parse_slash_query(text, now=now)

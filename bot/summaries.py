@@ -8,9 +8,9 @@ SQLite's write lock while it reads), and not waited for: beside a worker mid-pas
 reader answers at once and a later one stores it. A database that refuses the write
 still gets its answer, with the summaries made for this reader only.
 
-The summariser is the caller's (``bot.summarize.summary_of``): a query process whose
-results all have their summary never imports pysbd and the summary rules (~30 ms,
-a tenth of the process).
+The summariser is the caller's (``bot.summarize.summary_of``). ``pressbot query`` imports
+this module and that one at its first waiting result: a query process whose results all
+have their summary never loads pysbd and the summary rules (~30 ms, a tenth of it).
 """
 
 from __future__ import annotations

@@ -147,6 +147,11 @@ items = Table(
     # NULL: none (its text has no lede); SUMMARY_PENDING: not made yet, made on first read
     # (bot.summaries; a pass makes only the summaries Slack shows, issue 16).
     Column("summary", Text),
+    # The summary as the full-text index has it (migration 0010): the pass's, or one set
+    # with set_summary. A summary made later on first read is written to ``summary``
+    # alone: an UPDATE of an indexed column re-indexes the whole release on SQLite, and
+    # such a summary is sentences of the text, whose words are indexed already.
+    Column("indexed_summary", Text),
     # Full text of the release page (fulltext stage).
     Column("full_text", Text),
     Column("full_text_error", Text),

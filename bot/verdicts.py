@@ -27,13 +27,15 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackClientError
+from slack_sdk.webhook import WebhookClient
+
 from bot.deliver.message import MUTE_OPTIONS, NOT_RELEVANT_ACTION, OVERFLOW_ACTION, RELEVANT_ACTION, escape_slack
 from bot.records import FeedMute
 from bot.store import changes
 from bot.store import verdicts as store
 
 if TYPE_CHECKING:
-    # Slack's own modules only where Slack is talked to: `pressbot feedback missed` needs none.
     from slack_sdk.socket_mode.client import BaseSocketModeClient
     from slack_sdk.socket_mode.request import SocketModeRequest
     from sqlalchemy.orm import Session, sessionmaker
@@ -180,9 +182,6 @@ def _same_mute(mute: FeedMute | None, user_id: str, until: datetime) -> bool:
 
 def respond(response_url: str | None, text: str) -> None:
     """An ephemeral one-line answer to whoever clicked, through the payload's response_url."""
-    from slack_sdk.errors import SlackClientError
-    from slack_sdk.webhook import WebhookClient
-
     if not response_url:
         return
     try:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,18 @@ RSS20 = """<?xml version="1.0" encoding="utf-8"?>
 <guid isPermaLink="false">rw-3</guid><pubDate>Sat, 31 Oct 2026 10:00:00 GMT</pubDate>
 <description>The annual report covers education and health.</description></item>
 </channel></rss>"""
+
+ICC_WARRANT = "Judges of the International Criminal Court issued an arrest warrant today."
+
+
+def releases_rss(items: list[tuple[str, str, datetime]]) -> str:
+    """An RSS feed of (slug, text, date) releases; their titles are the text's first words."""
+    entries = "".join(
+        f"<item><title>{slug}: {text[:60]}</title><link>https://rights.example/news/{slug}/</link>"
+        f"<guid>{slug}</guid><pubDate>{format_datetime(date)}</pubDate><description>{text}</description></item>"
+        for slug, text, date in items
+    )
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Rights</title>{entries}</channel></rss>'
 
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bot.cli.stages import load_page_stages
 from bot.config import load
 from bot.digest import next_time, period_so_far
 from bot.scheduler.worker import Worker
@@ -106,7 +107,8 @@ def test_send_twice_in_a_period_posts_once_and_the_scheduled_send_adds_nothing(
     (spec,) = settings.digests
     end = next_time(spec, period_so_far(spec, datetime.now(UTC)).start)
     for moment in (end + timedelta(seconds=5), end + timedelta(hours=1)):
-        Worker(settings, open_db(database_url), clock=lambda moment=moment: moment, echo=lambda text: None).deliver()
+        Worker(settings, open_db(database_url), page_stages=load_page_stages, clock=lambda moment=moment: moment,
+               echo=lambda text: None).deliver()
     assert len(fake.posted("#digest")) == 1
 
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli.stages import load_page_stages
 from bot.config import Settings, load
 from bot.scheduler.worker import Worker
 from bot.schema import Alert, DigestRow, Item
@@ -84,6 +86,10 @@ def text_of(message: dict[str, Any]) -> str:
     return json.dumps(message.get("blocks", []), ensure_ascii=False)
 
 
+def new_worker(settings: Settings, factory: sessionmaker[Session], clock: Clock) -> Worker:
+    return Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
+
+
 def run_steps(workers: list[Worker], clock: Clock, steps: list[datetime], room: Newsroom,
               releases: dict[datetime, list[tuple[str, str, str]]], race: Collection[datetime] = ()) -> None:
     """At each time: publish what is due, then every worker runs its pass and delivery jobs at once.
@@ -135,7 +141,7 @@ def test_two_workers_on_postgresql_post_one_digest_a_week_with_that_weeks_releas
     settings = settings_for(tmp_path, feed_server, fake, postgres_url)
     clock = Clock(START)
     factories = [open_db(postgres_url), open_db(postgres_url)]
-    workers = [Worker(settings, factory, clock=clock, echo=lambda text: None) for factory in factories]
+    workers = [new_worker(settings, factory, clock) for factory in factories]
     # At each scheduled time (and a few seconds after), both workers' delivery jobs start together.
     race = [end + timedelta(seconds=seconds) for end in (WEEK_1_END, WEEK_2_END) for seconds in (1, 2)]
     steps = every(START, WEEK_2_END + timedelta(hours=12), timedelta(hours=12), *RELEASES, *race)
@@ -178,11 +184,11 @@ def test_a_worker_stopped_over_the_scheduled_time_posts_it_once_on_its_next_pass
     settings = settings_for(tmp_path, feed_server, fake, database_url)
     clock = Clock(START)
     room = Newsroom(feed_server)
-    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+    run_steps([new_worker(settings, open_db(database_url), clock)], clock,
               [START, START + timedelta(days=4)], room, RELEASES)
     assert digest_posts(fake) == []
     # Stopped from Sunday until Tuesday: restarted, the first pass posts the missed week.
-    restarted = Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)
+    restarted = new_worker(settings, open_db(database_url), clock)
     run_steps([restarted], clock, [WEEK_1_END + timedelta(days=1, hours=2), WEEK_1_END + timedelta(days=1, hours=3)],
               room, {})
     (late,) = digest_posts(fake)
@@ -197,13 +203,13 @@ def test_a_digest_whose_answer_was_lost_is_found_in_the_channel_not_posted_again
     settings = settings_for(tmp_path, feed_server, fake, database_url)
     clock = Clock(START)
     room = Newsroom(feed_server)
-    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+    run_steps([new_worker(settings, open_db(database_url), clock)], clock,
               [START, START + timedelta(days=4)], room, RELEASES)
     fake.script("chat.postMessage", fakeslack.accept_then_drop())  # Slack has it; the worker never hears
-    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+    run_steps([new_worker(settings, open_db(database_url), clock)], clock,
               [WEEK_1_END + timedelta(seconds=30)], room, {})
     assert len(digest_posts(fake)) == 1
-    restarted = Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)
+    restarted = new_worker(settings, open_db(database_url), clock)
     run_steps([restarted], clock, [WEEK_1_END + timedelta(hours=1)], room, {})
     assert len(digest_posts(fake)) == 1
     assert fake.calls("conversations.history")  # looked for it by its metadata first
@@ -239,13 +245,13 @@ def test_a_thread_part_whose_answer_was_lost_is_found_among_the_replies_not_post
     room = Newsroom(feed_server)
     many = {START: [(f"m{n}", f"Human rights defenders face reprisals after cooperating with the UN, case {n}",
                      REPRISAL) for n in range(150)]}
-    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock, [START],
+    run_steps([new_worker(settings, open_db(database_url), clock)], clock, [START],
               room, many)
     # The first part is posted; Slack takes the second into the thread, and the answer is lost.
     fake.script("chat.postMessage", fakeslack.ok(), fakeslack.accept_then_drop())
-    run_steps([Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)], clock,
+    run_steps([new_worker(settings, open_db(database_url), clock)], clock,
               [WEEK_1_END + timedelta(seconds=30)], room, {})
-    restarted = Worker(settings, open_db(database_url), clock=clock, echo=lambda text: None)
+    restarted = new_worker(settings, open_db(database_url), clock)
     run_steps([restarted], clock, [WEEK_1_END + timedelta(hours=1)], room, {})
     (first,) = digest_posts(fake)
     replies = fake.replies("#digest", first["ts"])

@@ -137,6 +137,17 @@ def test_an_opml_feed_list_reads_like_a_toml_one(tmp_path: Path) -> None:
     assert [source.name for source in read_opml(opml)] == ["News", "News (b.example)"]
 
 
+def test_an_opml_feed_list_named_by_pressbot_feeds_is_the_commands_feed_list(
+    tmp_path: Path, config_env: dict[str, str]
+) -> None:
+    # config.load() reads it through the reader the CLI hands it (bot.cli.read_opml).
+    opml = tmp_path / "three.opml"
+    opml.write_text(THREE_FEEDS, encoding="utf-8")
+    exported = invoke({**config_env, "PRESSBOT_FEEDS": str(opml)}, "feeds", "export")
+    assert exported.exit_code == 0, exported.output
+    assert equivalent(parse_opml(exported.stdout.encode(), "export")) == equivalent(read_opml(opml))
+
+
 # -- list --------------------------------------------------------------------------------
 
 

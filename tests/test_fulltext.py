@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.fulltext import decode_html, detect_language, extract_text, fetch_articles, needs_full_text
+from bot.fulltext import decode_html, extract_text, fetch_articles
 from bot.http import make_client
+from bot.language import detect_language
+from bot.poll import needs_full_text
 from bot.records import ArticleText, ParsedItem
 from tests.feedserver import FeedServer
 

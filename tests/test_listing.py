@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.listing import SelectorSyntaxError, compile_selector, extract_listing
+from bot.listing.releases import extract_listing
+from bot.listing.selectors import SelectorSyntaxError, compile_selector
 from bot.records import ListingRule
 from tests.newsroom import LAYOUTS, listing_html, release
 

@@ -22,6 +22,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.metrics import WorkerMetrics, error_kind
+from bot.records import PassCounts
 from tests.conftest import write_config
 from tests.deployfeed import serve_releases
 from tests.feedserver import FeedServer
@@ -146,3 +147,13 @@ def test_health_is_stale_after_twice_the_interval_and_error_kinds_are_few() -> N
                                            "storing failed: x", "something new")}
     assert kinds == {"http_status", "timeout", "tls", "dns", "refused", "too_large", "parse", "connection", "store",
                      "other"}
+
+
+def test_every_pass_counter_is_a_metric_under_its_own_name() -> None:
+    counts = {name: index + 1 for index, name in enumerate(PassCounts().counts())}
+    metrics = WorkerMetrics(poll_interval_seconds=5)
+    metrics.record_counts(counts)
+    metrics.record_counts({**counts, "widgets_seen": 7})  # a counter PassCounts does not have yet
+    samples = {sample.labels["count"]: sample.value for family in metrics.registry.collect()
+               for sample in family.samples if sample.name == "pressbot_pass_counts_total"}
+    assert samples == {**{name: 2.0 * count for name, count in counts.items()}, "widgets_seen": 7.0}

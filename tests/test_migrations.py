@@ -79,7 +79,7 @@ def test_groups_left_pointing_at_a_pruned_head_get_the_oldest_remaining_copy_as_
     from sqlalchemy import text
 
     engine = make_engine(normalize_database_url(database_url))
-    _migrate_to(engine, "0009")
+    _migrate_to(engine, "0010")
     with engine.begin() as connection:
         for name in ("A", "B", "C", "D"):
             connection.execute(text("INSERT INTO feeds (name, url, configured_url, tags, enabled, full_text,"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -12,11 +14,14 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, select
 
+from bot.cli.poll import SUMMARY_LINES, count_lines
 from bot.config import normalize_database_url
+from bot.records import PassCounts
 from bot.schema import Alert, Feed, FlagMatchRow, Item
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 from tests.feedserver import FeedServer
 from tests.helpers import RSS20, count_items, poll_json, run_cli
+from tests.newsroom import mount, release
 
 ATOM10 = """<?xml version="1.0" encoding="utf-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://atom.example.org/">
@@ -481,3 +486,63 @@ def test_on_a_terminal_the_progress_bar_shows_the_release_page_phase(
     assert "fetching feeds" in shown
     assert "fetching release pages" in shown
     assert "1 feed: 1 fetched" in stdout
+
+
+# The stages a pass loads only when it reads a listing or a page (bot.poll.PageStages), and
+# the OPML reader: together +128 ms and 6 MB for trafilatura and htmldate alone (issue 13).
+PAGE_MODULES = ("bot.fulltext", "bot.listing.releases", "bot.listing.dates", "trafilatura", "htmldate")
+HEAVY_MODULES = (*PAGE_MODULES, "bot.opml", "listparser")
+
+
+def poll_process(config: Path, database_url: str) -> tuple[dict[str, object], list[str]]:
+    """``pressbot poll --json`` in a process of its own: its summary, and which of HEAVY_MODULES it loaded."""
+    code = (
+        "import sys, bot.cli\n"
+        "try:\n    bot.cli.main()\nexcept SystemExit as exit:\n    assert exit.code == 0, exit.code\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules), file=sys.stderr)\n"
+    )
+    env = {"PRESSBOT_CONFIG": str(config), "DATABASE_URL": database_url, "PRESSBOT_ALLOW_PRIVATE_NETWORKS": "1",
+           "PATH": os.environ.get("PATH", "")}
+    done = subprocess.run([sys.executable, "-c", code, "poll", "--json"], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1]), ast.literal_eval(done.stderr.strip().splitlines()[-1])
+
+
+def test_a_warm_poll_loads_neither_the_page_stages_nor_the_opml_reader(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    listing = mount(feed_server, "drupal", [release(index) for index in range(1, 3)])
+    feeds = [{"name": "RSS 2.0", "url": feed_server.add("/rss20.xml", RSS20)},
+             {"name": "Newsroom", "url": listing, "page": True}]
+    config = write_config(tmp_path, feeds)
+
+    cold, cold_modules = poll_process(config, sqlite_url)
+    warm, warm_modules = poll_process(config, sqlite_url)
+
+    assert (cold["fetched"], cold["new_items"]) == (2, 5)
+    assert cold_modules == sorted(PAGE_MODULES)  # the listing and its release pages were read
+    assert (warm["not_modified"], warm["new_items"]) == (2, 0)
+    assert warm_modules == []
+
+
+def test_a_poll_whose_new_items_need_no_page_does_not_load_the_full_text_stage(
+    feed_server: FeedServer, tmp_path: Path, sqlite_url: str
+) -> None:
+    # Full text on, but no item is a teaser (teaser_chars 0) and no feed asks for its pages.
+    feeds = [{"name": "RSS 2.0", "url": feed_server.add("/rss20.xml", RSS20)}]
+    config = write_config(tmp_path, feeds, extra="[fulltext]\nenabled = true\nteaser_chars = 0\n")
+
+    summary, modules = poll_process(config, sqlite_url)
+
+    assert (summary["fetched"], summary["new_items"]) == (1, 3)
+    assert modules == []
+
+
+def test_the_text_summary_names_every_pass_counter_once_and_a_new_one_too() -> None:
+    counts = {name: 101 + index for index, name in enumerate(PassCounts().counts())}
+    text = "\n".join(count_lines(counts))
+    named = re.findall(r"\{(\w+)", "".join(part for parts in SUMMARY_LINES for part, _optional in parts))
+    assert sorted(named) == sorted(counts)  # each counter phrased once, and nothing else
+    assert all(str(count) in text for count in counts.values()) and "also:" not in text
+    assert count_lines({**counts, "widgets_seen": 7})[-1] == "also: widgets seen 7"

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.cli.stages import load_page_stages
 from bot.config import load
 from bot.errors import ConfigError
 from bot.logs import JsonFormatter, RedactSecrets, redact
@@ -310,7 +311,7 @@ def test_two_simulated_days_honour_intervals_server_hints_backoff_410_and_notify
                           '[scheduler]\ndisable_after = "40h"\nhealth_notice_after = "24h"\nbackoff_max = "6h"\n')
         settings = load({**env, "SLACK_BOT_TOKEN": fake.token, "SLACK_API_URL": fake.url})
         factory = open_db(f"sqlite:///{tmp_path / 'sim.db'}")
-        worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+        worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
         worker.sync_feeds()
         recovered_at = NOW + timedelta(hours=30)
         notice_times: dict[tuple[str, str], datetime] = {}
@@ -370,12 +371,12 @@ def test_a_one_off_poll_skips_feeds_a_worker_has_claimed(tmp_path: Path, feed_se
     feeds = [{"name": name, "url": feed_server.url(f"/{name}.xml")} for name in ("a", "b", "c")]
     settings = load(make_config(tmp_path, feeds))
     factory = open_db(f"sqlite:///{tmp_path / 'one-off.db'}")
-    worker = Worker(settings, factory, worker_id="running-worker", echo=lambda text: None)
+    worker = Worker(settings, factory, page_stages=load_page_stages, worker_id="running-worker", echo=lambda text: None)
     worker.sync_feeds()
     with factory.begin() as session:
         held = schedule_store.claim_due_feeds(session, worker=worker.id, now=datetime.now(UTC),
                                               lease_seconds=300, limit=1)
-    summary = poll_once(settings, factory, echo=lambda text: None)
+    summary = poll_once(settings, factory, page_stages=load_page_stages, echo=lambda text: None)
     assert (summary.feeds, summary.fetched) == (2, 2)
     with factory() as session:
         claimed = {feed.name: feed.claimed_by for feed in session.scalars(select(Feed))}

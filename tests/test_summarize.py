@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.fulltext import detect_language, extract_text
+from bot.fulltext import extract_text
+from bot.language import detect_language
 from bot.summarize import summarize
 
 PAGES = Path(__file__).parent / "pages"

@@ -8,7 +8,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import deliver
 from bot.cli import cli
+from bot.cli.stages import load_page_stages
 from bot.config import Settings, load
 from bot.deliver.message import NOT_RELEVANT_ACTION, OVERFLOW_ACTION, RELEVANT_ACTION
 from bot.records import AlertToSend, FlagMatch, VerdictMark
@@ -32,6 +32,7 @@ from tests.conftest import open_db, write_config
 from tests.fakeslack import FakeSlack
 from tests.fakesocketmode import FakeSocketModeSlack
 from tests.feedserver import FeedServer
+from tests.helpers import ICC_WARRANT, releases_rss
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -143,17 +144,6 @@ def test_the_feedback_words_of_the_slash_command(text: str, expected: Any) -> No
 # -- a click on a posted alert, through the outbox -----------------------------------------------
 
 
-def rss(items: list[tuple[str, str, datetime]]) -> str:
-    """An RSS feed of (slug, text, date) releases; their titles are the text's first words."""
-    entries = "".join(
-        f"<item><title>{slug}: {text[:60]}</title><link>https://rights.example/news/{slug}/</link>"
-        f"<guid>{slug}</guid><pubDate>{format_datetime(date)}</pubDate><description>{text}</description></item>"
-        for slug, text, date in items
-    )
-    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Rights</title>{entries}</channel></rss>'
-
-
-ICC = "Judges of the International Criminal Court issued an arrest warrant today."
 REPRISAL = "Defenders faced reprisals for cooperating with the UN Human Rights Council."
 NOTHING = "The annual report covers education and health budgets in detail."
 
@@ -176,13 +166,13 @@ def posted(
 ) -> Iterator[tuple[Worker, sessionmaker[Session], Clock]]:
     """A worker on a driven clock whose first pass posted two alerts (icc, reprisal) of feed "Rights"."""
     clock = Clock(T0)
-    feed_server.add("/rights.xml", rss([("icc-1", ICC, T0 - timedelta(hours=2)),
-                                        ("rep-1", REPRISAL, T0 - timedelta(hours=1)),
-                                        ("plain-1", NOTHING, T0 - timedelta(hours=1))]))
+    feed_server.add("/rights.xml", releases_rss([("icc-1", ICC_WARRANT, T0 - timedelta(hours=2)),
+                                                 ("rep-1", REPRISAL, T0 - timedelta(hours=1)),
+                                                 ("plain-1", NOTHING, T0 - timedelta(hours=1))]))
     settings = settings_for(tmp_path, fake, [{"name": "Rights", "url": feed_server.url("/rights.xml"),
                                               "interval": "1h"}])
     factory = open_db(database_url)
-    worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+    worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
     worker.sync_feeds()
     worker.run_due()
     assert len(fake.posts()) == 2
@@ -314,11 +304,11 @@ def test_a_feed_muted_for_7_days_is_stored_and_held_then_alerts_resume_without_t
     mute = click(channel_id, ts, action_id=OVERFLOW_ACTION, selected="pressbot_mute_7d")
     assert handler.handle(mute) == "mute"
     assert handler.handle(mute) == "repeat"  # delivered twice
-    releases = [("icc-1", ICC, T0 - timedelta(hours=2)), ("rep-1", REPRISAL, T0 - timedelta(hours=1))]
+    releases = [("icc-1", ICC_WARRANT, T0 - timedelta(hours=2)), ("rep-1", REPRISAL, T0 - timedelta(hours=1))]
     for day in (1, 3, 6):  # new flagged releases while muted
         clock.now = T0 + timedelta(days=day)
-        releases.append((f"muted-{day}", f"Day {day}. {ICC}", clock.now - timedelta(minutes=30)))
-        feed_server.add("/rights.xml", rss(releases))
+        releases.append((f"muted-{day}", f"Day {day}. {ICC_WARRANT}", clock.now - timedelta(minutes=30)))
+        feed_server.add("/rights.xml", releases_rss(releases))
         worker.run_due()
         worker.deliver()
     assert len(fake.posts()) == 2
@@ -330,8 +320,8 @@ def test_a_feed_muted_for_7_days_is_stored_and_held_then_alerts_resume_without_t
     assert sorted((title[:7], status, why) for title, status, why in held) == [
         (f"muted-{day}", "held", "muted") for day in (1, 3, 6)]
     clock.now = T0 + timedelta(days=7, minutes=1)
-    releases.append(("after", f"After the mute. {ICC}", clock.now - timedelta(minutes=5)))
-    feed_server.add("/rights.xml", rss(releases))
+    releases.append(("after", f"After the mute. {ICC_WARRANT}", clock.now - timedelta(minutes=5)))
+    feed_server.add("/rights.xml", releases_rss(releases))
     worker.run_due()
     worker.deliver()
     clock.now += timedelta(hours=2)
@@ -364,13 +354,13 @@ def test_ten_verdicts_exported_give_flags_test_exactly_their_confusion_matrix(
     feed_server: FeedServer, tmp_path: Path, fake: FakeSlack, database_url: str,
 ) -> None:
     clock = Clock(T0)
-    texts = [(f"icc-{n}", f"Release {n}. {ICC}", T0 - timedelta(minutes=n)) for n in range(5)]
+    texts = [(f"icc-{n}", f"Release {n}. {ICC_WARRANT}", T0 - timedelta(minutes=n)) for n in range(5)]
     texts += [(f"rep-{n}", f"Release {n}. {REPRISAL}", T0 - timedelta(minutes=10 + n)) for n in range(3)]
     texts += [(f"plain-{n}", f"Release {n}. {NOTHING}", T0 - timedelta(minutes=20 + n)) for n in range(2)]
-    feed_server.add("/rights.xml", rss(texts))
+    feed_server.add("/rights.xml", releases_rss(texts))
     settings = settings_for(tmp_path, fake, [{"name": "Rights", "url": feed_server.url("/rights.xml")}])
     factory = open_db(database_url)
-    worker = Worker(settings, factory, clock=clock, echo=lambda text: None)
+    worker = Worker(settings, factory, page_stages=load_page_stages, clock=clock, echo=lambda text: None)
     worker.sync_feeds()
     worker.run_due()
     handler = ActionHandler(factory, clock=clock)

@@ -21,7 +21,7 @@ from tests.conftest import REPO, write_config
 from tests.fakeslack import FakeSlack
 from tests.fakesocketmode import FakeSocketModeSlack
 from tests.feedserver import FeedServer
-from tests.test_verdicts import ICC, rss
+from tests.helpers import ICC_WARRANT, releases_rss
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ def test_a_not_relevant_click_through_run_is_one_verdict_and_one_edit_retries_an
     feed_server: FeedServer, tmp_path: Path,
 ) -> None:
     now = datetime.now(UTC)
-    feed_server.add("/rights.xml", rss([("icc-1", ICC, now - timedelta(minutes=10))]))
+    feed_server.add("/rights.xml", releases_rss([("icc-1", ICC_WARRANT, now - timedelta(minutes=10))]))
     socket = FakeSocketModeSlack().start()
     fake = FakeSlack(socket_mode_url=socket.ws_url).start()
     config = write_config(tmp_path, [{"name": "Rights", "url": feed_server.url("/rights.xml"), "interval": "5s"}])

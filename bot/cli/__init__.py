@@ -18,10 +18,13 @@ import click
 from bot import __version__
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rich.text import Text
     from sqlalchemy.orm import Session, sessionmaker
 
     from bot.config import Settings
+    from bot.records import FeedSource
 
 log = logging.getLogger("bot")
 
@@ -113,9 +116,16 @@ def load_settings() -> Settings:
     from bot.errors import ConfigError
 
     try:
-        return load()
+        return load(read_opml=read_opml)
     except ConfigError as exc:
         raise ConfigClickError(str(exc)) from exc
+
+
+def read_opml(path: Path) -> tuple[FeedSource, ...]:
+    """An OPML feed list (bot.opml), imported only when the configured list is one."""
+    from bot.opml import read_opml
+
+    return read_opml(path)
 
 
 def open_db(settings: Settings, *, migrate: bool) -> sessionmaker[Session]:

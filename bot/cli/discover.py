@@ -129,7 +129,7 @@ def check_candidate(url: str, found: str, result: FetchResult) -> Candidate:
 
 
 def discover_site(settings: Settings, url: str) -> Discovery:
-    from bot.listing import advertised_feeds, extract_listing, site_title
+    from bot.listing.releases import advertised_feeds, extract_listing, site_title
 
     page = asyncio.run(_get(settings, url))
     if not 200 <= page.status < 300:

@@ -146,7 +146,7 @@ async def _fetch_now(settings: Settings, sources: Sequence[FeedSource]) -> list[
 def check_result(source: FeedSource, result: FetchResult) -> dict[str, Any]:
     """What ``feeds check`` reports for one feed: fetched and parsed now, nothing stored."""
     from bot.errors import ParseError
-    from bot.listing import parse_listing
+    from bot.listing.releases import parse_listing
     from bot.parse import parse_feed
 
     report: dict[str, Any] = {"name": source.name, "url": source.url, "status": result.status,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import string
 import sys
+from collections.abc import Mapping
 from contextlib import ExitStack
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the pass summary as one JSON object.")
 def poll(dry_run: bool, as_json: bool) -> None:
     """One pass: fetch every enabled feed, store new releases, flag them, deliver alerts."""
+    from bot.cli.stages import load_page_stages
     from bot.poll import summary_json
     from bot.scheduler import poll_once
 
@@ -43,6 +46,7 @@ def poll(dry_run: bool, as_json: bool) -> None:
         summary = poll_once(
             settings,
             session_factory,
+            page_stages=load_page_stages,
             dry_run=dry_run,
             on_fetched=progress.fetched if progress else None,
             on_pages=progress.pages if progress else None,
@@ -99,6 +103,47 @@ class _progress:
         self._progress.update(self._task, description="fetching release pages", completed=done, total=total)
 
 
+# The summary's count lines, in parts; a part marked True shows only when one of its
+# counts is not 0. Each placeholder is a PassCounts field; "{n:reply/replies}" is "1
+# reply", "2 replies". A counter no part names is still printed (``count_lines``).
+SUMMARY_LINES: tuple[tuple[tuple[str, bool], ...], ...] = (
+    (("{feeds:feed/feeds}: {fetched} fetched, {not_modified} not modified, {failed} failed; "
+      "{new_items} new items, {updated_items} updated, {flagged} flagged", False),),
+    (("alerts: {alerts_sent} sent, {alerts_pending} pending, {alerts_failed} failed", False),
+     # Held: an old release on a feed's first pass, or one dated before a prune.
+     (", {alerts_held_back} older flagged releases held back (not news: see alerts list --status held)", True)),
+    (("changes to posted alerts: {edits_sent:edit/edits}, {replies_sent:reply/replies} sent; "
+      "{changes_pending} pending, {changes_failed} failed", True),),
+)
+
+
+class _CountFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "/" in format_spec:
+            one, many = format_spec.split("/", 1)
+            return f"{value} {one if value == 1 else many}"
+        return str(super().format_field(value, format_spec))
+
+
+def _names(template: str) -> list[str]:
+    return [name for _text, name, _spec, _conversion in string.Formatter().parse(template) if name]
+
+
+def count_lines(counts: Mapping[str, int]) -> list[str]:
+    """The pass's counters in words (``PassCounts.counts()``): SUMMARY_LINES, then any counter they do not name."""
+    formatter, lines = _CountFormatter(), []
+    for parts in SUMMARY_LINES:
+        shown = [template for template, optional in parts
+                 if not optional or any(counts[name] for name in _names(template))]
+        if shown:
+            lines.append("".join(formatter.vformat(template, (), counts) for template in shown))
+    named = {name for parts in SUMMARY_LINES for template, _optional in parts for name in _names(template)}
+    others = [f"{name.replace('_', ' ')} {count}" for name, count in counts.items() if name not in named]
+    if others:
+        lines.append("also: " + ", ".join(others))
+    return lines
+
+
 def format_summary(summary: PassSummary) -> str:
     lines = []
     width = max((len(report.name) for report in summary.reports), default=4)
@@ -115,21 +160,5 @@ def format_summary(summary: PassSummary) -> str:
                 detail += f" ({report.note})"
         lines.append(f"{report.name:<{width}}  {detail}")
     lines.append("")
-    lines.append(
-        f"{_count(summary.feeds, 'feed')}: {summary.fetched} fetched, {summary.not_modified} not modified, "
-        f"{summary.failed} failed; {summary.new_items} new items, {summary.updated_items} updated, "
-        f"{summary.flagged} flagged"
-    )
-    alerts = f"alerts: {summary.alerts_sent} sent, {summary.alerts_pending} pending, {summary.alerts_failed} failed"
-    if summary.alerts_held_back:
-        # Held: an old release on a feed's first pass, or one dated before a prune.
-        held = summary.alerts_held_back
-        alerts += f", {held} older flagged releases held back (not news: see alerts list --status held)"
-    lines.append(alerts)
-    if summary.edits_sent or summary.replies_sent or summary.changes_pending or summary.changes_failed:
-        lines.append(
-            f"changes to posted alerts: {_count(summary.edits_sent, 'edit')}, "
-            f"{summary.replies_sent} {'reply' if summary.replies_sent == 1 else 'replies'} sent; "
-            f"{summary.changes_pending} pending, {summary.changes_failed} failed"
-        )
+    lines.extend(count_lines(summary.counts()))
     return "\n".join(lines)

@@ -135,6 +135,7 @@ def run(log_json: bool) -> None:
 
     Stops cleanly on SIGTERM or SIGINT (Ctrl-C) within 20 seconds.
     """
+    from bot.cli.stages import load_page_stages
     from bot.errors import ConfigError
     from bot.scheduler import interval_warnings
     from bot.scheduler.worker import Worker, build_scheduler
@@ -150,7 +151,9 @@ def run(log_json: bool) -> None:
     session_factory, unwritable = _open_worker_db(settings)
     stop = threading.Event()
     _stop_on_signals(stop)
-    worker = Worker(settings, session_factory, echo=click.echo, metrics=_start_metrics(settings))
+    worker = Worker(
+        settings, session_factory, page_stages=load_page_stages, echo=click.echo, metrics=_start_metrics(settings)
+    )
     if unwritable:
         log.error("%s; passes paused, next try in %gs", unwritable, worker.backoff.failed())
     scheduler = build_scheduler(worker)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import unicodedata
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.flag.phrases import word_matches
-from bot.flag.rules import RELEASE, SENTENCE, Context, FlagRules, Rule
-from bot.flag.text import fold_latin_1, fold_wide
+from bot.flag.phrases import normal_anchor, unspaced_hits, word_matches
+from bot.flag.rules import SENTENCE, FlagRules
+from bot.flag.text import fold_parts
 from bot.records import FlagMatch
 
 MAX_MATCHES_PER_FLAG = 3  # enough to explain a flag in Slack without quoting the release
@@ -31,35 +29,35 @@ _FIELDS = ("title", "teaser", "content", "full_text")
 
 
 class _Release:
-    """The fields of one release joined by blank lines, and the folded copy."""
+    """A release with candidate matches: its joined text, the folded copy, what was looked up."""
 
-    __slots__ = ("_anywhere", "_windows", "field_starts", "fields", "folded", "text", "unspaced")
+    __slots__ = ("_fields", "_parts", "_starts", "anywhere", "folded", "text", "unspaced", "windows")
 
-    def __init__(self, texts: Iterable[tuple[str, str]]) -> None:
-        named = [(name, text) for name, text in texts if text and not text.isspace()]
-        self.text = "\n\n".join([text for _, text in named])
-        folded = fold_latin_1(self.text)
-        self.unspaced = False  # within Latin-1, so no Chinese
-        if folded is None:  # beyond Latin-1: maybe é as e + ´, which must be one letter
-            named = [(name, unicodedata.normalize("NFC", text)) for name, text in named]
-            self.text = "\n\n".join([text for _, text in named])
-            folded, self.unspaced = fold_wide(self.text)
-        self.folded = folded
-        self.fields = [name for name, _ in named]
-        self.field_starts = [0]
-        for _, text in named[:-1]:
-            self.field_starts.append(self.field_starts[-1] + len(text) + 2)
-        self._anywhere: dict[int, bool] = {}
-        self._windows: dict[tuple[int, int, int], tuple[int, int]] = {}  # 0 words: the sentence
+    def __init__(self, fields: tuple[str, ...], parts: list[str], text: str, folded: str, unspaced: bool) -> None:
+        self._fields, self._parts, self.text, self.folded, self.unspaced = fields, parts, text, folded, unspaced
+        self._starts: list[tuple[int, str]] | None = None
+        self.anywhere: dict[int, bool] = {}  # id(phrases) → found in the release
+        self.windows: dict[tuple[int, int, int], tuple[int, int]] = {}  # 0 words: the sentence
 
     def field_at(self, position: int) -> str:
-        return self.fields[bisect_right(self.field_starts, position) - 1]
+        starts = self._starts
+        if starts is None:  # (where the next field starts, this one's name), once a release
+            names = [name for name, text in zip(_FIELDS, self._fields, strict=True) if text and not text.isspace()]
+            starts, following = [], 0
+            for name, part in zip(names, self._parts, strict=True):
+                following += len(part) + 2
+                starts.append((following, name))
+            self._starts = starts
+        for following, name in starts:
+            if position < following:
+                return name
+        return starts[-1][1]
 
     def sentence_span(self, start: int, end: int) -> tuple[int, int]:
-        key = (start, end, 0)
-        span = self._windows.get(key)
+        key = (start, end, SENTENCE)
+        span = self.windows.get(key)
         if span is None:
-            span = self._windows[key] = self._sentence_start(start), self._sentence_end(end)
+            span = self.windows[key] = self._sentence_start(start), self._sentence_end(end)
         return span
 
     def _sentence_start(self, start: int) -> int:
@@ -84,15 +82,9 @@ class _Release:
 
     def word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
         """From the start of the `words`-th word before the match to the end of the one after."""
-        key = (start, end, words)
-        if key not in self._windows:
-            self._windows[key] = self._word_span(start, end, words)
-        return self._windows[key]
-
-    def _word_span(self, start: int, end: int, words: int) -> tuple[int, int]:
+        if self.unspaced:  # each Chinese character is a word: `words` characters either side
+            return max(0, start - words), min(len(self.folded), end + words)
         reach = words * 16 + 64  # enough for `words` words, but for very long ones
-        if self.unspaced:
-            return self._unspaced_span(start, end, words)
         before = self.folded[max(0, start - reach) : start]
         head = before.rsplit(None, words)  # [the rest, word 1, …, word N]
         after = self.folded[end : end + reach]
@@ -100,37 +92,13 @@ class _Release:
         low = start - len(before) + (len(head[0]) if len(head) > words else 0)
         return low, end + len(after) - (len(tail[-1]) if len(tail) > words else 0)
 
-    def _unspaced_span(self, start: int, end: int, words: int) -> tuple[int, int]:
-        """Where each Chinese character is a word: `words` characters either side."""
-        return max(0, start - words), min(len(self.folded), end + words)
-
-    def has(self, context: Context, start: int, end: int) -> bool:
-        # This runs for every context of every candidate match: its branches are inlined.
-        words = context.words
-        if words > 0:
-            key = (start, end, words)
-            span = self._windows.get(key)
-            if span is None:
-                span = self._windows[key] = self._word_span(start, end, words)
-        elif words == SENTENCE:
-            span = self.sentence_span(start, end)
-        else:
-            found = self._anywhere.get(id(context))
-            if found is None:
-                found = context.phrases.search(self.folded, 0, len(self.folded), self.unspaced)
-                self._anywhere[id(context)] = found
-            return found
-        return context.phrases.search(self.folded, span[0], span[1], self.unspaced)
-
     def explain(self, flag: str, start: int, end: int) -> FlagMatch:
         low, high = self.sentence_span(start, end)
-        while start > low and self.folded[start - 1] == " " and self.text[start - 1].isalpha():
+        text, folded = self.text, self.folded
+        while start > low and folded[start - 1] == " " and text[start - 1].isalpha():
             start -= 1  # an Arabic article folded away: show the word as written
         return FlagMatch(
-            flag=flag,
-            phrase=" ".join(self.text[start:end].split()),
-            sentence=_trim(self.text[low:high], start - low, end - low),
-            field=self.field_at(start),
+            flag, " ".join(text[start:end].split()), _trim(text[low:high], start - low, end - low), self.field_at(start)
         )
 
 
@@ -149,16 +117,37 @@ def _trim(sentence: str, start: int, end: int) -> str:
     return " ".join(sentence.split())
 
 
-def _candidates(rules: FlagRules, release: _Release) -> list[tuple[int, int, int, int]]:
+def _candidates(rules: FlagRules, folded: str, unspaced: bool) -> list[tuple[int, int, int, int]]:
     """(start, end, flag index, rule index) of every phrase match, in text order."""
+    scans = rules.scans
+    at = scans.at
+    if at is None:
+        return []
+    high = len(folded)
+    # Position → the longest anchor there. Hits come in the order they end: at one position
+    # a longer anchor comes later, and a gap (words apart by several spaces, None) last.
+    longest: dict[int, str | None] = {}
+    automaton = scans.ascii if folded.isascii() else scans.spaced
+    if automaton is not None:
+        longest = {stop - length + 2: anchor for stop, (length, anchor) in automaton.iter(folded)}
+    if (first := at.match(folded, 0, high)) is not None:
+        longest[0] = normal_anchor(first.group())
+    if unspaced:
+        for position, anchor in unspaced_hits(scans.unspaced, scans.glued, folded, 0, high):
+            longest[position] = normal_anchor(anchor)
     found = []
-    folded, rules_at = release.folded, rules.rules_at
-    for start, anchor in rules.scans.hits(folded, 0, len(folded), unspaced=release.unspaced).items():
-        for flag_index, rule_index, pattern in rules_at.get(anchor) or rules.rules_for(anchor):
+    rules_at, rules_for = rules.rules_at, rules.rules_for
+    for start, hit in longest.items():
+        if hit is None:  # the trie regex says which anchor is there, the longest
+            gap = at.match(folded, start, high)
+            if gap is None:
+                continue
+            hit = normal_anchor(gap.group())
+        for flag_index, rule_index, pattern in rules_at.get(hit) or rules_for(hit):
             if match := pattern.match(folded, start):
                 found.append((start, match.end(), flag_index, rule_index))
     for flag_index, rule_index, pattern in rules.unanchored:
-        matches = word_matches(pattern, folded, 0, len(folded))
+        matches = word_matches(pattern, folded, 0, high)
         found.extend((match.start(), match.end(), flag_index, rule_index) for match in matches)
     found.sort()
     return found
@@ -172,11 +161,16 @@ def match_flags(
     Each flag keeps its first MAX_MATCHES_PER_FLAG matches of *different* phrases: a
     release that says "ICC" ten times is explained by its first "ICC" in a court context.
     """
-    release = _Release(zip(_FIELDS, (title, teaser, content, full_text or ""), strict=True))
-    candidates = _candidates(rules, release)
+    # The fields joined by blank lines, and the folded copy. This runs for every release,
+    # most with no candidate match: the least work before _candidates.
+    fields = (title, teaser, content, full_text or "")
+    parts, text, folded, unspaced = fold_parts([text for text in fields if text and not text.isspace()])
+    candidates = _candidates(rules, folded, unspaced)
     if not candidates:
         return []
-    flags, folded = rules.flags, release.folded
+    release = _Release(fields, parts, text, folded, unspaced)
+    flags, checks = rules.flags, rules.checks
+    windows, anywhere = release.windows, release.anywhere
     per_flag: list[list[FlagMatch]] = [[] for _ in flags]
     explained: set[tuple[int, str]] = set()
     for start, end, flag_index, rule_index in candidates:
@@ -186,26 +180,29 @@ def match_flags(
         phrase = (flag_index, folded[start:end])
         if phrase in explained:
             continue
-        flag = flags[flag_index]
-        if _accepted(release, flag.rules[rule_index], start, end):
+        # Each context of the rule, inlined (this runs for every candidate match): a veto
+        # found or a near missing rejects the match.
+        for veto, words, phrases in checks[flag_index][rule_index]:
+            if words > 0:
+                key = (start, end, words)
+                span = windows.get(key)
+                if span is None:
+                    span = windows[key] = release.word_span(start, end, words)
+            elif words == SENTENCE:
+                span = release.sentence_span(start, end)
+            else:
+                found = anywhere.get(id(phrases))
+                if found is None:
+                    found = anywhere[id(phrases)] = phrases.search(folded, 0, len(folded), unspaced)
+                if found is veto:
+                    break
+                continue
+            if phrases.search(folded, span[0], span[1], unspaced) is veto:
+                break
+        else:
             explained.add(phrase)
-            matches.append(release.explain(flag.name, start, end))
+            matches.append(release.explain(flags[flag_index].name, start, end))
     return [flag_match for matches in per_flag for flag_match in matches]
-
-
-def _accepted(release: _Release, rule: Rule, start: int, end: int) -> bool:
-    # A veto anywhere in the release is looked for once per release: try it first.
-    # (Loops, not any(…): this runs for every candidate match.)
-    for context in rule.unless:
-        if context.words == RELEASE and release.has(context, start, end):
-            return False
-    for context in rule.near:
-        if not release.has(context, start, end):
-            return False
-    for context in rule.unless:  # noqa: SIM110 (a generator costs more here)
-        if context.words != RELEASE and release.has(context, start, end):
-            return False
-    return True
 
 
 def evaluate(rules: FlagRules, rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:

@@ -260,8 +260,14 @@ def space_automaton(anchors: Iterable[str]) -> Any:
     anchor may be apart by several spaces (punctuation, a folded Arabic article): for the
     first such gap the automaton has a key of the words before it and two spaces, whose
     anchor is None: there the trie regex says which anchor it is, if any.
+
+    A node's next characters are looked up in the order they were added: the first one
+    added is a key of two spaces (then a line break, which folded text never has), so that
+    at a space the next space, the commonest character there (", " and folded punctuation,
+    Arabic articles), is found first rather than after every letter an anchor starts with.
     """
     automaton = ahocorasick.Automaton()
+    automaton.add_word("  \n", (3, None))  # never found: only there to be looked up first
     for anchor in anchors:
         automaton.add_word(" " + anchor, (len(anchor) + 1, anchor))
         words = anchor.split(" ")
@@ -286,6 +292,10 @@ class Scans:
     spaced: Any = None  # ahocorasick.Automaton: a space, then an anchor that does not start in Chinese
     unspaced: re.Pattern[str] | None = None  # a Chinese anchor, anywhere
     glued: re.Pattern[str] | None = None  # a Latin-1 anchor, to find right after a Chinese character
+    # `spaced` with its ASCII anchors only, for a text folded to ASCII (any in Latin-1): at a
+    # space the automaton tries the next character against every one an anchor starts with,
+    # and there the Cyrillic and Arabic ones would be tried for nothing
+    ascii: Any = None
 
     @classmethod
     def of(cls, anchors: Iterable[str]) -> Scans:
@@ -295,37 +305,18 @@ class Scans:
         latin = {anchor for anchor in anchors if anchor[0] <= "\xff"}
         unspaced = {anchor for anchor in anchors if _UNSPACED_CHAR.match(anchor)}
         spaced = anchors - unspaced
+        ascii_anchors = {anchor for anchor in spaced if anchor.isascii()}
+        automaton = space_automaton(spaced) if spaced else None
         return cls(
             at=re.compile(trie_regex(anchors)),
-            spaced=space_automaton(spaced) if spaced else None,
+            spaced=automaton,
             unspaced=re.compile(trie_regex(unspaced)) if unspaced else None,
             glued=re.compile(trie_regex(latin)) if latin else None,
+            ascii=automaton if ascii_anchors == spaced else space_automaton(ascii_anchors) if ascii_anchors else None,
         )
 
-    def hits(self, text: str, low: int, high: int, *, unspaced: bool) -> dict[int, str]:
-        """Position → the longest anchor there, for each anchor that starts a word in text[low:high]."""
-        longest: dict[int, str] = {}
-        if self.at is None:
-            return longest
-        if starts_word(text, low) and (first := self.at.match(text, low, high)):
-            longest[low] = normal_anchor(first.group())
-        if self.spaced is not None:
-            for end, (length, anchor) in self.spaced.iter(text, low, high):
-                position = end - length + 2
-                if anchor is None:  # words apart by several spaces: the trie regex says which
-                    found = self.at.match(text, position, high)
-                    if found is None:
-                        continue
-                    anchor = normal_anchor(found.group())
-                if position not in longest or len(anchor) > len(longest[position]):
-                    longest[position] = anchor
-        if unspaced:
-            for position, anchor in _unspaced_hits(self.unspaced, self.glued, text, low, high):
-                longest[position] = normal_anchor(anchor)
-        return longest
 
-
-def _unspaced_hits(
+def unspaced_hits(
     unspaced: re.Pattern[str] | None, glued: re.Pattern[str] | None, text: str, low: int, high: int
 ) -> Iterator[tuple[int, str]]:
     """Chinese anchors anywhere (one may start inside another), Latin ones right after Chinese."""
@@ -384,15 +375,17 @@ class PhraseSet:
         scans, compiled = self.scans, self.compiled
         if scans.at is not None:
             # Scans.hits, inlined and lazy: this runs for every window of every candidate match.
-            if low == 0 or text[low - 1] == " " or starts_word(text, low):
+            # No anchor starts with a space, where a window of words starts.
+            if text[low : low + 1] != " " and (low == 0 or text[low - 1] == " " or starts_word(text, low)):
                 first = scans.at.match(text, low, high)
                 if first and self.at(normal_anchor(first.group())).match(text, low, high):
                     return True
-            if scans.spaced is not None:
+            automaton = scans.ascii if text.isascii() else scans.spaced
+            if automaton is not None:
                 # Any anchor found at a position, not only the longest: each one's phrases
                 # are among the longest one's, and a window asks only whether one is there.
                 # On the window alone: the automaton copies the text it is given to 4 bytes a character.
-                for end, (length, anchor) in scans.spaced.iter(text[low:high]):
+                for end, (length, anchor) in automaton.iter(text[low:high]):
                     position = low + end - length + 2
                     if anchor is None:  # words apart by several spaces: the trie regex says which
                         found = scans.at.match(text, position, high)
@@ -402,7 +395,7 @@ class PhraseSet:
                     if (compiled.get(anchor) or self.at(anchor)).match(text, position, high):
                         return True
             if unspaced:
-                for position, anchor in _unspaced_hits(scans.unspaced, scans.glued, text, low, high):
+                for position, anchor in unspaced_hits(scans.unspaced, scans.glued, text, low, high):
                     if self.at(normal_anchor(anchor)).match(text, position, high):
                         return True
         return self.unanchored is not None and next(word_matches(self.unanchored, text, low, high), None) is not None

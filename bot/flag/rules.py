@@ -50,6 +50,11 @@ class Flag:
     rules: tuple[Rule, ...]
 
 
+# (is a veto, within: words, SENTENCE or RELEASE, its phrases): the rule fails where the
+# phrases' presence equals the first item (a veto found, a near missing).
+Check = tuple[bool, int, PhraseSet]
+
+
 @dataclass(frozen=True, slots=True)
 class FlagRules:
     """Compiled flag rules. Made by ``compile_rules``; read by ``match_flags``."""
@@ -62,6 +67,8 @@ class FlagRules:
         default_factory=dict, compare=False, repr=False
     )
     unanchored: tuple[tuple[int, int, re.Pattern[str]], ...] = field(default=(), compare=False, repr=False)
+    # [flag index][rule index] → the rule's contexts in the order match_flags tries them
+    checks: tuple[tuple[tuple[Check, ...], ...], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, flags: tuple[Flag, ...]) -> FlagRules:
@@ -72,7 +79,8 @@ class FlagRules:
             for rule_index, rule in enumerate(flag.rules)
             if rule.phrases.unanchored is not None
         )
-        return cls(flags, Scans.of(anchors), {}, unanchored)
+        checks = tuple(tuple(_checks(rule) for rule in flag.rules) for flag in flags)
+        return cls(flags, Scans.of(anchors), {}, unanchored, checks)
 
     def rules_for(self, anchor: str) -> tuple[tuple[int, int, re.Pattern[str]], ...]:
         """(flag index, rule index, phrases) of the rules whose phrases can start at `anchor`."""
@@ -87,6 +95,15 @@ class FlagRules:
 
     def channel_for(self, flag: str) -> str | None:
         return next((f.channel for f in self.flags if f.name == flag), None)
+
+
+def _checks(rule: Rule) -> tuple[Check, ...]:
+    """A veto anywhere in the release is looked for once per release: it goes first."""
+    return (
+        *((True, c.words, c.phrases) for c in rule.unless if c.words == RELEASE),
+        *((False, c.words, c.phrases) for c in rule.near),
+        *((True, c.words, c.phrases) for c in rule.unless if c.words != RELEASE),
+    )
 
 
 def _rules_at(flags: tuple[Flag, ...], anchor: str) -> Iterator[tuple[int, int, re.Pattern[str]]]:

@@ -74,15 +74,38 @@ _LATIN_1_FOLD = bytes(ord(f) if f.isascii() else 32 for f in map(_fold_char, map
 
 def fold_latin_1(text: str) -> str | None:
     """The folded copy of a text within Latin-1 (after typography), at C speed; else None."""
+    folded = _latin_1(text)
+    return folded if isinstance(folded, str) else None
+
+
+def fold_parts(parts: list[str]) -> tuple[list[str], str, str, bool]:
+    """The parts of a release (NFC beyond Latin-1), joined by blank lines, the folded copy,
+    and whether some of its characters are words by themselves (Chinese, Japanese)."""
+    text = "\n\n".join(parts)
+    folded = _latin_1(text)
+    if isinstance(folded, str):
+        return parts, text, folded, False
+    script = text[folded]  # the first letter beyond Latin-1 says which path to try first
+    parts = [unicodedata.normalize("NFC", part) for part in parts]  # é as e + ´ must be one letter
+    text = "\n\n".join(parts)
+    if "\u0600" <= script <= "\u06ff":
+        return parts, text, *_fold_arabic(text)
+    if _UNSPACED.match(script):
+        return parts, text, *_fold_any(text)
+    return parts, text, *fold_wide(text)
+
+
+def _latin_1(text: str) -> str | int:
+    """fold_latin_1, or where the first character beyond Latin-1 and typography is."""
     for _ in range(2):
         try:
             return text.encode("latin-1").translate(_LATIN_1_FOLD).decode("latin-1")
         except UnicodeEncodeError as exc:
             if text[exc.start] not in _TYPOGRAPHY:  # Arabic, Cyrillic…: known at the first letter
-                return None
+                return exc.start
         for char in _TYPOGRAPHY:
             text = text.replace(char, " ")
-    return None
+    raise AssertionError("unreachable: typography is gone after the first pass")
 
 
 def fold_text(text: str) -> str:
@@ -97,6 +120,38 @@ def fold_text(text: str) -> str:
 def fold_wide(text: str) -> tuple[str, bool]:
     """fold_text for a text beyond Latin-1 (fold_latin_1 gave None), and whether some of its
     characters are words by themselves (Chinese, Japanese)."""
+    # Most such releases are Russian or Arabic. A text that fits in cp1251 has no Arabic or
+    # Chinese, one in cp1256 no Cyrillic or Chinese: the code page tells which scripts are
+    # there and folds the text at C speed, as the general path would (_code_page).
+    try:
+        encoded = text.encode("cp1251")
+    except UnicodeEncodeError as exc:
+        if "\u0600" <= text[exc.start] <= "\u06ff":
+            return _fold_arabic(text)
+        return _fold_any(text)
+    if _CP1251[2][0] in encoded:
+        return _fold_any(text)
+    return encoded.translate(_CP1251[1]).decode("cp1251"), False
+
+
+def _fold_arabic(text: str) -> tuple[str, bool]:
+    """fold_wide for a text whose first letter beyond cp1251 is Arabic."""
+    try:
+        encoded = text.encode("cp1256")
+    except UnicodeEncodeError:
+        return _fold_any(text)
+    if _CP1256[2][0] in encoded or _ARABIC.search(text) is None:
+        return _fold_any(text)
+    if _MARKS.search(text):
+        encoded = _close_up_words(text).encode("cp1256")
+    folded = b" " + encoded.translate(_CP1256[1])  # so that the first word follows a space too
+    for article, spaces in _ARTICLE_BYTES:  # one byte a letter: the same replacements, faster
+        folded = folded.replace(article, spaces)
+    return folded[1:].decode("cp1256"), False  # no Chinese in cp1256
+
+
+def _fold_any(text: str) -> tuple[str, bool]:
+    """fold_wide for any text: Chinese, mixed scripts, a character beyond the code pages."""
     # Which scripts are there, from the first bytes of their characters in UTF-8: a bytes
     # search is much faster than a regex over the whole text.
     utf8 = text.encode("utf-8", "surrogatepass")
@@ -152,6 +207,7 @@ def _code_page(codepage: str) -> tuple[str, bytes, tuple[bytes, ...]]:
 # Russian and Arabic releases fit in these (Arabic with French accents); one that does not
 # takes the slow path.
 _CP1251, _CP1256 = _code_page("cp1251"), _code_page("cp1256")
+_ARTICLE_BYTES = tuple((article.encode("cp1256"), spaces.encode()) for article, spaces in _ARTICLES)
 
 
 def _close_up_words(text: str) -> str:

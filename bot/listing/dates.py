@@ -1,4 +1,4 @@
-"""Dates on a listing page: ``<time datetime>`` and dates written in text. Part of the listing stage."""
+"""Dates on a listing page: ``<time datetime>`` and dates written in text (htmldate). Part of the listing stage."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import re
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+
+from htmldate import find_date
 
 from bot.listing.page import text_of
 
@@ -31,10 +33,6 @@ def written_date(element: Any) -> datetime | None:
     text = text_of(element)
     if not re.search(r"\d", text):
         return None
-    # Imported here: config loads bot.listing (to check selectors), and every command
-    # reading the config would pay ~60 ms and 4 MB for htmldate; only listing passes need it.
-    from htmldate import find_date
-
     # A fresh little document: htmldate cleans the tree it is given.
     found = find_date(f"<html><body><p>{escape(text)}</p></body></html>", extensive_search=True, original_date=True)
     return parse_iso(found) if found else None

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import deliver
 from bot.config import Settings
 from bot.deliver.digest import send_due_digests
-from bot.poll import run_pass, summary_json
+from bot.poll import LoadPageStages, run_pass, summary_json
 from bot.records import FeedHealth, FeedOutcome, FeedStatus, FetchResult, PassClaim, PassSummary
 from bot.scheduler.decide import (
     CACHE_HINT_MAX,
@@ -64,6 +64,7 @@ def poll_once(
     settings: Settings,
     session_factory: sessionmaker[Session],
     *,
+    page_stages: LoadPageStages,
     feed_ids: Collection[int] | None = None,
     dry_run: bool = False,
     on_fetched: Callable[[FetchResult], None] | None = None,
@@ -76,7 +77,7 @@ def poll_once(
 
     Feeds are claimed first, so a one-off poll skips what a running worker holds;
     ``worker`` names the claimer and must be unique per process. One Slack client
-    serves the pass's alerts and health notices.
+    serves the pass's alerts and health notices. ``page_stages``: see ``bot.poll.PageStages``.
     """
     worker = worker or make_worker_id("poll")
     with session_factory.begin() as session:
@@ -84,8 +85,8 @@ def poll_once(
     slack = deliver.slack_client(settings)
     try:
         result = run_pass(
-            settings, session_factory, claim, slack=slack, dry_run=dry_run, on_fetched=on_fetched, on_pages=on_pages,
-            echo=echo, clock=clock,
+            settings, session_factory, claim, page_stages=page_stages, slack=slack, dry_run=dry_run,
+            on_fetched=on_fetched, on_pages=on_pages, echo=echo, clock=clock,
         )
         # From when they were stored, not after the delivery; one transaction for them all.
         reschedule_all(session_factory, result.outcomes, settings, now=result.stored_at, worker=worker,

@@ -24,6 +24,7 @@ from bot.config import Settings
 from bot.deliver import deliver_alerts, slack_client
 from bot.deliver.digest import send_due_digests
 from bot.errors import StoreError
+from bot.poll import LoadPageStages
 from bot.scheduler import make_worker_id, poll_once, send_health_notices
 from bot.store import feeds as feed_store
 from bot.store import outbox
@@ -79,12 +80,14 @@ class Worker:
         settings: Settings,
         session_factory: sessionmaker[Session],
         *,
+        page_stages: LoadPageStages,
         worker_id: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         echo: Callable[[str], None] = print,
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.page_stages = page_stages
         self.metrics = metrics
         self.backoff = DatabaseBackoff(_tick(feed_intervals(settings)), settings.schedule.backoff_max)
         self._synced = False
@@ -184,7 +187,8 @@ class Worker:
         self._in_pass.set()
         try:
             summary = poll_once(
-                self.settings, self.session_factory, feed_ids=feed_ids, worker=self.id, clock=self.clock, echo=self.echo
+                self.settings, self.session_factory, page_stages=self.page_stages, feed_ids=feed_ids, worker=self.id,
+                clock=self.clock, echo=self.echo,
             )
         finally:
             self._in_pass.clear()

@@ -2,8 +2,9 @@
 
 Migration 0002 builds the index each engine searches: the ``items_fts`` FTS5 table
 (SQLite) and the ``items.search_vector`` column with its ``pressbot`` text search
-configuration (PostgreSQL, unaccent). Relevance is bm25 on SQLite and ts_rank on
-PostgreSQL; a title match counts most.
+configuration (PostgreSQL, unaccent); migration 0010 indexes ``indexed_summary``, the
+summary as the pass made it, in place of ``summary`` (which a reader may fill later).
+Relevance is bm25 on SQLite and ts_rank on PostgreSQL; a title match counts most.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import sqlalchemy as sa
 from bot import tables
 from bot.query import MARK_END, MARK_START, WORD, AnyOf, Node, Term
 
-# FTS5 column order: title, teaser, content, full_text, summary, flags (a filter, not a score).
+# FTS5 column order: title, teaser, content, full_text, indexed_summary, flags (a filter, not a score).
 _BM25_WEIGHTS = (10.0, 4.0, 1.0, 1.0, 2.0, 0.0)
-_FTS5_TEXT = "{title teaser content full_text summary}"
+_FTS5_TEXT = "{title teaser content full_text indexed_summary}"
 _SNIPPET_TOKENS = 24
 _PG_CONFIG: sa.ColumnClause[Any] = sa.literal_column("'pressbot'::regconfig")
 _PG_HEADLINE = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=30, MinWords=12, MaxFragments=1"
@@ -137,5 +138,7 @@ def postgresql_ranked(tree: Node, by_date: bool) -> Ranked:
 
 
 def postgresql_snippet(tree: Node) -> sa.ColumnElement[Any]:
-    text = sa.func.concat_ws("\n", _items.title, _items.teaser, _items.content, _items.full_text, _items.summary)
+    text = sa.func.concat_ws(
+        "\n", _items.title, _items.teaser, _items.content, _items.full_text, _items.indexed_summary
+    )
     return sa.func.ts_headline(_PG_CONFIG, text, to_tsquery(tree), _PG_HEADLINE)

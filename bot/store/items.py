@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, false, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, false, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
+from bot import tables
 from bot.records import AlertDecision, AlertStatus, ArticleText, FlagMatch, ParsedItem, StoredFeed, StoredItem
 from bot.schema import Alert, Feed, FlagMatchRow, Item
 
@@ -21,6 +22,8 @@ _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 # (a feed of 70,000 changed items could never be stored, issue 14).
 _KEYS_PER_QUERY = 500
 _HASHED_PER_UPDATE = 1 << 18
+# Every column of items but the id: a new row is written whole, in one INSERT.
+_ITEM_COLUMNS = tuple(column.key for column in tables.items.columns if column.key != "id")
 
 
 def is_global_key(key: str) -> bool:
@@ -61,6 +64,21 @@ class UpsertResult:
     unchanged: int = 0
     # item id → its title, teaser, content and full text before this change of its text
     previous: dict[int, tuple[str, str, str, str | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FirstWrite:
+    """What a new release's row carries from its INSERT on: its language, summary and flags.
+
+    Written later by an UPDATE, they cost a second write of the whole row, and on SQLite
+    the full-text trigger deletes and re-adds every word of it (summary and flags are
+    indexed): a 10 MB release's UPDATE was +38 MB at the pass's peak (issue 14), and the
+    cold pass's 6,000 UPDATEs tokenised each release twice more (issue 16).
+    """
+
+    language: str | None
+    summary: str | None
+    flags: tuple[str, ...] = ()
 
 
 _KEPT = "pressbot_rows"
@@ -148,8 +166,13 @@ def upsert_items(
     items: Sequence[ParsedItem],
     articles: Mapping[str, ArticleText],
     now: datetime,
+    first_write: Callable[[StoredItem], FirstWrite] | None = None,
 ) -> UpsertResult:
-    """Insert new items, update changed ones; an unchanged item is not written."""
+    """Insert new items, update changed ones; an unchanged item is not written.
+
+    ``first_write``: given each new item as it will be stored (``item_id`` 0: it has
+    none yet), its language, summary and flags, written with it.
+    """
     result = UpsertResult()
     hashes = {item.key: item_hash(item) for item in items}
     known = existing_hashes(session, feed.feed_id, hashes)
@@ -168,6 +191,10 @@ def upsert_items(
             row = Item(feed_id=feed.feed_id, key=item.key, first_seen_at=now, language=item.language, flags=[])
             _apply(row, item, hashes[item.key], now)
             _apply_article(row, article)
+            if first_write is not None:
+                fields = first_write(replace(to_stored(row, feed.name), item_id=0))
+                row.language, row.flags = fields.language, list(fields.flags)
+                row.summary = row.indexed_summary = fields.summary
             written.append(row)
         elif item.key in rows:
             row = rows[item.key]
@@ -183,11 +210,43 @@ def upsert_items(
         else:
             result.unchanged += 1
     inserted = [row for row in written if row.id is None]
-    session.add_all(inserted)
-    session.flush()  # once per feed: one multi-row INSERT gives every new row its id
+    session.flush()  # the changed rows' UPDATEs
+    insert_new_rows(session, feed.feed_id, inserted)
     keep_in_session(session, written)
     result.new = [to_stored(row, feed.name) for row in inserted]
     return result
+
+
+def insert_new_rows(session: Session, feed_id: int, rows: Sequence[Item]) -> None:
+    """INSERT the new rows of one feed in multi-row statements, then give the session the rows.
+
+    The ORM inserts one row per statement on SQLite (it asks for the ids in the rows'
+    order, which a multi-row INSERT … RETURNING does not promise): 6,000 statements in
+    a cold pass. Here SQLAlchemy's insertmanyvalues batches them within each driver's
+    parameter limit (SQLite's 32,766, psycopg's 65,535), and the ids come back beside
+    the keys, unique within the feed. The rows then join the session as loaded and
+    unchanged (every column set), so the flag and summary writes that follow find them
+    in the identity map and write only what they change.
+    """
+    if not rows:
+        return
+    values = []
+    for row in rows:
+        if row.feed_id != feed_id:
+            raise ValueError(f"item {row.key!r} of feed {row.feed_id} among feed {feed_id}'s")
+        row.full_text_attempts = row.full_text_attempts or 0
+        row.flags = list(row.flags or [])
+        row_values = {name: getattr(row, name) for name in _ITEM_COLUMNS}
+        for name, value in row_values.items():
+            setattr(row, name, value)  # set, not just read as None: an unset attribute would load
+        values.append(row_values)
+    statement = insert(tables.items).returning(tables.items.c.id, tables.items.c.key)
+    ids = {key: item_id for item_id, key in session.execute(statement, values)}
+    del values
+    for row in rows:
+        row.id = ids[row.key]
+        make_transient_to_detached(row)
+        session.add(row)
 
 
 def group_of(session: Session, item_id: int) -> int | None:
@@ -200,8 +259,9 @@ def flags_of(session: Session, item_id: int) -> list[str]:
 
 
 def set_summary(session: Session, item_id: int, summary: str | None, language: str | None) -> None:
+    """The item's summary, searched as its text is (a summary made on first read is not)."""
     row = session.get_one(Item, item_id)
-    row.summary = summary
+    row.summary = row.indexed_summary = summary
     if language:
         row.language = language
 
@@ -213,36 +273,49 @@ def record_flags(
     decisions: Sequence[AlertDecision],
     *,
     now: datetime,
+    new: bool = False,
 ) -> list[AlertDecision]:
     """Replace the item's matches and create one alert per decided channel not alerted before.
 
     Runs in the caller's transaction with the matches, so a flag is never recorded
     without its alert (the outbox pattern). Each alert row keeps its decision (the flags
     routed to it, why, and whether it is held); an alert still waiting takes the new
-    decision's flags. Returns the decisions whose alert was created.
+    decision's flags. Returns the decisions whose alert was created. ``new``: the item
+    was inserted in this transaction, so it has no matches or alerts of its own yet.
     """
     row = session.get_one(Item, item.item_id)
     if not matches and not row.flags:
         return []  # never flagged: no matches or alerts to withdraw (they are written together)
-    _replace_matches(session, item.item_id, matches)
-    row.flags = sorted({match.flag for match in matches})
+    _replace_matches(session, item.item_id, matches, new=new)
+    flags = sorted({match.flag for match in matches})
+    if row.flags != flags:  # usually written with the row already (FirstWrite)
+        row.flags = flags
     if not matches:
         _withdraw_unsent(session, item.item_id, now)
         return []
-    existing = dict(session.execute(select(Alert.channel, Alert.id).where(Alert.item_id == item.item_id)).all())
-    _refresh_waiting(session, [(existing[d.channel], d) for d in decisions if d.channel in existing])
+    existing: dict[str, int] = {}
+    if not new:
+        existing = dict(session.execute(select(Alert.channel, Alert.id).where(Alert.item_id == item.item_id)).all())
+        _refresh_waiting(session, [(existing[d.channel], d) for d in decisions if d.channel in existing])
     already = set(existing) | _channels_alerted_elsewhere(session, item, row.group_id)
     created = [decision for decision in decisions if decision.channel not in already]
-    session.add_all(_alert_row(item.item_id, decision, now) for decision in created)
+    if created:
+        # One statement, no ids asked back: the ORM wrote one INSERT … RETURNING per alert.
+        session.execute(insert(tables.alerts), [_alert_values(item.item_id, decision, now) for decision in created])
     return created
 
 
-def _replace_matches(session: Session, item_id: int, matches: Sequence[FlagMatch]) -> None:
-    session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item_id))
-    session.add_all(
-        FlagMatchRow(item_id=item_id, flag=match.flag, phrase=match.phrase, sentence=match.sentence, field=match.field)
-        for match in matches
-    )
+def _replace_matches(session: Session, item_id: int, matches: Sequence[FlagMatch], *, new: bool) -> None:
+    if not new:
+        session.execute(delete(FlagMatchRow).where(FlagMatchRow.item_id == item_id))
+    if matches:
+        # An executemany without RETURNING (the ORM wrote one INSERT … RETURNING a match).
+        rows = [
+            {"item_id": item_id, "flag": match.flag, "phrase": match.phrase, "sentence": match.sentence,
+             "field": match.field}
+            for match in matches
+        ]  # fmt: skip
+        session.execute(insert(tables.flag_matches), rows)
 
 
 def _withdraw_unsent(session: Session, item_id: int, now: datetime) -> None:
@@ -269,16 +342,16 @@ def _refresh_waiting(session: Session, alerts: Sequence[tuple[int, AlertDecision
         )
 
 
-def _alert_row(item_id: int, decision: AlertDecision, now: datetime) -> Alert:
-    return Alert(
-        item_id=item_id,
-        channel=decision.channel,
-        status=AlertStatus.HELD if decision.held else AlertStatus.PENDING,
-        created_at=now,
-        flags=list(decision.flags),
-        route=decision.route,
-        hold_reason=decision.hold,
-    )
+def _alert_values(item_id: int, decision: AlertDecision, now: datetime) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "channel": decision.channel,
+        "status": AlertStatus.HELD if decision.held else AlertStatus.PENDING,
+        "created_at": now,
+        "flags": list(decision.flags),
+        "route": decision.route,
+        "hold_reason": decision.hold,
+    }
 
 
 def _channels_alerted_elsewhere(session: Session, item: StoredItem, group_id: int | None) -> set[str]:
