@@ -58,6 +58,17 @@ def _reindex_counter(database_url: str) -> None:
     engine.dispose()
 
 
+INTEGRITY_CHECK = "INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"  # raises if index and rows disagree
+
+
+def _execute(database_url: str, *statements: str) -> None:
+    engine = _engine(database_url)
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+    engine.dispose()
+
+
 def _scalar(database_url: str, sql: str) -> Any:
     engine = _engine(database_url)
     with engine.connect() as connection:
@@ -97,10 +108,7 @@ def test_a_new_release_is_indexed_once_and_an_edit_follows_its_text(
     assert _scalar(sqlite_url, "SELECT count(*) FROM reindexed") >= 1  # the text changed: it is indexed anew
     assert _titles(config, sqlite_url, "magistrates summons") == ["Court issues arrest warrant"]
     assert _titles(config, sqlite_url, "judges") == []
-    engine = _engine(sqlite_url)
-    with engine.begin() as connection:  # raises if the index and the rows disagree
-        connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
-    engine.dispose()
+    _execute(sqlite_url, INTEGRITY_CHECK)
 
 
 def test_a_summary_made_on_first_read_leaves_the_index_alone(
@@ -111,21 +119,13 @@ def test_a_summary_made_on_first_read_leaves_the_index_alone(
     assert run_cli(["db", "upgrade"], config, sqlite_url).exit_code == 0
     _reindex_counter(sqlite_url)
     poll_json(config, sqlite_url)
-    engine = _engine(sqlite_url)
-    with engine.begin() as connection:  # as a reader fills one (bot.summaries): the summary alone
-        connection.execute(text("UPDATE items SET summary = 'The annual report covers education.' "
-                                "WHERE guid = 'rw-3'"))
-    engine.dispose()
+    # As a reader fills one (bot.summaries): the summary alone.
+    _execute(sqlite_url, "UPDATE items SET summary = 'The annual report covers education.' WHERE guid = 'rw-3'")
 
     assert _scalar(sqlite_url, "SELECT count(*) FROM reindexed") == 0
     assert _titles(config, sqlite_url, "annual report") == ["Annual report published"]
-    engine = _engine(sqlite_url)
-    with engine.begin() as connection:
-        connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
-        # Pruned: the index forgets the release whole, the summary it never indexed included.
-        connection.execute(text("DELETE FROM items WHERE guid = 'rw-3'"))
-        connection.execute(text("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')"))
-    engine.dispose()
+    # Pruned: the index forgets the release whole, the summary it never indexed included.
+    _execute(sqlite_url, INTEGRITY_CHECK, "DELETE FROM items WHERE guid = 'rw-3'", INTEGRITY_CHECK)
     assert _titles(config, sqlite_url, "annual report") == []
 
 
